@@ -1,0 +1,281 @@
+"""The `reportline` command: thin click commands over the services.
+
+Every command has a non-interactive form for automation (passwords on
+standard input with --password-stdin). The instance folder is
+REPORTLINE_INSTANCE, or ./instance.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from reportline import create_app, utcnow
+from reportline.config import CONFIG_FILE_NAME, ConfigError, Settings, load_settings
+from reportline.crypto.receipt import wordlist
+from reportline.db import make_engine, make_sessionmaker
+from reportline.migrate import upgrade
+from reportline.services import audit, maintenance, officers, setup
+from reportline.services.errors import ServiceError, WeakPassword
+from reportline.services.keyring import format_recovery_key
+from reportline.services.officers import NewOfficer
+
+DEMO_EMAIL = "supervisor@demo.reportline.invalid"
+
+
+def _instance_path() -> Path:
+    return Path(os.environ.get("REPORTLINE_INSTANCE", "instance")).resolve()
+
+
+def _settings(instance: Path) -> Settings:
+    try:
+        return load_settings(os.environ, instance)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _db(settings: Settings) -> Iterator[Session]:
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("No password on standard input.")
+        return password
+    if not sys.stdin.isatty():
+        raise click.ClickException("Standard input is not a terminal: use --password-stdin.")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _write_new_config(instance: Path) -> None:
+    """Create the instance folder and a config with fresh secrets, readable by us only."""
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = instance / CONFIG_FILE_NAME
+    if config.exists():
+        return
+    secret_key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    pepper = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    text = (
+        "# ReportLine instance configuration, written by `reportline init`.\n"
+        "# Keep this file private: the secrets below protect sessions and receipts.\n"
+        "# See config.example.toml for every setting.\n"
+        f'secret_key = "{secret_key}"\n'
+        f'receipt_pepper = "{pepper}"\n'
+    )
+    descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _print_enrolment(new: NewOfficer, *, show_qr: bool = False) -> None:
+    click.echo(f"Officer: {new.officer.email} ({new.officer.role})")
+    click.echo("Authenticator key (type it into an authenticator app):")
+    click.echo(f"  {new.totp_seed}")
+    click.echo("Provisioning URI (for automated enrolment), on the next line:")
+    click.echo(new.totp_uri)
+    if show_qr:
+        import segno
+
+        click.echo("Or scan this QR code with the authenticator app:")
+        segno.make(new.totp_uri, error="m").terminal(compact=True)
+    click.echo("One-time recovery codes (each replaces the app once; shown only now):")
+    for code in new.recovery_codes:
+        click.echo(f"  {code}")
+
+
+@click.group()
+@click.version_option(package_name="reportline")
+def main() -> None:
+    """ReportLine: an anonymous internal reporting line with encrypted reports."""
+
+
+@main.command()
+@click.option("--admin", "admin_email", required=True, help="E-mail of the first supervisor.")
+@click.option("--password-stdin", is_flag=True, help="Read the supervisor's password from stdin.")
+@click.option(
+    "--recovery-key-file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the recovery key (once, mode 0600). Move it offline.",
+)
+def init(admin_email: str, password_stdin: bool, recovery_key_file: Path) -> None:
+    """Create the schema, the unit and recovery keys and the first supervisor."""
+    instance = _instance_path()
+    if recovery_key_file.exists():
+        raise click.ClickException(f"{recovery_key_file} already exists; it is never overwritten.")
+    password = _read_password(password_stdin)
+    _write_new_config(instance)
+    settings = _settings(instance)
+    upgrade(settings.database_url)
+    result = _initialise(settings, admin_email, password, recovery_key_file)
+    click.echo(f"Initialised ReportLine in {instance}")
+    click.echo(f"Unit key fingerprint: {result.unit_key_fingerprint}")
+    click.secho(
+        f"\nWARNING: the recovery key was written to {recovery_key_file}.\n"
+        "It can decrypt every report. Move it offline now (print it, store it in a safe),\n"
+        "then delete the file. It is not kept anywhere else and cannot be shown again.\n",
+        fg="red",
+        bold=True,
+        err=True,
+    )
+    _print_enrolment(result.supervisor)
+
+
+def _initialise(
+    settings: Settings, admin_email: str, password: str, recovery_key_file: Path
+) -> setup.InitialisedInstance:
+    with _db(settings) as session:
+        try:
+            result = setup.initialise(session, admin_email, password, settings.argon2, utcnow())
+        except WeakPassword as exc:
+            raise click.ClickException("Password refused: " + " ".join(exc.problems)) from exc
+        except ServiceError as exc:
+            raise click.ClickException(str(exc).capitalize() + ".") from exc
+        # The file is written before the commit: if the commit fails the file is
+        # useless and removed; the other way round a recovery key could be lost.
+        descriptor = os.open(recovery_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(format_recovery_key(result.recovery_key))
+        try:
+            session.commit()
+        except Exception:
+            recovery_key_file.unlink(missing_ok=True)
+            raise
+    return result
+
+
+@main.group()
+def officer() -> None:
+    """Manage officers."""
+
+
+@officer.command("add")
+@click.argument("email")
+@click.option(
+    "--role", type=click.Choice(["officer", "supervisor"]), default="officer", show_default=True
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+def officer_add(email: str, role: str, password_stdin: bool) -> None:
+    """Add an officer with their own key pair. A supervisor then gives them access."""
+    settings = _settings(_instance_path())
+    password = _read_password(password_stdin)
+    with _db(settings) as session:
+        try:
+            new = officers.create_officer(session, email, role, password, settings.argon2, utcnow())
+        except WeakPassword as exc:
+            raise click.ClickException("Password refused: " + " ".join(exc.problems)) from exc
+        except ServiceError as exc:
+            raise click.ClickException(str(exc).capitalize() + ".") from exc
+        session.commit()
+    _print_enrolment(new)
+    click.echo(
+        "They can sign in now and will see 'awaiting access' until a supervisor "
+        "gives them the unit key."
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve ReportLine with waitress (production WSGI server, debug off, no access log)."""
+    app = _app_or_exit()
+    click.echo(f"ReportLine is serving on http://{host}:{port}")
+    _serve(app, host, port, threads)
+
+
+def _app_or_exit() -> Flask:
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _serve(app: object, host: str, port: int, threads: int) -> None:
+    import waitress
+
+    # ident="" drops the Server banner; waitress writes no access log at all.
+    waitress.serve(
+        app, host=host, port=port, threads=threads, ident="", clear_untrusted_proxy_headers=True
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo(host: str, port: int) -> None:
+    """Start a throw-away demo instance with a demo supervisor, and serve it."""
+    instance = Path(tempfile.mkdtemp(prefix="reportline-demo-"))
+    os.environ["REPORTLINE_INSTANCE"] = str(instance)
+    password = " ".join(secrets.choice(wordlist()) for _ in range(5))
+    _write_new_config(instance)
+    settings = _settings(instance)
+    upgrade(settings.database_url)
+    result = _initialise(settings, DEMO_EMAIL, password, instance / "recovery-key.txt")
+    click.echo(f"Demo instance (throw-away): {instance}")
+    click.echo(f"Sign in at http://{host}:{port}/triage/login as the demo supervisor:")
+    click.echo(f"E-mail:   {DEMO_EMAIL}")
+    click.echo(f"Password: {password}")
+    _print_enrolment(result.supervisor, show_qr=True)
+    click.echo(f"\nReporters start at http://{host}:{port}/")
+    click.echo(f"ReportLine is serving on http://{host}:{port} (press Ctrl+C to stop)")
+    _serve(_app_or_exit(), host, port, 8)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration not yet applied."""
+    settings = _settings(_instance_path())
+    upgrade(settings.database_url)
+    click.echo("Database schema is up to date.")
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The officers' audit log."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exit 1 if any entry was altered or removed."""
+    settings = _settings(_instance_path())
+    with _db(settings) as session:
+        broken = audit.verify_chain(session)
+    if broken:
+        click.echo(f"Audit log damaged at entries: {', '.join(map(str, broken))}", err=True)
+        sys.exit(1)
+    click.echo("Audit log intact.")
+
+
+@main.command()
+def purge() -> None:
+    """Delete expired sessions and throttle counters (safe to run from cron)."""
+    settings = _settings(_instance_path())
+    with _db(settings) as session:
+        maintenance.purge_expired(session, utcnow(), settings)
+        session.commit()
+    click.echo("Expired sessions and counters removed.")

@@ -1,0 +1,180 @@
+"""Settings: one frozen object built from defaults, the instance config and the environment.
+
+`load_settings` is a pure function over a mapping of environment variables and
+an instance folder. A missing secret or a bad value stops start-up with a
+`ConfigError` that names the setting and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from reportline.crypto.kdf import Argon2Cost
+
+CONFIG_FILE_NAME = "config.toml"
+ENV_PREFIX = "REPORTLINE_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ReportLine reads from its configuration, parsed and checked."""
+
+    instance_path: Path
+    secret_key: bytes
+    receipt_pepper: bytes
+    database_url: str
+    argon2: Argon2Cost = field(default_factory=lambda: Argon2Cost(3, 65536, 1))
+    officer_idle_minutes: int = 15
+    officer_absolute_hours: int = 8
+    reporter_session_minutes: int = 30
+    https: bool = False
+    proxy_hops: int = 0
+    leave_url: str = "/leave"
+    max_request_bytes: int = 1024 * 1024
+    queue_page_size: int = 50
+    login_free_attempts: int = 3
+    login_lockout_after: int = 10
+    follow_up_free_attempts_per_client: int = 5
+    follow_up_free_attempts_global: int = 200
+    throttle_max_delay_seconds: int = 900
+    log_level: str = "INFO"
+
+    @property
+    def blob_path(self) -> Path:
+        """Folder for stored blobs (sealed attachments in later work)."""
+        return self.instance_path / "blobs"
+
+
+# Settings that are plain integers, with the smallest value that makes sense.
+_INT_SETTINGS: dict[str, int] = {
+    "officer_idle_minutes": 1,
+    "officer_absolute_hours": 1,
+    "reporter_session_minutes": 1,
+    "proxy_hops": 0,
+    "max_request_bytes": 4096,
+    "queue_page_size": 5,
+    "login_free_attempts": 1,
+    "login_lockout_after": 2,
+    "follow_up_free_attempts_per_client": 1,
+    "follow_up_free_attempts_global": 1,
+    "throttle_max_delay_seconds": 1,
+}
+_BOOL_SETTINGS = {"https"}
+_STR_SETTINGS = {"leave_url", "log_level", "database_url"}
+_SECRET_SETTINGS = {"secret_key", "receipt_pepper"}
+_ARGON2_KEYS = {"argon2_time_cost", "argon2_memory_cost_kib", "argon2_parallelism"}
+_KNOWN = ({f.name for f in fields(Settings)} - {"instance_path", "argon2"}) | _ARGON2_KEYS
+
+
+def load_settings(
+    env: Mapping[str, str],
+    instance_path: Path,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from instance/config.toml, then REPORTLINE_* variables, then overrides.
+
+    Raises ConfigError when a value is missing or malformed.
+    """
+    raw: dict[str, Any] = {}
+    config_file = instance_path / CONFIG_FILE_NAME
+    if config_file.exists():
+        try:
+            raw.update(tomllib.loads(config_file.read_text("utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file} is not valid TOML: {exc}") from exc
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and key != "REPORTLINE_INSTANCE":
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in _KNOWN:
+                raw[name] = value
+    raw.update(overrides or {})
+    unknown = sorted(set(raw) - _KNOWN)
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(unknown)} in {config_file} or the environment; "
+            "see instance/config.example.toml for the settings that exist."
+        )
+    return _build(raw, instance_path)
+
+
+def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
+    values: dict[str, Any] = {"instance_path": instance_path}
+    for name in _SECRET_SETTINGS:
+        values[name] = _parse_secret(name, raw.get(name))
+    for name, minimum in _INT_SETTINGS.items():
+        if name in raw:
+            values[name] = _parse_int(name, raw[name], minimum)
+    for name in _BOOL_SETTINGS:
+        if name in raw:
+            values[name] = _parse_bool(name, raw[name])
+    for name in _STR_SETTINGS - {"database_url"}:
+        if name in raw:
+            values[name] = str(raw[name])
+    values["database_url"] = str(
+        raw.get("database_url") or f"sqlite:///{instance_path / 'reportline.sqlite3'}"
+    )
+    values["argon2"] = Argon2Cost(
+        time_cost=_parse_int("argon2_time_cost", raw.get("argon2_time_cost", 3), 1),
+        memory_cost_kib=_parse_int(
+            "argon2_memory_cost_kib", raw.get("argon2_memory_cost_kib", 65536), 8
+        ),
+        parallelism=_parse_int("argon2_parallelism", raw.get("argon2_parallelism", 1), 1),
+    )
+    leave_url = values.get("leave_url", "/leave")
+    if not (leave_url.startswith("/") or leave_url.startswith("https://")):
+        raise ConfigError("leave_url must be a path on this site or an https:// address.")
+    if values.get("log_level", "INFO").upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("log_level must be one of DEBUG, INFO, WARNING, ERROR.")
+    return Settings(**values)
+
+
+def _parse_secret(name: str, value: Any) -> bytes:
+    hint = (
+        f"Set {name} in instance/{CONFIG_FILE_NAME} (run `reportline init`, which writes one) "
+        f"or {ENV_PREFIX}{name.upper()}; it must be at least 32 random bytes, base64-encoded."
+    )
+    if not value:
+        raise ConfigError(f"Missing secret {name}. {hint}")
+    try:
+        decoded = base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError(f"{name} is not valid base64. {hint}") from exc
+    if len(decoded) < 32:
+        raise ConfigError(f"{name} is too short ({len(decoded)} bytes). {hint}")
+    return decoded
+
+
+def _parse_int(name: str, value: Any, minimum: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}.") from exc
+    if isinstance(value, bool) or number < minimum:
+        raise ConfigError(f"{name} must be a whole number of at least {minimum}, got {value!r}.")
+    return number
+
+
+def _parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}.")
+
+
+def instance_path_from(env: Mapping[str, str]) -> Path:
+    """The instance folder: REPORTLINE_INSTANCE, or ./instance."""
+    return Path(env.get("REPORTLINE_INSTANCE", "instance")).resolve()

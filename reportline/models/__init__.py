@@ -1,0 +1,29 @@
+"""Typed SQLAlchemy models, one module per aggregate.
+
+Importing this package registers every table on `reportline.db.Base.metadata`.
+"""
+
+from reportline.models.audit import AuditEntry
+from reportline.models.case import Case, CaseKeyGrant, Message, StatusChange
+from reportline.models.keys import RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.models.officer import EnrolmentInvite, Officer, RecoveryCode
+from reportline.models.sessions import OfficerSession, ReporterSession
+from reportline.models.throttle import ThrottleBucket, ThrottleSalt
+
+__all__ = [
+    "AuditEntry",
+    "Case",
+    "CaseKeyGrant",
+    "EnrolmentInvite",
+    "Message",
+    "Officer",
+    "OfficerSession",
+    "RecoveryCode",
+    "RecoveryKey",
+    "ReporterSession",
+    "StatusChange",
+    "ThrottleBucket",
+    "ThrottleSalt",
+    "UnitKey",
+    "UnitKeyGrant",
+]

@@ -1,0 +1,113 @@
+"""Cases: a sealed report, its dialogue and its status history.
+
+Reporter-side rows use random identifiers and day-precision dates only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from reportline.db import Base
+
+STATUSES = ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
+
+
+class Case(Base):
+    """One report and everything that follows from it.
+
+    On SQLite the table has no rowid, so the physical order of rows follows
+    the random id rather than the order in which reports arrived.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('received', 'acknowledged', 'assessing', 'investigating', "
+            "'referred', 'closed')",
+            name="status",
+        ),
+        Index("ix_cases_queue", "received_on", "id"),
+        Index("ix_cases_status_queue", "status", "received_on", "id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    received_on: Mapped[date]
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    status_changed_on: Mapped[date]
+    acknowledged_on: Mapped[date | None]
+    case_public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    report: Mapped[bytes] = mapped_column(LargeBinary)
+    receipt_hmac: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    reporter_public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # SHA-256 of the case public key, sealed under a key only the receipt holder can
+    # derive: a reporter's reply is never sealed to a key someone swapped in the database.
+    key_binding: Mapped[bytes] = mapped_column(LargeBinary)
+    message_count: Mapped[int] = mapped_column(default=0)
+    unread_by_unit: Mapped[int] = mapped_column(default=0)
+    unread_by_reporter: Mapped[int] = mapped_column(default=0)
+
+
+class CaseKeyGrant(Base):
+    """The case secret sealed to a holder: the unit key (or, later, named officers)."""
+
+    __tablename__ = "case_key_grants"
+    __table_args__ = (
+        CheckConstraint("(unit_key_id IS NULL) <> (officer_id IS NULL)", name="one_holder"),
+        UniqueConstraint("case_id", "unit_key_id", name="uq_case_key_grants_unit"),
+        UniqueConstraint("case_id", "officer_id", name="uq_case_key_grants_officer"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    unit_key_id: Mapped[int | None] = mapped_column(ForeignKey("unit_keys.id"))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"))
+    sealed_case_secret: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Message(Base):
+    """One message in a case's anonymous dialogue, sealed as an envelope."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint("author IN ('reporter', 'officer')", name="author"),
+        CheckConstraint("kind IN ('message', 'outcome')", name="kind"),
+        UniqueConstraint("case_id", "seq", name="uq_messages_case_seq"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    author: Mapped[str] = mapped_column(String(16))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16), default="message")
+    sent_on: Mapped[date]
+    unread: Mapped[bool] = mapped_column(default=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class StatusChange(Base):
+    """Who moved a case from one status to another, when, and (sealed) why."""
+
+    __tablename__ = "status_changes"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="SET NULL"))
+    changed_at: Mapped[datetime]
+    reason: Mapped[bytes | None] = mapped_column(LargeBinary)

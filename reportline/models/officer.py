@@ -1,0 +1,63 @@
+"""Officers: who may use the triage side, their wrapped keys and second factor."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from reportline.db import Base
+
+ROLES = ("officer", "supervisor")
+
+
+class Officer(Base):
+    """A member of the unit. Keys are null until the officer has chosen a password."""
+
+    __tablename__ = "officers"
+    __table_args__ = (CheckConstraint("role IN ('officer', 'supervisor')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    wrapped_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_seed_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_last_step: Mapped[int | None]
+    locked: Mapped[bool] = mapped_column(default=False)
+    created_on: Mapped[date]
+
+    @property
+    def is_supervisor(self) -> bool:
+        """Whether the officer may use the supervisor pages."""
+        return self.role == "supervisor"
+
+    @property
+    def has_keys(self) -> bool:
+        """Whether the officer has chosen a password (and so has a key pair)."""
+        return self.wrapped_private_key is not None
+
+
+class RecoveryCode(Base):
+    """A one-time second-factor recovery code, stored only as SHA-256."""
+
+    __tablename__ = "recovery_codes"
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officers.id", ondelete="CASCADE"), index=True
+    )
+
+
+class EnrolmentInvite(Base):
+    """A one-time link with which a new officer chooses a password and second factor."""
+
+    __tablename__ = "enrolment_invites"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officers.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime]

@@ -1,0 +1,272 @@
+"""Officer sign-in, second-factor enrolment and officer sessions.
+
+A sign-in costs one Argon2id run and one TOTP check whether or not the account
+exists, is locked or the password is right, and every failure gets the same
+answer. Throttling happens before the expensive work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline.config import Settings
+from reportline.crypto import aead
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.keys import PrivateKey, generate_private_key, open_sealed, seal
+from reportline.crypto.password import (
+    WrapParams,
+    derive_password_key,
+    read_params,
+    unwrap_private_key,
+)
+from reportline.models import Officer, OfficerSession
+from reportline.services import audit, second_factor, throttle
+from reportline.services.errors import LoginFailed, SessionExpired
+from reportline.services.officers import normalise_email, officer_key_context
+from reportline.services.sessions import (
+    SessionToken,
+    b64,
+    new_token,
+    open_payload,
+    seal_payload,
+    unb64,
+)
+
+SESSION_PURPOSE = "officer-session"
+ACTIVE = "active"
+ENROL = "enrol"
+LAST_SEEN_GRANULARITY = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """A successful sign-in: the new session's token and what stage it is at."""
+
+    token: SessionToken
+    stage: str
+    officer: Officer
+
+
+@dataclass
+class SignedInOfficer:
+    """The officer behind a live session, with their private key unlocked."""
+
+    officer: Officer
+    private_key: PrivateKey
+    stage: str
+    token: SessionToken
+    row: OfficerSession
+    pending_totp_seed: str | None = None
+
+
+@cache
+def _decoy() -> tuple[PrivateKey, bytes]:
+    """A key and a sealed blob that never open together, to spend a real sign-in's work."""
+    return generate_private_key(), seal(b"decoy", generate_private_key().public_key(), b"decoy")
+
+
+def _decoy_params(email: str, settings: Settings) -> WrapParams:
+    salt = hmac.new(settings.receipt_pepper, b"decoy-salt:" + email.encode(), hashlib.sha256)
+    return WrapParams(salt=salt.digest()[:16], cost=settings.argon2)
+
+
+def sign_in(
+    session: Session,
+    email: str,
+    password: str,
+    code: str,
+    client_address: str | None,
+    now: datetime,
+    settings: Settings,
+) -> SignInResult:
+    """Check e-mail, password and second factor; start a session or raise.
+
+    Raises Throttled while a delay is running, LoginFailed for anything wrong.
+    Failure counters are written before raising: the caller must commit them.
+    """
+    try:
+        email = normalise_email(email)
+    except Exception:
+        email = email.strip().lower()[:254]
+    account = throttle.account_key("login", email, settings.receipt_pepper)
+    client = throttle.client_key(session, "login", client_address, now)
+    throttle.check(session, [account, client], now)
+
+    officer = session.scalars(select(Officer).where(Officer.email == email)).first()
+    usable = bool(officer and officer.active and not officer.locked and officer.has_keys)
+    private_key = _check_password(officer if usable else None, email, password, settings)
+    stage = _check_second_factor(session, officer, private_key, code, now)
+
+    if officer is None or private_key is None or stage is None:
+        _fail(session, officer, account, client, now, settings)
+        raise LoginFailed("sign-in failed")
+    throttle.clear(session, account)
+    token = start_session(session, officer, private_key, stage, now)
+    audit.record(session, officer.email, "officer.signed_in", now, stage=stage)
+    return SignInResult(token, stage, officer)
+
+
+def _check_password(
+    officer: Officer | None, email: str, password: str, settings: Settings
+) -> PrivateKey | None:
+    if officer is not None and officer.wrapped_private_key is not None:
+        key = derive_password_key(password, read_params(officer.wrapped_private_key))
+        try:
+            return unwrap_private_key(
+                officer.wrapped_private_key, key, officer_key_context(officer.id)
+            )
+        except DecryptionError:
+            return None
+    key = derive_password_key(password, _decoy_params(email, settings))
+    with contextlib.suppress(DecryptionError):
+        aead.decrypt(key.key, _decoy()[1][1:80], b"decoy")
+    return None
+
+
+def _check_second_factor(
+    session: Session,
+    officer: Officer | None,
+    private_key: PrivateKey | None,
+    code: str,
+    now: datetime,
+) -> str | None:
+    """The session stage earned, or None. Always does a TOTP computation."""
+    if officer is None or private_key is None:
+        decoy_key, decoy_blob = _decoy()
+        with contextlib.suppress(DecryptionError):
+            open_sealed(decoy_blob, decoy_key, b"other")
+        second_factor.matching_step(second_factor.dummy_seed(), code, now)
+        return None
+    if officer.totp_seed_sealed is None:
+        return ENROL
+    seed = second_factor.open_totp_seed(officer, private_key)
+    if second_factor.looks_like_recovery_code(code):
+        second_factor.matching_step(seed, "", now)
+        return ACTIVE if second_factor.use_recovery_code(session, officer, code) else None
+    return ACTIVE if second_factor.accept_totp(officer, seed, code, now) else None
+
+
+def _fail(
+    session: Session,
+    officer: Officer | None,
+    account: str,
+    client: str,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    failures = throttle.record_failure(
+        session, account, now, settings.login_free_attempts, settings.throttle_max_delay_seconds
+    )
+    throttle.record_failure(
+        session,
+        client,
+        now,
+        settings.login_free_attempts * 3,
+        settings.throttle_max_delay_seconds,
+    )
+    if officer is not None and failures >= settings.login_lockout_after and not officer.locked:
+        officer.locked = True
+        audit.record(session, officer.email, "officer.locked", now, failures=failures)
+
+
+def start_session(
+    session: Session,
+    officer: Officer,
+    private_key: PrivateKey,
+    stage: str,
+    now: datetime,
+    pending_totp_seed: str | None = None,
+) -> SessionToken:
+    """Create a server-side session holding the officer's private key, sealed."""
+    token = new_token()
+    payload = {"key": b64(private_key.raw), "totp": pending_totp_seed}
+    session.add(
+        OfficerSession(
+            id_hash=token.id_hash,
+            officer_id=officer.id,
+            stage=stage,
+            sealed=seal_payload(token, SESSION_PURPOSE, payload),
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    session.flush()
+    return token
+
+
+def resume_session(
+    session: Session, token: SessionToken, now: datetime, settings: Settings
+) -> SignedInOfficer:
+    """The officer behind a token; raise SessionExpired if it ended, idled or aged out."""
+    row = session.get(OfficerSession, token.id_hash)
+    if row is None:
+        raise SessionExpired("no such session")
+    idle = timedelta(minutes=settings.officer_idle_minutes)
+    absolute = timedelta(hours=settings.officer_absolute_hours)
+    officer = session.get(Officer, row.officer_id)
+    if (
+        officer is None
+        or not officer.active
+        or now - row.last_seen_at > idle
+        or now - row.created_at > absolute
+    ):
+        session.delete(row)
+        session.flush()
+        raise SessionExpired("session ended")
+    payload = open_payload(token, SESSION_PURPOSE, row.sealed)
+    if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
+        row.last_seen_at = now
+    return SignedInOfficer(
+        officer=officer,
+        private_key=PrivateKey(unb64(payload["key"])),
+        stage=row.stage,
+        token=token,
+        row=row,
+        pending_totp_seed=payload.get("totp"),
+    )
+
+
+def end_session(session: Session, token: SessionToken) -> None:
+    """Delete the server-side half of a session; the cookie then unlocks nothing."""
+    row = session.get(OfficerSession, token.id_hash)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+
+
+def begin_totp_enrolment(session: Session, signed_in: SignedInOfficer) -> str:
+    """The seed being set up in this enrolment session (created once, then kept)."""
+    if signed_in.pending_totp_seed:
+        return signed_in.pending_totp_seed
+    seed = second_factor.new_totp_seed()
+    signed_in.row.sealed = seal_payload(
+        signed_in.token, SESSION_PURPOSE, {"key": b64(signed_in.private_key.raw), "totp": seed}
+    )
+    signed_in.pending_totp_seed = seed
+    session.flush()
+    return seed
+
+
+def complete_totp_enrolment(
+    session: Session, signed_in: SignedInOfficer, code: str, now: datetime
+) -> tuple[SessionToken, list[str]] | None:
+    """Confirm the new seed with a code; on success return a fresh active session and codes."""
+    seed = signed_in.pending_totp_seed
+    officer = signed_in.officer
+    if seed is None or second_factor.matching_step(seed, code, now) is None:
+        return None
+    second_factor.store_totp_seed(officer, seed)
+    second_factor.accept_totp(officer, seed, code, now)
+    codes = second_factor.new_recovery_codes(session, officer)
+    end_session(session, signed_in.token)
+    token = start_session(session, officer, signed_in.private_key, ACTIVE, now)
+    audit.record(session, officer.email, "officer.second_factor_enrolled", now)
+    return token, codes

@@ -1,0 +1,178 @@
+"""The reporter's way back in: sign in with the receipt, read, reply, leave.
+
+The cookie holds only a random session token. The row holds the token's hash,
+a coarse purge hour and a blob sealed under the token's key that says which
+case it is and carries the reporter's private key, so the database alone links
+no session to any case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from reportline.config import Settings
+from reportline.crypto.envelope import Recipient
+from reportline.crypto.keys import PrivateKey
+from reportline.crypto.receipt import parse_receipt
+from reportline.models import Case, ReporterSession
+from reportline.services import cases, deadlines, throttle
+from reportline.services.errors import ReceiptNotFound, SessionExpired
+from reportline.services.sessions import (
+    SessionToken,
+    b64,
+    new_token,
+    open_payload,
+    seal_payload,
+    unb64,
+)
+from reportline.services.triage import MAX_MESSAGE_LENGTH, MessageInvalid
+
+SESSION_PURPOSE = "reporter-session"
+PURPOSE = "follow-up"
+
+
+@dataclass
+class SignedInReporter:
+    """A reporter's live session: their case and their private key."""
+
+    case: Case
+    private_key: PrivateKey
+    token: SessionToken
+    row: ReporterSession
+
+
+@dataclass(frozen=True)
+class FollowUpView:
+    """What the reporter sees: status, the unit's promised dates, the conversation."""
+
+    status: str
+    received_on: date
+    acknowledged_on: date | None
+    acknowledge_by: date
+    feedback_by: date
+    dialogue: list[cases.DialogueEntry]
+
+
+def _purge_after(expires: datetime) -> datetime:
+    """Round up to the next whole hour, so the row does not date the visit."""
+    return expires.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def sign_in(
+    session: Session,
+    typed_receipt: str,
+    client_address: str | None,
+    now: datetime,
+    settings: Settings,
+) -> SessionToken:
+    """Start a follow-up session from a typed receipt.
+
+    Raises MalformedReceipt (not counted as a guess: nothing was looked up),
+    Throttled while a delay runs, or ReceiptNotFound (counted against this
+    client's bucket and against everyone). A wrong receipt does the same work
+    as a right one until the very end.
+    """
+    receipt = parse_receipt(typed_receipt)
+    client = throttle.client_key(session, PURPOSE, client_address, now)
+    everyone = throttle.global_key(PURPOSE)
+    throttle.check(session, [client, everyone], now)
+
+    reporter_key = receipt.reporter_private_key()
+    case = session.scalars(
+        select(Case).where(Case.receipt_hmac == receipt.lookup_hmac(settings.receipt_pepper))
+    ).first()
+    token = new_token()
+    expires = now + timedelta(minutes=settings.reporter_session_minutes)
+    sealed = seal_payload(
+        token,
+        SESSION_PURPOSE,
+        {
+            "case": case.id if case else 0,
+            "key": b64(reporter_key.raw),
+            "expires": expires.isoformat(),
+        },
+    )
+    session.execute(delete(ReporterSession).where(ReporterSession.purge_after < now))
+    if case is None:
+        cap = settings.throttle_max_delay_seconds
+        throttle.record_failure(
+            session, client, now, settings.follow_up_free_attempts_per_client, cap
+        )
+        throttle.record_failure(
+            session, everyone, now, settings.follow_up_free_attempts_global, cap
+        )
+        raise ReceiptNotFound("no case matches this receipt")
+    session.add(
+        ReporterSession(id_hash=token.id_hash, sealed=sealed, purge_after=_purge_after(expires))
+    )
+    session.flush()
+    return token
+
+
+def resume(
+    session: Session, token: SessionToken, now: datetime, settings: Settings
+) -> SignedInReporter:
+    """The reporter behind a token, with the session's life extended; or SessionExpired."""
+    row = session.get(ReporterSession, token.id_hash)
+    if row is None:
+        raise SessionExpired("no such session")
+    payload = open_payload(token, SESSION_PURPOSE, row.sealed)
+    if datetime.fromisoformat(payload["expires"]) < now:
+        session.delete(row)
+        session.flush()
+        raise SessionExpired("session ended")
+    case = session.get(Case, payload["case"])
+    if case is None:
+        session.delete(row)
+        session.flush()
+        raise SessionExpired("case no longer exists")
+    expires = now + timedelta(minutes=settings.reporter_session_minutes)
+    payload["expires"] = expires.isoformat()
+    row.sealed = seal_payload(token, SESSION_PURPOSE, payload)
+    row.purge_after = _purge_after(expires)
+    return SignedInReporter(
+        case=case, private_key=PrivateKey(unb64(payload["key"])), token=token, row=row
+    )
+
+
+def end(session: Session, token: SessionToken) -> None:
+    """Delete the session's server-side half."""
+    session.execute(delete(ReporterSession).where(ReporterSession.id_hash == token.id_hash))
+
+
+def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
+    """Decrypt the conversation for the reporter and mark the unit's messages as seen."""
+    case = reporter.case
+    dialogue = cases.read_dialogue(session, case, Recipient.REPORTER, reporter.private_key)
+    if case.unread_by_reporter:
+        cases.mark_read(session, case, "reporter")
+    return FollowUpView(
+        status=case.status,
+        received_on=case.received_on,
+        acknowledged_on=case.acknowledged_on,
+        acknowledge_by=deadlines.acknowledge_by(case.received_on),
+        feedback_by=deadlines.feedback_by(case.acknowledged_on, case.received_on),
+        dialogue=dialogue,
+    )
+
+
+def reply(session: Session, reporter: SignedInReporter, text: str, today: date) -> None:
+    """Add the reporter's reply or new information, sealed to the case and to themselves."""
+    text = text.strip()
+    if not text:
+        raise MessageInvalid("the message is empty")
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise MessageInvalid(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
+    case_public = cases.verified_case_key_for_reporter(reporter.case, reporter.private_key)
+    cases.add_message(
+        session,
+        reporter.case,
+        "reporter",
+        text,
+        today,
+        (case_public, reporter.private_key.public_key()),
+    )

@@ -1,0 +1,235 @@
+"""The unit key, who holds it, and the recovery key (security.md, key hierarchy).
+
+officer password -> officer private key -> unit private key -> case secret
+recovery private key (offline)          -> unit private key
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline.crypto.context import context
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.keys import (
+    PrivateKey,
+    PublicKey,
+    generate_private_key,
+    open_sealed,
+    seal,
+)
+from reportline.models import Officer, RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.services.errors import NoKeyAccess, SetupError
+
+RECOVERY_BEGIN = "-----BEGIN REPORTLINE RECOVERY KEY-----"
+RECOVERY_END = "-----END REPORTLINE RECOVERY KEY-----"
+
+
+@dataclass(frozen=True)
+class UnitKeyring:
+    """Unit private keys an officer has unlocked for this request, by generation."""
+
+    keys: dict[int, PrivateKey]
+
+    def get(self, unit_key_id: int) -> PrivateKey:
+        """The private key of one unit key generation; raise NoKeyAccess if not held."""
+        try:
+            return self.keys[unit_key_id]
+        except KeyError:
+            raise NoKeyAccess("this officer does not hold that unit key") from None
+
+
+def _grant_context(
+    unit_key_id: int, *, officer_id: int | None = None, recovery_key_id: int | None = None
+) -> bytes:
+    if officer_id is not None:
+        return context("unit-key-grant", unit_key=unit_key_id, officer=officer_id)
+    return context("unit-key-grant", unit_key=unit_key_id, recovery=recovery_key_id)
+
+
+def active_unit_key(session: Session) -> UnitKey:
+    """The unit key new reports are sealed to; raise SetupError before `init`."""
+    unit_key = session.scalars(
+        select(UnitKey).where(UnitKey.active.is_(True)).order_by(UnitKey.id.desc()).limit(1)
+    ).first()
+    if unit_key is None:
+        raise SetupError("no unit key: run `reportline init` first")
+    return unit_key
+
+
+def create_unit_key(session: Session, now: datetime) -> tuple[UnitKey, PrivateKey]:
+    """Generate the unit key pair. The caller must grant it before the request ends."""
+    private_key = generate_private_key()
+    public_key = private_key.public_key()
+    unit_key = UnitKey(
+        public_key=public_key.raw,
+        fingerprint=public_key.fingerprint,
+        active=True,
+        created_at=now,
+    )
+    session.add(unit_key)
+    session.flush()
+    return unit_key, private_key
+
+
+def create_recovery_key(
+    session: Session, unit_key: UnitKey, unit_private_key: PrivateKey, now: datetime
+) -> PrivateKey:
+    """Generate the recovery key pair and seal the unit key to it; return the private half.
+
+    The private half is returned once and never stored: the caller hands it out.
+    """
+    private_key = generate_private_key()
+    public_key = private_key.public_key()
+    recovery = RecoveryKey(
+        public_key=public_key.raw, fingerprint=public_key.fingerprint, created_at=now
+    )
+    session.add(recovery)
+    session.flush()
+    session.add(
+        UnitKeyGrant(
+            unit_key_id=unit_key.id,
+            recovery_key_id=recovery.id,
+            sealed_private_key=seal(
+                unit_private_key.raw,
+                public_key,
+                _grant_context(unit_key.id, recovery_key_id=recovery.id),
+            ),
+            granted_at=now,
+        )
+    )
+    return private_key
+
+
+def grant_unit_key(
+    session: Session,
+    keyring: UnitKeyring,
+    officer: Officer,
+    granted_by: Officer | None,
+    now: datetime,
+) -> None:
+    """Seal every unit key generation the granter holds to `officer`'s public key."""
+    if officer.public_key is None:
+        raise SetupError("the officer has not chosen a password yet")
+    recipient = PublicKey(officer.public_key)
+    for unit_key_id, private_key in keyring.keys.items():
+        existing = session.scalars(
+            select(UnitKeyGrant).where(
+                UnitKeyGrant.unit_key_id == unit_key_id, UnitKeyGrant.officer_id == officer.id
+            )
+        ).first()
+        if existing is not None:
+            continue
+        session.add(
+            UnitKeyGrant(
+                unit_key_id=unit_key_id,
+                officer_id=officer.id,
+                sealed_private_key=seal(
+                    private_key.raw, recipient, _grant_context(unit_key_id, officer_id=officer.id)
+                ),
+                granted_at=now,
+                granted_by_id=granted_by.id if granted_by else None,
+            )
+        )
+    session.flush()
+
+
+def revoke_unit_key(session: Session, officer: Officer) -> int:
+    """Delete the officer's sealed copies of the unit key; return how many were removed."""
+    grants = session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.id))
+    removed = 0
+    for grant in grants:
+        session.delete(grant)
+        removed += 1
+    session.flush()
+    return removed
+
+
+def holds_unit_key(session: Session, officer_id: int) -> bool:
+    """Whether the officer has been granted the active unit key."""
+    return (
+        session.scalars(
+            select(UnitKeyGrant.id)
+            .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
+            .where(UnitKeyGrant.officer_id == officer_id, UnitKey.active.is_(True))
+        ).first()
+        is not None
+    )
+
+
+def unlock_unit_keys(session: Session, officer_id: int, officer_key: PrivateKey) -> UnitKeyring:
+    """Open every unit key generation sealed to this officer; raise NoKeyAccess if none."""
+    keys: dict[int, PrivateKey] = {}
+    grants = session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer_id))
+    for grant in grants:
+        raw = open_sealed(
+            grant.sealed_private_key,
+            officer_key,
+            _grant_context(grant.unit_key_id, officer_id=officer_id),
+        )
+        keys[grant.unit_key_id] = PrivateKey(raw)
+    if not keys:
+        raise NoKeyAccess("awaiting access to the unit key")
+    return UnitKeyring(keys)
+
+
+def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> UnitKeyring:
+    """Open every unit key generation with the offline recovery key."""
+    fingerprint = recovery_private.public_key().fingerprint
+    recovery = session.scalars(
+        select(RecoveryKey).where(RecoveryKey.fingerprint == fingerprint)
+    ).first()
+    if recovery is None:
+        raise NoKeyAccess("this recovery key does not belong to this instance")
+    keys: dict[int, PrivateKey] = {}
+    grants = session.scalars(
+        select(UnitKeyGrant).where(UnitKeyGrant.recovery_key_id == recovery.id)
+    )
+    for grant in grants:
+        raw = open_sealed(
+            grant.sealed_private_key,
+            recovery_private,
+            _grant_context(grant.unit_key_id, recovery_key_id=recovery.id),
+        )
+        keys[grant.unit_key_id] = PrivateKey(raw)
+    if not keys:
+        raise NoKeyAccess("no unit key is sealed to this recovery key")
+    return UnitKeyring(keys)
+
+
+def format_recovery_key(private_key: PrivateKey) -> str:
+    """The recovery key as a text file: a warning, then base64 with a checksum."""
+    checksum = hashlib.sha256(private_key.raw).digest()[:4]
+    body = base64.b64encode(private_key.raw + checksum).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join(
+        [
+            "ReportLine recovery key. Anyone holding this file can read every report.",
+            "Store it offline (printed, in a safe). It is never kept on the server.",
+            f"Fingerprint: {private_key.public_key().fingerprint}",
+            "",
+            RECOVERY_BEGIN,
+            *lines,
+            RECOVERY_END,
+            "",
+        ]
+    )
+
+
+def parse_recovery_key(text: str) -> PrivateKey:
+    """Read a recovery key file; raise DecryptionError if it is damaged."""
+    try:
+        body = text.split(RECOVERY_BEGIN, 1)[1].split(RECOVERY_END, 1)[0]
+        data = base64.b64decode("".join(body.split()), validate=True)
+    except (IndexError, binascii.Error, ValueError) as exc:
+        raise DecryptionError("not a ReportLine recovery key file") from exc
+    raw, checksum = data[:-4], data[-4:]
+    if hashlib.sha256(raw).digest()[:4] != checksum:
+        raise DecryptionError("the recovery key file is damaged (checksum mismatch)")
+    return PrivateKey(raw)

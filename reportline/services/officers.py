@@ -1,0 +1,218 @@
+"""Officers: creating them, their passwords and key pairs, invites, deactivation."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
+
+from reportline.crypto.context import context
+from reportline.crypto.kdf import Argon2Cost
+from reportline.crypto.keys import PrivateKey, generate_private_key
+from reportline.crypto.password import derive_password_key, new_params, wrap_private_key
+from reportline.models import EnrolmentInvite, Officer, OfficerSession, RecoveryCode
+from reportline.models.officer import ROLES
+from reportline.services import audit, keyring, throttle
+from reportline.services.errors import InviteInvalid, ServiceError, WeakPassword
+from reportline.services.second_factor import (
+    new_recovery_codes,
+    new_totp_seed,
+    provisioning_uri,
+    store_totp_seed,
+)
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+MIN_ZXCVBN_SCORE = 3
+INVITE_LIFETIME = timedelta(hours=72)
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+class OfficerExists(ServiceError):
+    """An officer with this e-mail address already exists."""
+
+
+class InvalidEmail(ServiceError):
+    """The e-mail address is not plausible."""
+
+
+def normalise_email(email: str) -> str:
+    """Lower-case and trim an e-mail address; raise InvalidEmail if it cannot be one."""
+    email = email.strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidEmail("enter an e-mail address like name@example.org")
+    return email
+
+
+def password_problems(password: str, email: str) -> list[str]:
+    """Why a password is too weak (empty list when it is acceptable).
+
+    Rules: 12 to 256 characters, and not guessable per zxcvbn (score >= 3),
+    which catches common passwords, words, dates and the e-mail address itself.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return [f"Use at least {MIN_PASSWORD_LENGTH} characters."]
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return [f"Use at most {MAX_PASSWORD_LENGTH} characters."]
+    result = zxcvbn(password[:100], user_inputs=[email, *re.split(r"[@.]", email), "reportline"])
+    if result["score"] < MIN_ZXCVBN_SCORE:
+        warning = result["feedback"].get("warning") or "This password is too easy to guess."
+        return [warning.rstrip(".") + ". Try a few unrelated words together."]
+    return []
+
+
+def officer_key_context(officer_id: int) -> bytes:
+    """Associated data for an officer's password-wrapped private key."""
+    return context("officer-key", officer=officer_id)
+
+
+def set_password(
+    officer: Officer, password: str, cost: Argon2Cost, private_key: PrivateKey | None = None
+) -> PrivateKey:
+    """Check the password rules, then wrap the officer's key (a new one if none given)."""
+    problems = password_problems(password, officer.email)
+    if problems:
+        raise WeakPassword(problems)
+    private_key = private_key or generate_private_key()
+    params = new_params(cost)
+    officer.public_key = private_key.public_key().raw
+    officer.wrapped_private_key = wrap_private_key(
+        private_key,
+        params,
+        derive_password_key(password, params),
+        officer_key_context(officer.id),
+    )
+    return private_key
+
+
+@dataclass(frozen=True)
+class NewOfficer:
+    """What creating an officer hands back once: their second factor and recovery codes."""
+
+    officer: Officer
+    private_key: PrivateKey
+    totp_seed: str
+    totp_uri: str
+    recovery_codes: list[str]
+
+
+def _new_officer_row(session: Session, email: str, role: str, now: datetime) -> Officer:
+    if role not in ROLES:
+        raise ServiceError(f"role must be one of {', '.join(ROLES)}")
+    email = normalise_email(email)
+    if session.scalars(select(Officer.id).where(Officer.email == email)).first() is not None:
+        raise OfficerExists(f"an officer with e-mail {email} already exists")
+    officer = Officer(email=email, role=role, active=True, locked=False, created_on=now.date())
+    session.add(officer)
+    session.flush()
+    return officer
+
+
+def create_officer(
+    session: Session,
+    email: str,
+    role: str,
+    password: str,
+    cost: Argon2Cost,
+    now: datetime,
+    actor: str = "cli",
+) -> NewOfficer:
+    """Create an officer with a key pair, a TOTP seed and recovery codes (CLI path)."""
+    officer = _new_officer_row(session, email, role, now)
+    private_key = set_password(officer, password, cost)
+    seed = new_totp_seed()
+    store_totp_seed(officer, seed)
+    codes = new_recovery_codes(session, officer)
+    audit.record(session, actor, "officer.created", now, officer=officer.id, role=role)
+    return NewOfficer(officer, private_key, seed, provisioning_uri(seed, officer.email), codes)
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(b"reportline:v1:invite:" + token.encode("ascii")).digest()
+
+
+def invite_officer(
+    session: Session, email: str, role: str, invited_by: Officer, now: datetime
+) -> tuple[Officer, str]:
+    """Create an officer without keys and a one-time enrolment token (valid 72 hours)."""
+    officer = _new_officer_row(session, email, role, now)
+    token = secrets.token_urlsafe(32)
+    session.add(
+        EnrolmentInvite(
+            token_hash=_token_hash(token),
+            officer_id=officer.id,
+            expires_at=now + INVITE_LIFETIME,
+        )
+    )
+    audit.record(session, invited_by.email, "officer.invited", now, officer=officer.id, role=role)
+    return officer, token
+
+
+def find_invite(session: Session, token: str, now: datetime) -> Officer:
+    """The officer an enrolment token belongs to; raise InviteInvalid if unusable."""
+    if not token or len(token) > 100 or not token.isascii():
+        raise InviteInvalid("unknown enrolment link")
+    invite = session.get(EnrolmentInvite, _token_hash(token))
+    if invite is None or invite.expires_at < now:
+        raise InviteInvalid("unknown or expired enrolment link")
+    officer = session.get(Officer, invite.officer_id)
+    if officer is None or not officer.active or officer.has_keys:
+        raise InviteInvalid("this enrolment link has been used or withdrawn")
+    return officer
+
+
+def redeem_invite(
+    session: Session, token: str, password: str, cost: Argon2Cost, now: datetime
+) -> tuple[Officer, PrivateKey]:
+    """Set the invited officer's password and key pair; the link then stops working."""
+    officer = find_invite(session, token, now)
+    private_key = set_password(officer, password, cost)
+    session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
+    audit.record(session, officer.email, "officer.enrolled", now, officer=officer.id)
+    return officer, private_key
+
+
+def end_all_sessions(session: Session, officer_id: int) -> None:
+    """Delete every server-side session of the officer: their cookies unlock nothing."""
+    session.execute(delete(OfficerSession).where(OfficerSession.officer_id == officer_id))
+
+
+def deactivate(session: Session, officer: Officer, by: Officer, now: datetime) -> None:
+    """Stop an officer at once: sessions ended, sealed unit key copies deleted."""
+    if officer.id == by.id:
+        raise ServiceError("you cannot deactivate your own account")
+    officer.active = False
+    end_all_sessions(session, officer.id)
+    keyring.revoke_unit_key(session, officer)
+    session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
+    audit.record(session, by.email, "officer.deactivated", now, officer=officer.id)
+
+
+def reset_second_factor(session: Session, officer: Officer, by: Officer, now: datetime) -> None:
+    """Forget the officer's TOTP seed; they set up a new one at their next sign-in."""
+    officer.totp_seed_sealed = None
+    officer.totp_last_step = None
+    end_all_sessions(session, officer.id)
+    # Old codes stop working; new ones are shown when the officer sets up the new factor.
+    session.execute(delete(RecoveryCode).where(RecoveryCode.officer_id == officer.id))
+    audit.record(session, by.email, "officer.second_factor_reset", now, officer=officer.id)
+
+
+def lift_lockout(
+    session: Session, officer: Officer, by: Officer, pepper: bytes, now: datetime
+) -> None:
+    """Unlock an account locked after too many failed sign-ins, and clear its delay."""
+    officer.locked = False
+    throttle.clear(session, throttle.account_key("login", officer.email, pepper))
+    audit.record(session, by.email, "officer.unlocked", now, officer=officer.id)
+
+
+def list_officers(session: Session) -> list[Officer]:
+    """Every officer, active first, then by e-mail."""
+    return list(session.scalars(select(Officer).order_by(Officer.active.desc(), Officer.email)))

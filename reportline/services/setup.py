@@ -1,0 +1,48 @@
+"""Setting up an instance: the unit key, the recovery key and the first supervisor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline.crypto.kdf import Argon2Cost
+from reportline.crypto.keys import PrivateKey
+from reportline.models import UnitKey
+from reportline.services import audit, keyring, officers
+from reportline.services.errors import SetupError, WeakPassword
+
+
+@dataclass(frozen=True)
+class InitialisedInstance:
+    """What `init` hands out once: the first supervisor's enrolment and the recovery key."""
+
+    supervisor: officers.NewOfficer
+    recovery_key: PrivateKey
+    unit_key_fingerprint: str
+
+
+def initialise(
+    session: Session, admin_email: str, password: str, cost: Argon2Cost, now: datetime
+) -> InitialisedInstance:
+    """Create the unit and recovery keys and the first supervisor, who holds the unit key.
+
+    Raises SetupError if the instance was already initialised, WeakPassword or
+    InvalidEmail before anything is created.
+    """
+    if session.scalars(select(UnitKey.id)).first() is not None:
+        raise SetupError("this instance is already initialised")
+    email = officers.normalise_email(admin_email)
+    problems = officers.password_problems(password, email)
+    if problems:
+        raise WeakPassword(problems)
+    unit_key, unit_private = keyring.create_unit_key(session, now)
+    recovery_private = keyring.create_recovery_key(session, unit_key, unit_private, now)
+    supervisor = officers.create_officer(session, email, "supervisor", password, cost, now)
+    keyring.grant_unit_key(
+        session, keyring.UnitKeyring({unit_key.id: unit_private}), supervisor.officer, None, now
+    )
+    audit.record(session, "cli", "instance.initialised", now, unit_key=unit_key.fingerprint)
+    return InitialisedInstance(supervisor, recovery_private, unit_key.fingerprint)

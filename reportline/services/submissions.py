@@ -1,0 +1,121 @@
+"""Accepting a report: seal it to the unit key and hand back a receipt.
+
+The server needs no secret to accept a report: it generates a case secret,
+seals the report under it, seals the secret to the unit public key and forgets
+it. Nothing is timestamped beyond the day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from hashlib import sha256
+
+from sqlalchemy.orm import Session
+
+from reportline.crypto.aead import new_key
+from reportline.crypto.keys import PublicKey, seal
+from reportline.crypto.receipt import Receipt, generate_receipt
+from reportline.db import random_id
+from reportline.models import Case, CaseKeyGrant
+from reportline.services import cases, keyring
+
+CATEGORIES = (
+    "discrimination",
+    "sexual_misconduct",
+    "bullying",
+    "corruption",
+    "dishonesty",
+    "drugs_criminal_associations",
+    "other",
+)
+HOW_KNOWN = ("saw_or_heard", "told", "documents", "other")
+AT_RISK = ("yes", "no", "not_sure")
+
+# Longest accepted answer per field, in characters.
+FIELD_LIMITS = {
+    "what_happened": 10000,
+    "when": 200,
+    "where": 200,
+    "who_involved": 2000,
+    "how_known_detail": 1000,
+    "at_risk_detail": 1000,
+}
+
+
+@dataclass(frozen=True)
+class ReportDraft:
+    """A validated report as the reporter wrote it."""
+
+    category: str
+    what_happened: str
+    when: str
+    where: str
+    who_involved: str
+    how_known: str
+    how_known_detail: str
+    at_risk: str
+    at_risk_detail: str
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError("unknown category")
+        if self.how_known not in HOW_KNOWN or self.at_risk not in AT_RISK:
+            raise ValueError("unknown choice")
+        if not self.what_happened.strip():
+            raise ValueError("what happened is required")
+        for name, limit in FIELD_LIMITS.items():
+            if len(getattr(self, name)) > limit:
+                raise ValueError(f"{name} is too long")
+
+
+def submit_report(
+    session: Session, draft: ReportDraft, pepper: bytes, today: date
+) -> tuple[Case, Receipt]:
+    """Seal and add a new case; return it with the reporter's receipt (shown once).
+
+    Raises SetupError if the instance has no unit key. The caller commits and
+    only then shows the receipt.
+    """
+    unit_key = keyring.active_unit_key(session)
+    receipt = generate_receipt()
+    secret = cases.CaseSecret(new_key())
+    case_id = _unused_case_id(session)
+    case_public = secret.private_key().public_key()
+    reporter_key = receipt.reporter_private_key()
+    reporter_public = reporter_key.public_key()
+    fields = {**asdict(draft), "reporter_key_sha256": sha256(reporter_public.raw).hexdigest()}
+    case = Case(
+        id=case_id,
+        received_on=today,
+        status="received",
+        status_changed_on=today,
+        case_public_key=case_public.raw,
+        report=cases.seal_report(secret, case_id, fields),
+        receipt_hmac=receipt.lookup_hmac(pepper),
+        reporter_public_key=reporter_public.raw,
+        key_binding=cases.bind_case_key(case_id, case_public, reporter_key),
+        message_count=0,
+        unread_by_unit=0,
+        unread_by_reporter=0,
+    )
+    grant = CaseKeyGrant(
+        id=random_id(),
+        case_id=case_id,
+        unit_key_id=unit_key.id,
+        sealed_case_secret=seal(
+            secret.raw, PublicKey(unit_key.public_key), cases.grant_context(case_id, unit_key.id)
+        ),
+    )
+    session.add(case)
+    session.flush()
+    session.add(grant)
+    session.flush()
+    return case, receipt
+
+
+def _unused_case_id(session: Session) -> int:
+    while True:
+        candidate = random_id()
+        if session.get(Case, candidate) is None:
+            return candidate

@@ -1,0 +1,123 @@
+"""Slowing down guessing: failed attempts per client, per account and overall.
+
+Counters live in the database so every worker process and app server shares
+them. After a number of free failures each further failure doubles the wait
+(2 s, 4 s, 8 s ... up to a cap); attempts during the wait are refused before
+any expensive work is done.
+
+Clients are never identified by their address. An address is mapped to one of
+4,096 buckets by a keyed hash whose key is random, lives for one hour and is
+then deleted: a bucket holds thousands of possible addresses, and after the
+hour nobody can say which addresses a bucket held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from reportline.models import ThrottleBucket, ThrottleSalt
+from reportline.services.errors import Throttled
+
+WINDOW = timedelta(hours=1)
+CLIENT_BUCKET_BITS = 12
+GLOBAL = "global"
+
+
+def _hour(now: datetime) -> int:
+    return int(now.timestamp()) // 3600
+
+
+def client_key(session: Session, purpose: str, address: str | None, now: datetime) -> str:
+    """The throttle key of the client bucket an address falls into this hour."""
+    hour = _hour(now)
+    salt_row = session.get(ThrottleSalt, hour)
+    if salt_row is None:
+        salt_row = _new_salt(session, hour)
+    digest = hmac.new(salt_row.salt, (address or "").encode("utf-8"), hashlib.sha256).digest()
+    bucket = int.from_bytes(digest[:2], "big") >> (16 - CLIENT_BUCKET_BITS)
+    return f"{purpose}:client:{bucket:03x}"
+
+
+def _new_salt(session: Session, hour: int) -> ThrottleSalt:
+    """Create this hour's salt (another process may win the race) and drop old ones."""
+    try:
+        with session.begin_nested():
+            session.add(ThrottleSalt(hour=hour, salt=secrets.token_bytes(32)))
+    except IntegrityError:
+        pass
+    session.execute(delete(ThrottleSalt).where(ThrottleSalt.hour < hour))
+    salt_row = session.get(ThrottleSalt, hour)
+    assert salt_row is not None
+    return salt_row
+
+
+def account_key(purpose: str, account: str, pepper: bytes) -> str:
+    """The throttle key for one account name (existing or not: both are throttled alike)."""
+    digest = hmac.new(pepper, account.strip().lower().encode("utf-8"), hashlib.sha256)
+    return f"{purpose}:account:{digest.hexdigest()[:24]}"
+
+
+def global_key(purpose: str) -> str:
+    """The throttle key shared by every client for one purpose."""
+    return f"{purpose}:{GLOBAL}"
+
+
+def check(session: Session, keys: list[str], now: datetime) -> None:
+    """Raise Throttled if any of `keys` is still waiting out a delay."""
+    wait = 0
+    for bucket in session.scalars(select(ThrottleBucket).where(ThrottleBucket.key.in_(keys))):
+        if bucket.next_allowed_at is not None and bucket.next_allowed_at > now:
+            wait = max(wait, int((bucket.next_allowed_at - now).total_seconds()) + 1)
+    if wait:
+        raise Throttled(wait)
+
+
+def record_failure(
+    session: Session, key: str, now: datetime, free_attempts: int, max_delay_seconds: int
+) -> int:
+    """Count a failure against `key` and set its next delay; return failures in the window."""
+    bucket = session.get(ThrottleBucket, key, with_for_update=True)
+    if bucket is None:
+        try:
+            with session.begin_nested():
+                session.add(ThrottleBucket(key=key, failures=0, window_started_at=now))
+        except IntegrityError:  # another worker created it first: use theirs
+            pass
+        bucket = session.get(ThrottleBucket, key, with_for_update=True, populate_existing=True)
+        assert bucket is not None
+    elif now - bucket.window_started_at > WINDOW and (
+        bucket.next_allowed_at is None or bucket.next_allowed_at <= now
+    ):
+        bucket.failures = 0
+        bucket.window_started_at = now
+    bucket.failures += 1
+    excess = bucket.failures - free_attempts
+    if excess > 0:
+        delay = min(2 ** min(excess, 20), max_delay_seconds)
+        bucket.next_allowed_at = now + timedelta(seconds=delay)
+    session.flush()
+    return bucket.failures
+
+
+def clear(session: Session, key: str) -> None:
+    """Forget failures for `key` (after a success, or when a supervisor lifts a lockout)."""
+    session.execute(delete(ThrottleBucket).where(ThrottleBucket.key == key))
+
+
+def purge(session: Session, now: datetime) -> int:
+    """Delete buckets whose window and delay are both over; return how many."""
+    result = session.execute(
+        delete(ThrottleBucket).where(
+            ThrottleBucket.window_started_at < now - WINDOW,
+            (ThrottleBucket.next_allowed_at.is_(None)) | (ThrottleBucket.next_allowed_at < now),
+        )
+    )
+    session.execute(delete(ThrottleSalt).where(ThrottleSalt.hour < _hour(now)))
+    return int(getattr(result, "rowcount", 0) or 0)

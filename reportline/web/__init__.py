@@ -1,0 +1,46 @@
+"""The web layer: thin views over services, shared templates, one security policy."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from reportline.config import Settings
+from reportline.web import database, errors, i18n, labels, security
+from reportline.web.admin.views import blueprint as admin_blueprint
+from reportline.web.forms import csrf
+from reportline.web.reporter.views import blueprint as reporter_blueprint
+from reportline.web.triage.views import blueprint as triage_blueprint
+
+# Supervisor pages live under /triage/admin/ and inherit the officer check first.
+triage_blueprint.register_blueprint(admin_blueprint)
+
+
+def register_web(app: Flask, settings: Settings) -> None:
+    """Configure Flask from Settings and attach every part of the web layer."""
+    cookie_name = "__Host-rl_session" if settings.https else "rl_session"
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
+        SESSION_COOKIE_NAME=cookie_name,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.https,
+        SESSION_COOKIE_PATH="/",
+        SESSION_PERMANENT=False,
+        SESSION_REFRESH_EACH_REQUEST=False,
+        PREFERRED_URL_SCHEME="https" if settings.https else "http",
+        # A token lives as long as the (non-persistent) session cookie: a reporter
+        # who takes an hour over a report must not lose it to an expired token.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=settings.https,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    database.init_app(app, settings.database_url)
+    csrf.init_app(app)
+    i18n.init_app(app)
+    labels.register(app)
+    security.init_app(app, settings)
+    app.register_blueprint(reporter_blueprint)
+    app.register_blueprint(triage_blueprint)
+    errors.register_error_handlers(app)

@@ -1,0 +1,126 @@
+"""Supervisor pages under /triage/admin/: officers, their access and second factor."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
+
+from reportline.models import Officer
+from reportline.services import audit, keyring, officers
+from reportline.services.errors import NotFound, ServiceError
+from reportline.web.admin.forms import InviteForm
+from reportline.web.context import now, settings
+from reportline.web.database import get_session
+from reportline.web.forms import ActionForm
+from reportline.web.triage import access
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+blueprint.before_request(access.require_supervisor)
+
+
+def _officer(officer_id: int) -> Officer:
+    officer = get_session().get(Officer, officer_id)
+    if officer is None:
+        raise NotFound("no such officer")
+    return officer
+
+
+@blueprint.get("/")
+def officers_list() -> str:
+    """Every officer, with their role, state and whether they hold the unit key."""
+    db = get_session()
+    everyone = officers.list_officers(db)
+    holders = {o.id for o in everyone if keyring.holds_unit_key(db, o.id)}
+    return render_template("admin/officers.html", officers=everyone, holders=holders)
+
+
+@blueprint.route("/officers/new", methods=["GET", "POST"])
+def invite() -> str | tuple[str, int]:
+    """Add an officer: the page shows a one-time enrolment link to pass on securely."""
+    form = InviteForm()
+    if request.method == "POST" and form.validate():
+        db = get_session()
+        try:
+            officer, token = officers.invite_officer(
+                db, form.email.data or "", form.role.data or "", g.signed_in.officer, now()
+            )
+        except ServiceError as exc:
+            db.rollback()
+            form.email.errors = [str(exc).capitalize()]
+        else:
+            db.commit()
+            link = url_for("triage.enrol", token=token, _external=True)
+            return render_template("admin/invited.html", officer=officer, link=link)
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/invite.html", form=form), status
+
+
+@blueprint.get("/officers/<int:officer_id>")
+def officer_detail(officer_id: int) -> str:
+    """One officer and the actions a supervisor can take."""
+    db = get_session()
+    officer = _officer(officer_id)
+    return render_template(
+        "admin/officer.html",
+        officer=officer,
+        holds_key=keyring.holds_unit_key(db, officer.id),
+        form=ActionForm(),
+        is_self=officer.id == g.signed_in.officer.id,
+    )
+
+
+def _act(officer_id: int, action: str) -> BaseResponse:
+    db = get_session()
+    officer = _officer(officer_id)
+    me = g.signed_in.officer
+    try:
+        if action == "deactivate":
+            officers.deactivate(db, officer, me, now())
+            message = _("%(email)s is deactivated and signed out everywhere.", email=officer.email)
+        elif action == "reset":
+            officers.reset_second_factor(db, officer, me, now())
+            message = _(
+                "%(email)s will set up a new authenticator at their next sign-in.",
+                email=officer.email,
+            )
+        elif action == "unlock":
+            officers.lift_lockout(db, officer, me, settings().receipt_pepper, now())
+            message = _("%(email)s can sign in again.", email=officer.email)
+        else:  # grant
+            if not officer.active:
+                raise ServiceError("a deactivated officer cannot be given access")
+            keyring.grant_unit_key(db, access.current_keyring(), officer, me, now())
+            audit.record(db, me.email, "officer.granted_unit_key", now(), officer=officer.id)
+            message = _("%(email)s can now read reports.", email=officer.email)
+    except ServiceError as exc:
+        db.rollback()
+        flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
+    else:
+        db.commit()
+        flash(message, "success")
+    return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
+
+
+@blueprint.post("/officers/<int:officer_id>/deactivate")
+def deactivate(officer_id: int) -> BaseResponse:
+    """Deactivate an officer: sessions ended and sealed key copies deleted at once."""
+    return _act(officer_id, "deactivate")
+
+
+@blueprint.post("/officers/<int:officer_id>/reset-second-factor")
+def reset_second_factor(officer_id: int) -> BaseResponse:
+    """Make an officer set up a new authenticator (lost phone)."""
+    return _act(officer_id, "reset")
+
+
+@blueprint.post("/officers/<int:officer_id>/unlock")
+def unlock(officer_id: int) -> BaseResponse:
+    """Lift a lockout after too many failed sign-ins."""
+    return _act(officer_id, "unlock")
+
+
+@blueprint.post("/officers/<int:officer_id>/grant")
+def grant(officer_id: int) -> BaseResponse:
+    """Give an officer the unit key, sealed to their own public key."""
+    return _act(officer_id, "grant")

@@ -1,0 +1,100 @@
+"""Every error answered in one place: a friendly page, the right status, nothing leaked."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, g, render_template
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from reportline.crypto.errors import DecryptionError
+from reportline.services.errors import AccessDenied, NotFound, Throttled
+
+MESSAGES = {
+    400: (
+        _l("Something was wrong with that request"),
+        _l("The page could not use what was sent. Go back, check the form and try again."),
+    ),
+    403: (_l("You cannot see this page"), _l("Your account does not give access to this page.")),
+    404: (_l("Page not found"), _l("If you typed the web address, check it is correct.")),
+    405: (
+        _l("That action is not possible here"),
+        _l(
+            "The page does not accept that kind of request. Go back and use the page's own buttons."
+        ),
+    ),
+    413: (
+        _l("That was too much to send at once"),
+        _l("What you sent is larger than this service accepts. Shorten it and try again."),
+    ),
+    429: (
+        _l("Too many attempts"),
+        _l("To keep everyone's information safe, there is a short wait before you can try again."),
+    ),
+    500: (
+        _l("Sorry, there is a problem with the service"),
+        _l("Nothing you sent was stored half-way. Try again later."),
+    ),
+}
+
+
+def render_error(status: int, retry_after: int | None = None) -> tuple[str, int]:
+    """The error page for `status`, in the site's design."""
+    title, body = MESSAGES.get(status, MESSAGES[500])
+    return (
+        render_template(
+            "error.html", status=status, title=title, body=body, retry_after=retry_after
+        ),
+        status,
+    )
+
+
+def _rollback() -> None:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map HTTP errors and domain exceptions to pages; roll back on failure."""
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[str, int]:
+        _rollback()
+        status = error.code or 500
+        return render_error(status if status in MESSAGES else 400)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_error: CSRFError) -> tuple[str, int]:
+        _rollback()
+        return render_error(400)
+
+    @app.errorhandler(NotFound)
+    def _not_found(_error: NotFound) -> tuple[str, int]:
+        _rollback()
+        return render_error(404)
+
+    @app.errorhandler(AccessDenied)
+    def _denied(_error: AccessDenied) -> tuple[str, int]:
+        _rollback()
+        return render_error(403)
+
+    @app.errorhandler(Throttled)
+    def _throttled(error: Throttled) -> Response:
+        # Failure counters written before the refusal must survive it.
+        session = g.get("db_session")
+        if session is not None:
+            session.commit()
+        body, status = render_error(429, retry_after=error.retry_after)
+        return Response(body, status, headers={"Retry-After": str(error.retry_after)})
+
+    @app.errorhandler(DecryptionError)
+    def _integrity(_error: DecryptionError) -> tuple[str, int]:
+        _rollback()
+        app.logger.error("A stored ciphertext failed authentication (possible tampering)")
+        return render_error(500)
+
+    @app.errorhandler(InternalServerError)
+    def _server_error(_error: InternalServerError) -> tuple[str, int]:
+        _rollback()
+        return render_error(500)

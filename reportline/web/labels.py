@@ -1,0 +1,92 @@
+"""Words people read for the codes the services use (translated lazily)."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+CATEGORY = {
+    "discrimination": _l("Discriminatory or offensive messages or behaviour"),
+    "sexual_misconduct": _l("Sexual misconduct, or abuse of position for a sexual purpose"),
+    "bullying": _l("Bullying or harassment"),
+    "corruption": _l("Corruption, bribery, or misuse of police information or systems"),
+    "dishonesty": _l("Dishonesty or fraud"),
+    "drugs_criminal_associations": _l("Drugs or criminal associations"),
+    "other": _l("Something else"),
+}
+CATEGORY_HINT = {
+    "discrimination": _l(
+        "For example racist, sexist, homophobic or disablist messages, jokes "
+        "or remarks, in person or in group chats."
+    ),
+    "sexual_misconduct": _l(
+        "For example using a role to pursue a sexual or improper emotional "
+        "relationship with a victim, witness or colleague."
+    ),
+    "bullying": _l("Behaviour that intimidates, humiliates or undermines someone."),
+    "corruption": _l(
+        "For example looking up records without a policing purpose, leaking "
+        "information, or accepting gifts or favours."
+    ),
+    "dishonesty": _l("For example false statements, fiddled expenses or overtime."),
+    "drugs_criminal_associations": _l("Drug use or supply, or links to people involved in crime."),
+    "other": _l("Anything else you think is wrong."),
+}
+HOW_KNOWN = {
+    "saw_or_heard": _l("I saw or heard it myself"),
+    "told": _l("Someone told me about it"),
+    "documents": _l("I have seen messages, records or documents"),
+    "other": _l("Another way"),
+}
+AT_RISK = {
+    "yes": _l("Yes"),
+    "no": _l("No"),
+    "not_sure": _l("I'm not sure"),
+}
+STATUS = {
+    "received": _l("Received"),
+    "acknowledged": _l("Acknowledged"),
+    "assessing": _l("Being assessed"),
+    "investigating": _l("Under investigation"),
+    "referred": _l("Referred"),
+    "closed": _l("Closed"),
+}
+STATUS_EXPLAINED = {
+    "received": _l("Your report has arrived safely and is waiting for an officer to read it."),
+    "acknowledged": _l("An officer has read your report and confirmed that the unit has it."),
+    "assessing": _l("The unit is deciding what needs to happen next."),
+    "investigating": _l("The unit is investigating what you reported."),
+    "referred": _l("Your report has been passed to the right team to deal with."),
+    "closed": _l("The unit has finished its work on your report."),
+}
+# Status tag colours (CSS modifier classes) for the queue and case pages.
+STATUS_TAG = {
+    "received": "tag--blue",
+    "acknowledged": "tag--turquoise",
+    "assessing": "tag--purple",
+    "investigating": "tag--orange",
+    "referred": "tag--grey",
+    "closed": "tag--grey",
+}
+REPORT_FIELDS = (
+    ("what_happened", _l("What happened")),
+    ("when", _l("When it happened")),
+    ("where", _l("Where it happened")),
+    ("who_involved", _l("Who is involved")),
+    ("how_known_detail", _l("More about how they know")),
+    ("at_risk_detail", _l("Who is at risk, and how")),
+)
+
+
+def register(app: Flask) -> None:
+    """Make the label tables available to every template."""
+    app.jinja_env.globals.update(
+        CATEGORY=CATEGORY,
+        HOW_KNOWN=HOW_KNOWN,
+        AT_RISK=AT_RISK,
+        STATUS=STATUS,
+        STATUS_EXPLAINED=STATUS_EXPLAINED,
+        STATUS_TAG=STATUS_TAG,
+        REPORT_FIELDS=REPORT_FIELDS,
+        CATEGORY_HINT=CATEGORY_HINT,
+    )

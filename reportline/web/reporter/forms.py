@@ -1,0 +1,91 @@
+"""Reporter-side forms: the report, the receipt sign-in, a reply."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import DataRequired
+
+from reportline.services.submissions import FIELD_LIMITS
+from reportline.services.triage import MAX_MESSAGE_LENGTH
+from reportline.web.forms import ChoiceField, max_length
+from reportline.web.labels import AT_RISK, CATEGORY, HOW_KNOWN
+
+
+def _strip(value: str | None) -> str:
+    return (value or "").strip()
+
+
+class ReportForm(FlaskForm):
+    """The report itself. Every problem is named next to its field."""
+
+    category = ChoiceField(
+        _l("What is your report about?"),
+        choices=list(CATEGORY.items()),
+        required_message=_l("Choose what your report is about"),
+    )
+    what_happened = TextAreaField(
+        _l("What happened?"),
+        filters=[_strip],
+        validators=[
+            DataRequired(message=_l("Tell us what happened")),
+            max_length(FIELD_LIMITS["what_happened"]),
+        ],
+    )
+    when = StringField(
+        _l("When did it happen? (optional)"),
+        filters=[_strip],
+        validators=[max_length(FIELD_LIMITS["when"])],
+    )
+    where = StringField(
+        _l("Where did it happen? (optional)"),
+        filters=[_strip],
+        validators=[max_length(FIELD_LIMITS["where"])],
+    )
+    who_involved = TextAreaField(
+        _l("Who is involved? (optional)"),
+        filters=[_strip],
+        validators=[max_length(FIELD_LIMITS["who_involved"])],
+    )
+    how_known = ChoiceField(
+        _l("How do you know about it?"),
+        choices=list(HOW_KNOWN.items()),
+        required_message=_l("Choose how you know about it"),
+    )
+    how_known_detail = TextAreaField(
+        _l("Anything more about how you know (optional)"),
+        filters=[_strip],
+        validators=[max_length(FIELD_LIMITS["how_known_detail"])],
+    )
+    at_risk = ChoiceField(
+        _l("Is anyone at risk of harm now?"),
+        choices=list(AT_RISK.items()),
+        required_message=_l("Say whether anyone is at risk of harm now"),
+    )
+    at_risk_detail = TextAreaField(
+        _l("Who is at risk, and how? (optional)"),
+        filters=[_strip],
+        validators=[max_length(FIELD_LIMITS["at_risk_detail"])],
+    )
+    # A one-time value: sending the same form twice (a reload) files one report, not two.
+    submission = HiddenField()
+
+
+class ReceiptForm(FlaskForm):
+    """Sign in to follow-up with the receipt."""
+
+    receipt = TextAreaField(_l("Your receipt"))
+
+
+class ReplyForm(FlaskForm):
+    """A reporter's reply or added information."""
+
+    message = TextAreaField(
+        _l("Your message"),
+        filters=[_strip],
+        validators=[
+            DataRequired(message=_l("Write your message")),
+            max_length(MAX_MESSAGE_LENGTH),
+        ],
+    )

@@ -1,0 +1,235 @@
+"""Reporter-side pages: landing, report form and receipt, follow-up, leaving.
+
+No page here needs JavaScript, sets any cookie but the session cookie, or
+records anything about the visitor.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from werkzeug.wrappers import Response as BaseResponse
+
+from reportline.crypto.receipt import WORD_COUNT, MalformedReceipt, ReceiptProblem
+from reportline.services import follow_up, submissions
+from reportline.services.errors import ReceiptNotFound, SessionExpired, Throttled
+from reportline.services.sessions import decode_token
+from reportline.services.triage import MessageInvalid
+from reportline.web.context import client_address, now, settings, today
+from reportline.web.database import get_session
+from reportline.web.forms import csrf
+from reportline.web.i18n import LANGUAGES
+from reportline.web.reporter.forms import ReceiptForm, ReplyForm, ReportForm
+
+blueprint = Blueprint("reporter", __name__)
+
+SUBMISSION_KEY = "report_form"
+REPORTER_KEY = "reporter"
+
+
+@blueprint.get("/")
+def landing() -> str:
+    """What this line is for, what happens next, and how anonymity is protected."""
+    return render_template("reporter/landing.html")
+
+
+@blueprint.route("/report", methods=["GET", "POST"])
+@csrf.exempt  # checked by ReportForm.validate(), which keeps what was typed
+def report() -> str | tuple[str, int]:
+    """The report form; on success the report is committed, then the receipt shown once."""
+    form = ReportForm()
+    if request.method == "GET":
+        form.submission.data = session[SUBMISSION_KEY] = secrets.token_urlsafe(16)
+        return render_template("reporter/report.html", form=form)
+    if not form.validate():
+        return render_template("reporter/report.html", form=form), 400
+    if not secrets.compare_digest(
+        str(session.get(SUBMISSION_KEY, "")), form.submission.data or "-"
+    ):
+        form.submission.data = session[SUBMISSION_KEY] = secrets.token_urlsafe(16)
+        return render_template("reporter/report.html", form=form, already_sent=True), 409
+    draft = submissions.ReportDraft(
+        category=form.category.data,
+        what_happened=form.what_happened.data,
+        when=form.when.data,
+        where=form.where.data,
+        who_involved=form.who_involved.data,
+        how_known=form.how_known.data,
+        how_known_detail=form.how_known_detail.data,
+        at_risk=form.at_risk.data,
+        at_risk_detail=form.at_risk_detail.data,
+    )
+    db = get_session()
+    _case, receipt = submissions.submit_report(db, draft, settings().receipt_pepper, today())
+    db.commit()
+    session.pop(SUBMISSION_KEY, None)
+    return render_template(
+        "reporter/receipt.html", receipt_words=receipt.words, at_risk=draft.at_risk == "yes"
+    )
+
+
+def _receipt_problem_message(problem: ReceiptProblem) -> str:
+    if problem.kind == "empty":
+        return _(
+            "Enter your receipt: the %(count)s words you were given when you sent your report.",
+            count=WORD_COUNT,
+        )
+    if problem.kind == "count":
+        return ngettext(
+            "A receipt has %(expected)s words. You entered %(num)s word.",
+            "A receipt has %(expected)s words. You entered %(num)s words.",
+            problem.count,
+            expected=WORD_COUNT,
+        )
+    message = _(
+        "Word %(position)s, “%(word)s”, is not one of the receipt words. Check its spelling.",
+        position=problem.position,
+        word=problem.word,
+    )
+    if problem.suggestions:
+        message += " " + _("Did you mean “%(words)s”?", words="”, “".join(problem.suggestions))
+    return message
+
+
+@blueprint.route("/follow-up", methods=["GET", "POST"])
+def follow_up_sign_in() -> BaseResponse | str | tuple[str, int]:
+    """Sign in with the receipt. Typos are explained; wrong receipts are throttled."""
+    form = ReceiptForm()
+    if request.method == "GET" or not form.validate():
+        return render_template("reporter/follow_up_sign_in.html", form=form)
+    db = get_session()
+    try:
+        token = follow_up.sign_in(db, form.receipt.data or "", client_address(), now(), settings())
+    except MalformedReceipt as exc:
+        form.receipt.errors = [_receipt_problem_message(exc.problem)]
+        return render_template("reporter/follow_up_sign_in.html", form=form), 400
+    except ReceiptNotFound:
+        db.commit()
+        form.receipt.errors = [
+            _(
+                "We could not find a report with this receipt. Check each "
+                "word against your note and try again."
+            )
+        ]
+        return render_template("reporter/follow_up_sign_in.html", form=form), 400
+    except Throttled as exc:
+        db.commit()
+        form.receipt.errors = [
+            _(
+                "Too many attempts. Wait %(seconds)s seconds, then try again.",
+                seconds=exc.retry_after,
+            )
+        ]
+        page = render_template("reporter/follow_up_sign_in.html", form=form)
+        return Response(page, 429, headers={"Retry-After": str(exc.retry_after)})
+    db.commit()
+    _start_reporter_session(token.encode())
+    return redirect(url_for("reporter.follow_up_case"), code=303)
+
+
+def _start_reporter_session(token: str) -> None:
+    """Replace the whole session (no fixation), keeping only the chosen language."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    session[REPORTER_KEY] = token
+
+
+def _signed_in_reporter() -> follow_up.SignedInReporter | None:
+    db = get_session()
+    try:
+        token = decode_token(session.get(REPORTER_KEY))
+        return follow_up.resume(db, token, now(), settings())
+    except SessionExpired:
+        session.pop(REPORTER_KEY, None)
+        db.commit()
+        return None
+
+
+@blueprint.route("/follow-up/case", methods=["GET", "POST"])
+@csrf.exempt  # checked by ReplyForm.validate(), which keeps what was typed
+def follow_up_case() -> BaseResponse | str | tuple[str, int]:
+    """The case as the reporter sees it: status, dates, conversation, and a reply box."""
+    reporter = _signed_in_reporter()
+    if reporter is None:
+        flash(_("Your follow-up session has ended. Enter your receipt to continue."), "info")
+        return redirect(url_for("reporter.follow_up_sign_in"), code=303)
+    db = get_session()
+    form = ReplyForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                follow_up.reply(db, reporter, form.message.data or "", today())
+            except MessageInvalid:
+                form.message.errors = [_("Write your message")]
+                status = 400
+            else:
+                db.commit()
+                flash(_("Your message has been sent to the unit."), "success")
+                return redirect(url_for("reporter.follow_up_case"), code=303)
+        else:
+            status = 400
+    page = follow_up.view(db, reporter)
+    db.commit()
+    return render_template("reporter/follow_up_case.html", view=page, form=form), status
+
+
+@blueprint.get("/leave")
+def leave() -> BaseResponse:
+    """End any follow-up session, ask the browser to forget this site, go somewhere neutral."""
+    try:
+        token = decode_token(session.get(REPORTER_KEY))
+    except SessionExpired:
+        pass
+    else:
+        db = get_session()
+        follow_up.end(db, token)
+        db.commit()
+    session.clear()
+    target = settings().leave_url
+    if target == "/leave":
+        target = url_for("reporter.neutral")
+    response = redirect(target, code=303)
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
+
+
+@blueprint.get("/blank")
+def neutral() -> str:
+    """A page with nothing on it that says what this site is."""
+    return render_template("reporter/neutral.html")
+
+
+def _safe_next(target: str | None) -> str:
+    """A same-site path to return to, or the landing page."""
+    if not target:
+        return url_for("reporter.landing")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("reporter.landing")
+    return target
+
+
+@blueprint.get("/language/<code>")
+def language(code: str) -> BaseResponse:
+    """Switch language (kept in the session cookie only) and go back to the page."""
+    if code not in LANGUAGES:
+        abort(404)
+    session["lang"] = code
+    return redirect(_safe_next(request.args.get("next")), code=303)

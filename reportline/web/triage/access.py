@@ -1,0 +1,102 @@
+"""Who may see officer pages: default deny, decided once per request for the blueprint.
+
+Every endpoint under /triage/ requires a fully signed-in, active officer unless
+it is listed in PUBLIC_ENDPOINTS or ENROLMENT_ENDPOINTS. Supervisor pages add
+their own check. A new route is therefore protected without anyone remembering.
+"""
+
+from __future__ import annotations
+
+from flask import g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from reportline.services import auth, keyring
+from reportline.services.errors import AccessDenied, NoKeyAccess, SessionExpired
+from reportline.services.keyring import UnitKeyring
+from reportline.services.sessions import SessionToken, decode_token
+from reportline.web.context import now, settings
+from reportline.web.database import get_session
+
+PUBLIC_ENDPOINTS = frozenset({"triage.login", "triage.enrol"})
+ENROLMENT_ENDPOINTS = frozenset({"triage.second_factor_setup", "triage.logout"})
+COOKIE_PATH = "/triage"
+
+
+def cookie_name() -> str:
+    """The officer session cookie: path-scoped to /triage, never sent to reporter pages."""
+    return "__Secure-rl_officer" if settings().https else "rl_officer"
+
+
+def set_officer_cookie(response: BaseResponse, token: SessionToken) -> None:
+    """Attach the officer session token: HttpOnly, SameSite=Strict, host-only, no expiry."""
+    response.set_cookie(
+        cookie_name(),
+        token.encode(),
+        path=COOKIE_PATH,
+        secure=settings().https,
+        httponly=True,
+        samesite="Strict",
+    )
+
+
+def clear_officer_cookie(response: BaseResponse) -> None:
+    """Remove the officer session cookie."""
+    response.delete_cookie(
+        cookie_name(),
+        path=COOKIE_PATH,
+        secure=settings().https,
+        httponly=True,
+        samesite="Strict",
+    )
+
+
+def load_officer() -> BaseResponse | None:
+    """Blueprint before_request: resolve the session, refuse anything not allowed."""
+    g.signed_in = None
+    endpoint = request.endpoint or ""
+    token_value = request.cookies.get(cookie_name())
+    db = get_session()
+    if token_value:
+        try:
+            g.signed_in = auth.resume_session(db, decode_token(token_value), now(), settings())
+            g.officer_id = g.signed_in.officer.id
+        except SessionExpired:
+            g.signed_in = None
+        db.commit()
+    if endpoint in PUBLIC_ENDPOINTS:
+        return None
+    signed_in = g.signed_in
+    if signed_in is None:
+        response = redirect(url_for("triage.login"), code=303)
+        if token_value:
+            clear_officer_cookie(response)
+        return response
+    if signed_in.stage == auth.ENROL and endpoint not in ENROLMENT_ENDPOINTS:
+        return redirect(url_for("triage.second_factor_setup"), code=303)
+    if signed_in.stage != auth.ENROL and endpoint == "triage.second_factor_setup":
+        return redirect(url_for("triage.queue"), code=303)
+    return None
+
+
+def require_supervisor() -> None:
+    """Nested admin blueprint before_request: supervisors only."""
+    signed_in = g.get("signed_in")
+    if signed_in is None or not signed_in.officer.is_supervisor:
+        raise AccessDenied("supervisors only")
+
+
+def current_keyring() -> UnitKeyring:
+    """The unit keys this officer holds, unlocked for this request; raise NoKeyAccess."""
+    if "keyring" not in g:
+        signed_in = g.signed_in
+        g.keyring = keyring.unlock_unit_keys(
+            get_session(), signed_in.officer.id, signed_in.private_key
+        )
+    value: UnitKeyring = g.keyring
+    return value
+
+
+def awaiting_access(_error: NoKeyAccess) -> tuple[str, int]:
+    """The page an officer without the unit key sees instead of case data."""
+    get_session().rollback()
+    return render_template("triage/awaiting_access.html"), 403

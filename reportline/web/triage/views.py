@@ -1,0 +1,294 @@
+"""Officer pages: sign-in, second factor, the queue, a case, and the officer's account."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
+
+from reportline.models.case import STATUSES
+from reportline.services import audit, auth, cases, officers, second_factor, triage
+from reportline.services.errors import (
+    InvalidTransition,
+    InviteInvalid,
+    LoginFailed,
+    NoKeyAccess,
+    Throttled,
+    WeakPassword,
+)
+from reportline.web.context import client_address, now, settings
+from reportline.web.database import get_session
+from reportline.web.forms import ActionForm
+from reportline.web.labels import STATUS
+from reportline.web.triage import access
+from reportline.web.triage.forms import (
+    ChoosePasswordForm,
+    LoginForm,
+    MessageForm,
+    SecondFactorForm,
+    StatusForm,
+)
+
+blueprint = Blueprint("triage", __name__, url_prefix="/triage")
+blueprint.before_request(access.load_officer)
+blueprint.register_error_handler(NoKeyAccess, access.awaiting_access)
+
+
+def _signed_in() -> auth.SignedInOfficer:
+    signed_in: auth.SignedInOfficer = g.signed_in
+    return signed_in
+
+
+def _signed_in_response(result_token: auth.SessionToken, endpoint: str) -> BaseResponse:
+    response = redirect(url_for(endpoint), code=303)
+    access.set_officer_cookie(response, result_token)
+    return response
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str | tuple[str, int]:
+    """Sign in with e-mail, password and second factor; one vague answer to any mistake."""
+    form = LoginForm()
+    if g.signed_in is not None and g.signed_in.stage == auth.ACTIVE:
+        return redirect(url_for("triage.queue"), code=303)
+    if request.method == "GET" or not form.validate():
+        status = 400 if request.method == "POST" else 200
+        return render_template("triage/login.html", form=form), status
+    db = get_session()
+    try:
+        result = auth.sign_in(
+            db,
+            form.email.data or "",
+            form.password.data or "",
+            form.code.data or "",
+            client_address(),
+            now(),
+            settings(),
+        )
+    except LoginFailed:
+        db.commit()
+        return render_template("triage/login.html", form=form, failed=True), 401
+    except Throttled as exc:
+        db.commit()
+        page = render_template("triage/login.html", form=form, retry_after=exc.retry_after)
+        return Response(page, 429, headers={"Retry-After": str(exc.retry_after)})
+    if g.signed_in is not None:  # a half-finished session in this browser: end it
+        auth.end_session(db, g.signed_in.token)
+    db.commit()
+    target = "triage.second_factor_setup" if result.stage == auth.ENROL else "triage.queue"
+    return _signed_in_response(result.token, target)
+
+
+@blueprint.post("/logout")
+def logout() -> BaseResponse:
+    """End this session: the server-side key is deleted, so the cookie unlocks nothing."""
+    db = get_session()
+    auth.end_session(db, _signed_in().token)
+    db.commit()
+    response = redirect(url_for("triage.login"), code=303)
+    access.clear_officer_cookie(response)
+    flash(_("You have signed out."), "success")
+    return response
+
+
+@blueprint.post("/logout-everywhere")
+def logout_everywhere() -> BaseResponse:
+    """End every session of this officer, on every device."""
+    db = get_session()
+    officer = _signed_in().officer
+    officers.end_all_sessions(db, officer.id)
+    audit.record(db, officer.email, "officer.signed_out_everywhere", now())
+    db.commit()
+    response = redirect(url_for("triage.login"), code=303)
+    access.clear_officer_cookie(response)
+    flash(_("You have signed out on every device."), "success")
+    return response
+
+
+@blueprint.route("/second-factor", methods=["GET", "POST"])
+def second_factor_setup() -> str | tuple[str, int] | BaseResponse:
+    """Set up the authenticator app (first sign-in, or after a supervisor reset it)."""
+    db = get_session()
+    signed_in = _signed_in()
+    seed = auth.begin_totp_enrolment(db, signed_in)
+    db.commit()
+    form = SecondFactorForm()
+    status = 200
+    if request.method == "POST" and form.validate():
+        outcome = auth.complete_totp_enrolment(db, signed_in, form.code.data or "", now())
+        if outcome is not None:
+            token, codes = outcome
+            db.commit()
+            response = make_response(render_template("triage/recovery_codes.html", codes=codes))
+            access.set_officer_cookie(response, token)
+            return response
+        form.code.errors = [
+            _("That code was not right. Check the time on your phone and try the newest code.")
+        ]
+        status = 400
+    elif request.method == "POST":
+        status = 400
+    uri = second_factor.provisioning_uri(seed, signed_in.officer.email)
+    return render_template(
+        "triage/second_factor.html",
+        form=form,
+        seed=seed,
+        # The SVG is drawn by segno from our own URI; it carries no user-typed markup.
+        qr_svg=Markup(second_factor.qr_svg(uri)),  # noqa: S704
+    ), status
+
+
+@blueprint.route("/enrol/<token>", methods=["GET", "POST"])
+def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
+    """A new officer's one-time link: choose a password, then set up the second factor."""
+    db = get_session()
+    try:
+        officer = officers.find_invite(db, token, now())
+    except InviteInvalid:
+        return render_template("triage/enrol_invalid.html"), 404
+    form = ChoosePasswordForm()
+    if request.method == "POST" and form.validate():
+        try:
+            officer, private_key = officers.redeem_invite(
+                db, token, form.password.data or "", settings().argon2, now()
+            )
+        except WeakPassword as exc:
+            form.password.errors = list(exc.problems)
+        else:
+            session_token = auth.start_session(db, officer, private_key, auth.ENROL, now())
+            db.commit()
+            return _signed_in_response(session_token, "triage.second_factor_setup")
+    status = 400 if request.method == "POST" else 200
+    return render_template("triage/enrol.html", form=form, email=officer.email), status
+
+
+@blueprint.get("/")
+def queue() -> str:
+    """The queue: newest first, with status, overdue acknowledgements and unread replies."""
+    status = request.args.get("status", "open")
+    if status not in (*STATUSES, "open", "all"):
+        abort(404)
+    page_number = request.args.get("page", "1")
+    page = triage.queue_page(
+        get_session(),
+        access.current_keyring(),
+        now().date(),
+        page=int(page_number) if page_number.isdigit() else 1,
+        page_size=settings().queue_page_size,
+        status=None if status == "all" else status,
+    )
+    return render_template("triage/queue.html", page=page, status=status)
+
+
+def _case_id(reference: str) -> int:
+    return cases.parse_reference(reference)
+
+
+@blueprint.get("/cases/<reference>")
+def case(reference: str) -> str:
+    """One case: the decrypted report, the dialogue, the status history and actions."""
+    db = get_session()
+    opened = triage.open_case(
+        db, _case_id(reference), access.current_keyring(), _signed_in().officer, now()
+    )
+    db.commit()
+    return _render_case(opened, MessageForm())
+
+
+def _render_case(opened: triage.OpenedCase, message_form: MessageForm) -> str:
+    status_form = StatusForm()
+    status_form.status.choices = [(s, STATUS[s]) for s in opened.next_statuses]
+    return render_template(
+        "triage/case.html", opened=opened, status_form=status_form, message_form=message_form
+    )
+
+
+@blueprint.post("/cases/<reference>/status")
+def change_status(reference: str) -> BaseResponse | tuple[str, int]:
+    """Move the case to another status."""
+    db = get_session()
+    form = StatusForm()
+    if form.validate():
+        try:
+            triage.change_status(
+                db,
+                access.current_keyring(),
+                _case_id(reference),
+                form.status.data or "",
+                form.reason.data or "",
+                _signed_in().officer,
+                now(),
+            )
+        except (InvalidTransition, triage.MessageInvalid) as exc:
+            db.rollback()
+            flash(_("The status was not changed: %(why)s.", why=str(exc)), "error")
+        else:
+            db.commit()
+            flash(_("Status changed."), "success")
+    else:
+        flash(_("The status was not changed: check the form."), "error")
+    return redirect(url_for("triage.case", reference=reference), code=303)
+
+
+@blueprint.post("/cases/<reference>/messages")
+def write_message(reference: str) -> BaseResponse | tuple[str, int]:
+    """Send a message to the reporter; they read it when they next sign in."""
+    db = get_session()
+    form = MessageForm()
+    if not form.validate():
+        opened = triage.open_case(
+            db, _case_id(reference), access.current_keyring(), _signed_in().officer, now()
+        )
+        db.commit()
+        return _render_case(opened, form), 400
+    triage.write_to_reporter(
+        db,
+        access.current_keyring(),
+        _case_id(reference),
+        form.message.data or "",
+        _signed_in().officer,
+        now(),
+        kind=form.kind.data or "message",
+    )
+    db.commit()
+    flash(
+        _("Message sent. The reporter will see it when they next check with their receipt."),
+        "success",
+    )
+    return redirect(url_for("triage.case", reference=reference, _anchor="dialogue"), code=303)
+
+
+@blueprint.get("/account")
+def account() -> str:
+    """The officer's own account: sessions, recovery codes, signing out everywhere."""
+    db = get_session()
+    officer = _signed_in().officer
+    return render_template(
+        "triage/account.html",
+        officer=officer,
+        remaining_codes=second_factor.remaining_recovery_codes(db, officer),
+        form=ActionForm(),
+    )
+
+
+@blueprint.post("/account/recovery-codes")
+def new_recovery_codes() -> str:
+    """Replace the officer's recovery codes; the new ones are shown once."""
+    db = get_session()
+    officer = _signed_in().officer
+    codes = second_factor.new_recovery_codes(db, officer)
+    audit.record(db, officer.email, "officer.recovery_codes_replaced", now())
+    db.commit()
+    return render_template("triage/recovery_codes.html", codes=codes)
