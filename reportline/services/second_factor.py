@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyotp
 import segno
@@ -85,7 +85,7 @@ def matching_step(seed: str, code: str, now: datetime) -> int | None:
         # Still compute codes so that a malformed code costs the same as a wrong one.
         digits = "xxxxxx"
     totp = pyotp.TOTP(seed)
-    current = int(now.timestamp()) // STEP_SECONDS
+    current = int(now.replace(tzinfo=UTC).timestamp()) // STEP_SECONDS
     found = None
     for step in range(current - WINDOW_STEPS, current + WINDOW_STEPS + 1):
         if hmac.compare_digest(totp.generate_otp(step), digits):

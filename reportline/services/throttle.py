@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +31,7 @@ GLOBAL = "global"
 
 
 def _hour(now: datetime) -> int:
-    return int(now.timestamp()) // 3600
+    return int(now.replace(tzinfo=UTC).timestamp()) // 3600
 
 
 def client_key(session: Session, purpose: str, address: str | None, now: datetime) -> str:

@@ -163,7 +163,7 @@ def open_case(
     case_key = secret.private_key()
     report = cases.open_report(secret, case)
     dialogue = cases.read_dialogue(session, case, Recipient.CASE, case_key)
-    emails = dict(session.execute(select(Officer.id, Officer.email)).tuples().all())
+    emails = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
     history = [
         StatusEntry(
             from_status=change.from_status,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from wtforms import RadioField, ValidationError
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 # Checks the token of every POST before any view runs. Views that take long
@@ -25,8 +27,13 @@ class ChoiceField(RadioField):
 
     def pre_validate(self, form: Any) -> None:
         """Refuse an empty or unknown value with the field's own message."""
-        if self.data not in {value for value, _label in self.choices or []}:
+        if self.data not in {choice.value for choice in self.choices or []}:
             raise ValidationError(self.required_message)
+
+
+def choices(labels: Mapping[str, Any]) -> list[SelectChoice]:
+    """Select or radio options from a mapping of value to (lazily translated) label."""
+    return [SelectChoice(value, label) for value, label in labels.items()]
 
 
 def max_length(limit: int) -> Length:

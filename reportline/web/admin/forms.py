@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField
 from wtforms.validators import DataRequired
 
-from reportline.web.forms import ChoiceField, max_length
+from reportline.web.forms import ChoiceField, choices, max_length
 
 
 class InviteForm(FlaskForm):
@@ -22,9 +22,11 @@ class InviteForm(FlaskForm):
     )
     role = ChoiceField(
         _l("Role"),
-        choices=[
-            ("officer", _l("Officer: reads and works on cases")),
-            ("supervisor", _l("Supervisor: also manages officers and access")),
-        ],
+        choices=choices(
+            {
+                "officer": _l("Officer: reads and works on cases"),
+                "supervisor": _l("Supervisor: also manages officers and access"),
+            }
+        ),
         required_message=_l("Choose a role"),
     )

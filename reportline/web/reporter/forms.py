@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired
 
 from reportline.services.submissions import FIELD_LIMITS
 from reportline.services.triage import MAX_MESSAGE_LENGTH
-from reportline.web.forms import ChoiceField, max_length
+from reportline.web.forms import ChoiceField, choices, max_length
 from reportline.web.labels import AT_RISK, CATEGORY, HOW_KNOWN
 
 
@@ -22,7 +22,7 @@ class ReportForm(FlaskForm):
 
     category = ChoiceField(
         _l("What is your report about?"),
-        choices=list(CATEGORY.items()),
+        choices=choices(CATEGORY),
         required_message=_l("Choose what your report is about"),
     )
     what_happened = TextAreaField(
@@ -50,7 +50,7 @@ class ReportForm(FlaskForm):
     )
     how_known = ChoiceField(
         _l("How do you know about it?"),
-        choices=list(HOW_KNOWN.items()),
+        choices=choices(HOW_KNOWN),
         required_message=_l("Choose how you know about it"),
     )
     how_known_detail = TextAreaField(
@@ -60,7 +60,7 @@ class ReportForm(FlaskForm):
     )
     at_risk = ChoiceField(
         _l("Is anyone at risk of harm now?"),
-        choices=list(AT_RISK.items()),
+        choices=choices(AT_RISK),
         required_message=_l("Say whether anyone is at risk of harm now"),
     )
     at_risk_detail = TextAreaField(

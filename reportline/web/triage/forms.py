@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, EqualTo
 
 from reportline.services.officers import MAX_PASSWORD_LENGTH
 from reportline.services.triage import MAX_MESSAGE_LENGTH, MAX_REASON_LENGTH
-from reportline.web.forms import max_length
+from reportline.web.forms import choices, max_length
 from reportline.web.labels import STATUS
 
 
@@ -51,7 +51,7 @@ class ChoosePasswordForm(FlaskForm):
 class StatusForm(FlaskForm):
     """Move a case to another status, with a reason kept inside the unit."""
 
-    status = SelectField(_l("New status"), choices=list(STATUS.items()), validate_choice=True)
+    status = SelectField(_l("New status"), choices=choices(STATUS), validate_choice=True)
     reason = TextAreaField(
         _l("Reason (seen only by the unit)"), validators=[max_length(MAX_REASON_LENGTH)]
     )
@@ -66,9 +66,11 @@ class MessageForm(FlaskForm):
     )
     kind = SelectField(
         _l("Type of message"),
-        choices=[
-            ("message", _l("Message or question")),
-            ("outcome", _l("Outcome to share with the reporter")),
-        ],
+        choices=choices(
+            {
+                "message": _l("Message or question"),
+                "outcome": _l("Outcome to share with the reporter"),
+            }
+        ),
         validate_choice=True,
     )

@@ -30,7 +30,7 @@ from reportline.services.errors import (
 )
 from reportline.web.context import client_address, now, settings
 from reportline.web.database import get_session
-from reportline.web.forms import ActionForm
+from reportline.web.forms import ActionForm, choices
 from reportline.web.labels import STATUS
 from reportline.web.triage import access
 from reportline.web.triage.forms import (
@@ -209,7 +209,7 @@ def case(reference: str) -> str:
 
 def _render_case(opened: triage.OpenedCase, message_form: MessageForm) -> str:
     status_form = StatusForm()
-    status_form.status.choices = [(s, STATUS[s]) for s in opened.next_statuses]
+    status_form.status.choices = choices({s: STATUS[s] for s in opened.next_statuses})
     return render_template(
         "triage/case.html", opened=opened, status_form=status_form, message_form=message_form
     )

@@ -1,0 +1,181 @@
+"""Shared fixtures: a real, migrated database per test, a movable clock, signed-in clients.
+
+Every test that touches the database runs on SQLite and, when
+REPORTLINE_TEST_DATABASE_URL is set, on that database too (PostgreSQL in CI).
+The schema always comes from the Alembic migrations, never from create_all.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from reportline import create_app
+from reportline.db import Base, make_engine, make_sessionmaker
+from reportline.migrate import upgrade
+from reportline.services import setup
+from tests.helpers import (
+    FAST_ARGON2,
+    SUPERVISOR_EMAIL,
+    SUPERVISOR_PASSWORD,
+    Enrolled,
+    MovableClock,
+    sign_in,
+)
+
+TEST_DATABASE_URL = os.environ.get("REPORTLINE_TEST_DATABASE_URL", "").strip()
+BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
+
+
+# ---------------------------------------------------------------- databases
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    # The last connection closing checkpoints the WAL into the file and removes it.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database for this run, migrated to head once."""
+    if not TEST_DATABASE_URL:
+        pytest.fail("postgresql backend requested without REPORTLINE_TEST_DATABASE_URL")
+    admin_url = make_url(TEST_DATABASE_URL).set(drivername="postgresql+psycopg")
+    name = f"reportline_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _empty_postgres(url: str) -> None:
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend this test runs on."""
+    return str(request.param)
+
+
+@pytest.fixture
+def instance_path(tmp_path: Path) -> Path:
+    """A fresh instance folder."""
+    path = tmp_path / "instance"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def database_url(backend: str, instance_path: Path, request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database for this test."""
+    if backend == "sqlite":
+        target = instance_path / "reportline.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    url = str(request.getfixturevalue("postgres_url"))
+    _empty_postgres(url)
+    return url
+
+
+# ---------------------------------------------------------------- the app
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    """The app's clock, starting at a fixed moment."""
+    return MovableClock()
+
+
+def settings_for_test(instance_path: Path, database_url: str, **extra: Any) -> dict[str, Any]:
+    """Settings overrides for a test app: real secrets, fast Argon2id."""
+    return {
+        "instance_path": instance_path,
+        "database_url": database_url,
+        "secret_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "receipt_pepper": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "argon2_time_cost": FAST_ARGON2.time_cost,
+        "argon2_memory_cost_kib": FAST_ARGON2.memory_cost_kib,
+        "argon2_parallelism": FAST_ARGON2.parallelism,
+        **extra,
+    }
+
+
+@pytest.fixture
+def app_settings(instance_path: Path, database_url: str) -> dict[str, Any]:
+    """Overrides used to build `app`; tests may add to them before `app` is made."""
+    return settings_for_test(instance_path, database_url)
+
+
+@pytest.fixture
+def app(app_settings: dict[str, Any], clock: MovableClock) -> Iterator[Flask]:
+    """The application, on this test's database, with the movable clock."""
+    application = create_app(app_settings, clock=clock)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["reportline.engine"].dispose()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A database session outside any request (for arranging and inspecting)."""
+    with make_sessionmaker(app.extensions["reportline.engine"])() as session:
+        yield session
+
+
+@pytest.fixture
+def unit(app: Flask, db: Session, clock: MovableClock) -> Enrolled:
+    """An initialised instance: unit key, recovery key and a supervisor who holds the key."""
+    result = setup.initialise(db, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD, FAST_ARGON2, clock())
+    db.commit()
+    app.extensions["test.recovery_key"] = result.recovery_key
+    new = result.supervisor
+    return Enrolled(
+        new.officer.email, SUPERVISOR_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes
+    )
+
+
+# ---------------------------------------------------------------- clients
+
+
+@pytest.fixture
+def reporter(app: Flask) -> FlaskClient:
+    """A reporter's browser."""
+    return app.test_client()
+
+
+@pytest.fixture
+def supervisor(app: Flask, unit: Enrolled, clock: MovableClock) -> FlaskClient:
+    """A browser signed in as the supervisor who holds the unit key."""
+    client = app.test_client()
+    response = sign_in(client, unit, clock)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    clock.advance(seconds=30)  # the next sign-in needs a fresh code
+    return client

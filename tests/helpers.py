@@ -1,0 +1,123 @@
+"""Helpers the tests share: a movable clock, enrolled officers, form-filling clients."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyotp
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from reportline.crypto.kdf import Argon2Cost
+from reportline.services import officers
+
+FAST_ARGON2 = Argon2Cost(time_cost=1, memory_cost_kib=1024, parallelism=1)
+SUPERVISOR_EMAIL = "supervisor@unit.example"
+SUPERVISOR_PASSWORD = "violet kettle harbour sketch"
+OFFICER_PASSWORD = "granite meadow lantern quiet"
+START = datetime(2026, 11, 23, 10, 0, 0)
+
+CSRF_FIELD = re.compile(
+    r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"'
+)
+SUBMISSION_FIELD = re.compile(r'name="submission"[^>]*value="([^"]+)"')
+RECEIPT_WORDS = re.compile(r"<li>([a-z]+)</li>")
+
+
+class MovableClock:
+    """A clock tests move forward instead of sleeping."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move time forward by a timedelta's worth of keyword arguments."""
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Enrolled:
+    """An officer the tests can sign in as."""
+
+    email: str
+    password: str
+    totp_seed: str
+    officer_id: int
+    recovery_codes: list[str] = field(default_factory=list)
+
+
+def add_officer(db: Session, clock: MovableClock, email: str, role: str = "officer") -> Enrolled:
+    """Create an officer (CLI path): keys and TOTP, but no unit key yet."""
+    new = officers.create_officer(db, email, role, OFFICER_PASSWORD, FAST_ARGON2, clock())
+    db.commit()
+    return Enrolled(email, OFFICER_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes)
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token in a rendered page."""
+    match = CSRF_FIELD.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1) or match.group(2)
+
+
+def totp_code(seed: str, clock: MovableClock, offset_steps: int = 0) -> str:
+    """The authenticator code for `seed` at the app's current time."""
+    moment = clock().replace(tzinfo=UTC) + timedelta(seconds=30 * offset_steps)
+    return pyotp.TOTP(seed).at(moment)
+
+
+VALID_REPORT = {
+    "category": "corruption",
+    "what_happened": "Looked up an ex-partner's address on the command system.",
+    "when": "Last Tuesday",
+    "where": "Central station",
+    "who_involved": "A sergeant on B shift",
+    "how_known": "saw_or_heard",
+    "how_known_detail": "",
+    "at_risk": "not_sure",
+    "at_risk_detail": "",
+}
+
+
+def submit_report(client: FlaskClient, **fields: str) -> str:
+    """Fill in and send the report form; return the receipt shown."""
+    page = client.get("/report").get_data(as_text=True)
+    data = {**VALID_REPORT, **fields, "csrf_token": csrf_token(page)}
+    match = SUBMISSION_FIELD.search(page)
+    assert match
+    data["submission"] = match.group(1)
+    response = client.post("/report", data=data)
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    html = response.get_data(as_text=True)
+    receipt_html = html.split('id="receipt"', 1)[1].split("</ol>", 1)[0]
+    words = RECEIPT_WORDS.findall(receipt_html)
+    assert len(words) == 10
+    return " ".join(words)
+
+
+def sign_in(
+    client: FlaskClient, who: Enrolled, clock: MovableClock, code: str | None = None
+) -> Any:
+    """Sign an officer in through the login form; return the response."""
+    page = client.get("/triage/login").get_data(as_text=True)
+    return client.post(
+        "/triage/login",
+        data={
+            "csrf_token": csrf_token(page),
+            "email": who.email,
+            "password": who.password,
+            "code": totp_code(who.totp_seed, clock) if code is None else code,
+        },
+    )
+
+
+def post_form(client: FlaskClient, page_url: str, action: str, data: dict[str, str]) -> Any:
+    """Load a page for its CSRF token, then post `data` to `action`."""
+    page = client.get(page_url).get_data(as_text=True)
+    return client.post(action, data={**data, "csrf_token": csrf_token(page)})
