@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -144,10 +144,21 @@ def app(app_settings: dict[str, Any], clock: MovableClock) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def db(app: Flask) -> Iterator[Session]:
-    """A database session outside any request (for arranging and inspecting)."""
-    with make_sessionmaker(app.extensions["reportline.engine"])() as session:
+def db(database_url: str) -> Iterator[Session]:
+    """A session for arranging and inspecting, outside any request.
+
+    It runs in autocommit mode, so it never holds a lock or an old snapshot
+    while the app works: every read sees what the app has committed.
+    """
+    engine = create_engine(
+        database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    if database_url.startswith("sqlite"):
+        event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
+    with make_sessionmaker(engine)() as session:
         yield session
+    engine.dispose()
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from reportline.crypto.kdf import Argon2Cost
+from reportline.crypto.keys import PrivateKey
+from reportline.crypto.password import derive_password_key, read_params, unwrap_private_key
+from reportline.models import Officer
 from reportline.services import officers
 
 FAST_ARGON2 = Argon2Cost(time_cost=1, memory_cost_kib=1024, parallelism=1)
@@ -121,3 +124,43 @@ def post_form(client: FlaskClient, page_url: str, action: str, data: dict[str, s
     """Load a page for its CSRF token, then post `data` to `action`."""
     page = client.get(page_url).get_data(as_text=True)
     return client.post(action, data={**data, "csrf_token": csrf_token(page)})
+
+
+REFERENCE = re.compile(r"RL-[0-9A-Z]{4}-[0-9A-Z]{4}")
+
+
+def first_reference(officer: FlaskClient) -> str:
+    """The reference of the newest case in the officer's queue."""
+    match = REFERENCE.search(officer.get("/triage/?status=all").get_data(as_text=True))
+    assert match, "no case in the queue"
+    return match.group(0)
+
+
+def follow_up_sign_in(client: FlaskClient, receipt: str) -> Any:
+    """Type a receipt into the follow-up page; return the response."""
+    return post_form(client, "/follow-up", "/follow-up", {"receipt": receipt})
+
+
+def officer_writes(officer: FlaskClient, reference: str, text: str, kind: str = "message") -> Any:
+    """An officer sends the reporter a message from the case page."""
+    url = f"/triage/cases/{reference}"
+    return post_form(officer, url, f"{url}/messages", {"message": text, "kind": kind})
+
+
+def officer_moves(officer: FlaskClient, reference: str, status: str, reason: str = "") -> Any:
+    """An officer changes a case's status from the case page."""
+    url = f"/triage/cases/{reference}"
+    return post_form(officer, url, f"{url}/status", {"status": status, "reason": reason})
+
+
+def reporter_replies(client: FlaskClient, text: str) -> Any:
+    """A signed-in reporter sends a reply from the follow-up page."""
+    return post_form(client, "/follow-up/case", "/follow-up/case", {"message": text})
+
+
+def unlock_officer_key(db: Session, who: Enrolled) -> PrivateKey:
+    """An officer's private key, unwrapped with their password (as sign-in does)."""
+    row = db.get(Officer, who.officer_id)
+    assert row is not None and row.wrapped_private_key is not None
+    key = derive_password_key(who.password, read_params(row.wrapped_private_key))
+    return unwrap_private_key(row.wrapped_private_key, key, officers.officer_key_context(row.id))

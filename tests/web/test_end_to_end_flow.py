@@ -12,8 +12,11 @@ from tests.helpers import submit_report
 def test_submitted_report_appears_decrypted_in_the_supervisors_queue_and_case(
     reporter: FlaskClient, supervisor: FlaskClient
 ) -> None:
-    submit_report(reporter, what_happened="He shared a racist meme in the shift chat.",
-                  category="discrimination")
+    submit_report(
+        reporter,
+        what_happened="He shared a racist meme in the shift chat.",
+        category="discrimination",
+    )
 
     queue = supervisor.get("/triage/").get_data(as_text=True)
     assert "Discriminatory or offensive messages or behaviour" in queue

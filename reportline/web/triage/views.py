@@ -12,6 +12,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -87,8 +88,17 @@ def login() -> BaseResponse | str | tuple[str, int]:
     if g.signed_in is not None:  # a half-finished session in this browser: end it
         auth.end_session(db, g.signed_in.token)
     db.commit()
+    _fresh_browser_session()
     target = "triage.second_factor_setup" if result.stage == auth.ENROL else "triage.queue"
     return _signed_in_response(result.token, target)
+
+
+def _fresh_browser_session() -> None:
+    """New CSRF token and nothing else carried over from before sign-in (no fixation)."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
 
 
 @blueprint.post("/logout")

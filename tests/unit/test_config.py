@@ -1,0 +1,67 @@
+"""Settings: parsed once, and a bad or missing value stops start-up with a clear message."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from reportline.config import ConfigError, load_settings
+
+SECRET = base64.b64encode(b"s" * 32).decode()
+SECRETS = {"REPORTLINE_SECRET_KEY": SECRET, "REPORTLINE_RECEIPT_PEPPER": SECRET}
+
+
+def test_defaults_use_sqlite_in_the_instance_folder(tmp_path: Path) -> None:
+    settings = load_settings(SECRETS, tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'reportline.sqlite3'}"
+    assert settings.officer_idle_minutes == 15 and settings.officer_absolute_hours == 8
+
+
+def test_a_missing_secret_names_the_setting_and_how_to_fix_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"Missing secret receipt_pepper.*reportline init"):
+        load_settings({"REPORTLINE_SECRET_KEY": SECRET}, tmp_path)
+
+
+def test_a_short_secret_is_refused(tmp_path: Path) -> None:
+    short = base64.b64encode(b"x" * 8).decode()
+    with pytest.raises(ConfigError, match="secret_key is too short"):
+        load_settings({**SECRETS, "REPORTLINE_SECRET_KEY": short}, tmp_path)
+
+
+def test_the_environment_overrides_the_instance_file(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        f'secret_key = "{SECRET}"\nreceipt_pepper = "{SECRET}"\nofficer_idle_minutes = 20\n'
+    )
+    assert load_settings({}, tmp_path).officer_idle_minutes == 20
+    env = {"REPORTLINE_OFFICER_IDLE_MINUTES": "5"}
+    assert load_settings(env, tmp_path).officer_idle_minutes == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("REPORTLINE_OFFICER_IDLE_MINUTES", "soon", "officer_idle_minutes must be a whole number"),
+        ("REPORTLINE_HTTPS", "maybe", "https must be true or false"),
+        ("REPORTLINE_LEAVE_URL", "http://evil.example", "leave_url must be"),
+        ("REPORTLINE_LOG_LEVEL", "LOUD", "log_level must be one of"),
+    ],
+)
+def test_bad_values_are_refused_with_the_settings_name(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({**SECRETS, name: value}, tmp_path)
+
+
+def test_an_unknown_setting_in_the_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('databse_url = "sqlite://"\n')
+    with pytest.raises(ConfigError, match=r"Unknown setting.*databse_url"):
+        load_settings(SECRETS, tmp_path)
+
+
+def test_broken_toml_is_reported_with_the_file(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("secret_key = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(SECRETS, tmp_path)

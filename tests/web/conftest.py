@@ -1,0 +1,36 @@
+"""Fixtures for the sweeps: sample values that make every route in the URL map concrete."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from reportline.models import Officer
+from reportline.services import officers
+from tests.helpers import Enrolled, MovableClock, add_officer, first_reference, submit_report
+
+
+@pytest.fixture
+def samples(
+    reporter: FlaskClient,
+    supervisor: FlaskClient,
+    unit: Enrolled,
+    db: Session,
+    clock: MovableClock,
+) -> dict[str, str | int]:
+    """Real values for every route argument: a case, an officer, an invite, a language."""
+    submit_report(reporter)
+    other = add_officer(db, clock, "sample.officer@unit.example")
+    supervisor_row = db.get(Officer, unit.officer_id)
+    assert supervisor_row is not None
+    _, token = officers.invite_officer(
+        db, "invited@unit.example", "officer", supervisor_row, clock()
+    )
+    db.commit()
+    return {
+        "reference": first_reference(supervisor),
+        "officer_id": other.officer_id,
+        "token": token,
+        "code": "cy",
+    }

@@ -1,0 +1,67 @@
+"""Every state-changing POST without a CSRF token is refused and stores nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline.db import Base
+from tests.helpers import Enrolled, MovableClock, follow_up_sign_in, sign_in, submit_report
+from tests.web.routes import routes
+
+# Session and throttle rows are bookkeeping that a refused request may refresh
+# (a session's idle clock); everything else must be byte-for-byte unchanged.
+BOOKKEEPING = {"officer_sessions", "reporter_sessions", "throttle_buckets", "throttle_salts"}
+
+
+def _content(db: Session) -> dict[str, list[Any]]:
+    snapshot = {}
+    for table in Base.metadata.sorted_tables:
+        if table.name in BOOKKEEPING:
+            continue
+        rows = db.execute(select(table)).all()
+        snapshot[table.name] = sorted(repr(tuple(row)) for row in rows)
+    return snapshot
+
+
+def test_every_post_route_without_a_csrf_token_is_refused_and_changes_nothing(
+    app: Flask,
+    samples: dict[str, str | int],
+    supervisor: FlaskClient,
+    db: Session,
+    clock: MovableClock,
+    unit: Enrolled,
+) -> None:
+    reporter = app.test_client()
+    follow_up_sign_in(reporter, submit_report(reporter))
+    posts = [r for r in routes(app, samples) if r.method == "POST"]
+    assert len(posts) >= 12
+    for route in posts:
+        client: FlaskClient = supervisor if route.endpoint.startswith("triage.") else reporter
+        before = _content(db)
+        response = client.post(
+            route.url,
+            data={
+                "status": "closed",
+                "message": "forged",
+                "kind": "message",
+                "receipt": "forged",
+                "email": unit.email,
+                "password": unit.password,
+                "code": "000000",
+                "role": "officer",
+                "category": "other",
+                "what_happened": "forged",
+                "how_known": "other",
+                "at_risk": "no",
+                "confirm": unit.password,
+            },
+        )
+        assert response.status_code == 400, str(route)
+        assert _content(db) == before, str(route)
+    clock.advance(seconds=30)
+    assert sign_in(app.test_client(), unit, clock).status_code == 303  # nothing got locked

@@ -1,0 +1,224 @@
+"""Anonymous two-way follow-up with the receipt."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline import create_app
+from reportline.models import Case, Message, ReporterSession, ThrottleBucket
+from tests.helpers import (
+    Enrolled,
+    MovableClock,
+    first_reference,
+    follow_up_sign_in,
+    officer_moves,
+    officer_writes,
+    post_form,
+    reporter_replies,
+    submit_report,
+)
+
+
+def test_the_whole_dialogue_works_and_both_sides_read_it(
+    reporter: FlaskClient, supervisor: FlaskClient, clock: MovableClock
+) -> None:
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    assert (
+        officer_moves(supervisor, reference, "acknowledged", "Read and logged").status_code == 303
+    )
+    officer_writes(supervisor, reference, "Which shift was this on?")
+
+    fresh = reporter.application.test_client()
+    response = follow_up_sign_in(fresh, receipt)
+    assert response.status_code == 303 and response.headers["Location"] == "/follow-up/case"
+    page = fresh.get("/follow-up/case").get_data(as_text=True)
+    assert "Acknowledged" in page and "23 November 2026" in page
+    assert "Which shift was this on?" in page
+    assert "23 February 2027" in page  # feedback due three months after acknowledgement
+    assert "Read and logged" not in page  # the reason is internal to the unit
+
+    assert reporter_replies(fresh, "B shift, the night of the 17th.").status_code == 303
+    queue = supervisor.get("/triage/").get_data(as_text=True)
+    assert "1 new reply" in queue
+    case = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert "B shift, the night of the 17th." in case
+    assert "1 new reply" not in supervisor.get("/triage/").get_data(as_text=True)
+
+
+def test_the_receipt_is_forgiving_of_case_and_line_breaks(
+    reporter: FlaskClient, unit: Enrolled
+) -> None:
+    receipt = submit_report(reporter)
+    messy = receipt.upper().replace(" ", "\n", 3).replace(" ", "  -  ")
+    assert follow_up_sign_in(reporter, messy).status_code == 303
+
+
+def test_a_typo_names_the_word_and_is_not_counted_as_a_guess(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    receipt = submit_report(reporter).split()
+    wrong = receipt[4] + "q"
+    receipt[4] = wrong
+    response = follow_up_sign_in(reporter, " ".join(receipt))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert f"Word 5, “{wrong}”, is not one of the receipt words" in html
+    assert db.scalars(select(ThrottleBucket)).all() == []
+
+
+def test_a_wrong_receipt_gets_a_plain_answer_and_no_case(
+    reporter: FlaskClient, unit: Enrolled
+) -> None:
+    submit_report(reporter)
+    other = reporter.application.test_client()
+    response = follow_up_sign_in(other, "abacus " * 10)
+    assert response.status_code == 400
+    assert "We could not find a report with this receipt" in response.get_data(as_text=True)
+    assert other.get("/follow-up/case").status_code == 303
+
+
+def test_a_second_reporter_never_sees_the_first_reporters_case(
+    app: Flask, supervisor: FlaskClient
+) -> None:
+    first, second = app.test_client(), app.test_client()
+    first_receipt = submit_report(first, what_happened="First: sergeant took cash.")
+    submit_report(second, what_happened="Second: inspector bullies staff.")
+    for reference in set(
+        __import__("re").findall(
+            r"RL-[0-9A-Z]{4}-[0-9A-Z]{4}", supervisor.get("/triage/").get_data(as_text=True)
+        )
+    ):
+        officer_writes(supervisor, reference, f"Question about {reference}")
+
+    follow_up_sign_in(second, submit_report(second, what_happened="Third one"))
+    follow_up_sign_in(first, first_receipt)
+    first_page = first.get("/follow-up/case").get_data(as_text=True)
+    second_page = second.get("/follow-up/case").get_data(as_text=True)
+    assert first_page.count("Question about") == 1
+    assert "Question about" not in second_page  # the third report has no messages yet
+    assert first_page != second_page
+
+
+def test_guessing_is_slowed_per_client_and_shared_across_app_processes(
+    app: Flask, app_settings: dict[str, object], unit: Enrolled, clock: MovableClock
+) -> None:
+    other_process = create_app(app_settings, clock=clock)  # same database, another worker
+    other_process.config["TESTING"] = True
+    clients = [app.test_client(), other_process.test_client()]
+    statuses = []
+    for attempt in range(7):
+        client = clients[attempt % 2]
+        statuses.append(follow_up_sign_in(client, "abacus " * 10).status_code)
+    assert statuses[:5] == [400] * 5  # five free attempts per client bucket
+    assert statuses[5] == 400  # the sixth failure is counted and starts a delay
+    assert statuses[6] == 429
+    refused = follow_up_sign_in(clients[0], "abacus " * 10)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "Too many attempts" in refused.get_data(as_text=True)
+    clock.advance(seconds=3)
+    assert follow_up_sign_in(clients[1], "abacus " * 10).status_code == 400
+    assert follow_up_sign_in(clients[1], "abacus " * 10).status_code == 429  # delay doubled
+    other_process.extensions["reportline.engine"].dispose()
+
+
+def test_everyone_is_slowed_once_the_global_limit_is_reached(
+    app_settings: dict[str, object], unit: Enrolled, clock: MovableClock
+) -> None:
+    app_settings["follow_up_free_attempts_global"] = 2
+    app_settings["follow_up_free_attempts_per_client"] = 50
+    app = create_app(app_settings, clock=clock)
+    for _ in range(3):
+        follow_up_sign_in(app.test_client(), "abacus " * 10)
+    assert follow_up_sign_in(app.test_client(), "abacus " * 10).status_code == 429
+    app.extensions["reportline.engine"].dispose()
+
+
+def test_the_follow_up_session_keeps_no_receipt_and_no_case_in_the_database(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    receipt = submit_report(reporter)
+    response = follow_up_sign_in(reporter, receipt)
+    cookie = " ".join(response.headers.getlist("Set-Cookie"))
+    assert not any(word in cookie for word in receipt.split() if len(word) > 3)
+    session_row = db.scalars(select(ReporterSession)).one()
+    case = db.scalars(select(Case)).one()
+    assert str(case.id).encode() not in session_row.sealed
+    assert session_row.purge_after.minute == 0 and session_row.purge_after.second == 0
+
+
+def test_leaving_ends_the_session_for_good(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    follow_up_sign_in(reporter, submit_report(reporter))
+    stolen_cookie = reporter.get_cookie("rl_session")
+    assert stolen_cookie is not None
+    response = reporter.get("/leave")
+    assert response.status_code == 303
+    assert "cookies" in response.headers["Clear-Site-Data"]
+    assert db.scalars(select(ReporterSession)).all() == []
+    thief = reporter.application.test_client()
+    thief.set_cookie("rl_session", stolen_cookie.value)
+    assert thief.get("/follow-up/case").status_code == 303
+
+
+def test_a_follow_up_session_expires_after_inactivity(
+    reporter: FlaskClient, unit: Enrolled, clock: MovableClock
+) -> None:
+    follow_up_sign_in(reporter, submit_report(reporter))
+    assert reporter.get("/follow-up/case").status_code == 200
+    clock.advance(minutes=31)
+    assert reporter.get("/follow-up/case").status_code == 303
+
+
+def test_an_empty_reply_is_refused_and_nothing_is_stored(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    follow_up_sign_in(reporter, submit_report(reporter))
+    response = reporter_replies(reporter, "   ")
+    assert response.status_code == 400
+    assert "Write your message" in response.get_data(as_text=True)
+    assert db.scalars(select(Message)).all() == []
+
+
+def test_a_reply_without_csrf_token_is_refused_and_kept_on_screen(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    follow_up_sign_in(reporter, submit_report(reporter))
+    response = reporter.post("/follow-up/case", data={"message": "I remembered the car reg"})
+    assert response.status_code == 400
+    assert "I remembered the car reg" in response.get_data(as_text=True)
+    assert db.scalars(select(Message)).all() == []
+
+
+def test_the_outcome_an_officer_shares_is_shown_to_the_reporter_when_closed(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    officer_moves(supervisor, reference, "acknowledged")
+    officer_moves(supervisor, reference, "investigating")
+    officer_writes(supervisor, reference, "The officer has been dismissed.", kind="outcome")
+    officer_moves(supervisor, reference, "closed", "Misconduct proven")
+    follow_up_sign_in(reporter, receipt)
+    page = reporter.get("/follow-up/case").get_data(as_text=True)
+    assert "Closed" in page and "The officer has been dismissed." in page and "Outcome" in page
+
+
+def test_a_signed_in_reporter_sees_the_unit_messages_marked_new_once(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    receipt = submit_report(reporter)
+    officer_writes(supervisor, first_reference(supervisor), "Can you call us?")
+    follow_up_sign_in(reporter, receipt)
+    assert ">New<" in reporter.get("/follow-up/case").get_data(as_text=True)
+    assert ">New<" not in reporter.get("/follow-up/case").get_data(as_text=True)
+
+
+def test_follow_up_sign_in_needs_a_csrf_token(reporter: FlaskClient, unit: Enrolled) -> None:
+    receipt = submit_report(reporter)
+    assert reporter.post("/follow-up", data={"receipt": receipt}).status_code == 400
+    assert post_form(reporter, "/follow-up", "/follow-up", {"receipt": receipt}).status_code == 303

@@ -1,0 +1,298 @@
+"""Officer sign-in: password and second factor, one vague answer, throttling and lockout."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, timedelta
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline import create_app
+from reportline.models import Officer, OfficerSession
+from reportline.services import officers
+from tests.helpers import (
+    Enrolled,
+    MovableClock,
+    add_officer,
+    csrf_token,
+    post_form,
+    sign_in,
+    totp_code,
+    unlock_officer_key,
+)
+
+GENERIC = "The e-mail address, password or code was not right"
+
+
+def _failed(response: object) -> bool:
+    return response.status_code == 401 and GENERIC in response.get_data(as_text=True)  # type: ignore[attr-defined]
+
+
+def test_password_and_code_sign_an_officer_in_with_a_fresh_cookie(
+    app: Flask, unit: Enrolled, clock: MovableClock
+) -> None:
+    client = app.test_client()
+    client.get("/triage/login")
+    before = client.get_cookie("rl_session")
+    response = sign_in(client, unit, clock)
+    assert response.status_code == 303 and response.headers["Location"] == "/triage/"
+    cookie = response.headers.getlist("Set-Cookie")
+    officer_cookie = next(c for c in cookie if c.startswith("rl_officer="))
+    for attribute in ("HttpOnly", "SameSite=Strict", "Path=/triage"):
+        assert attribute in officer_cookie
+    assert "Expires" not in officer_cookie and "Domain" not in officer_cookie
+    after = client.get_cookie("rl_session")
+    assert before is not None and (after is None or after.value != before.value)
+    assert client.get("/triage/").status_code == 200
+
+
+@pytest.mark.parametrize("mistake", ["password", "email", "code", "empty-code"])
+def test_every_kind_of_mistake_gets_the_same_answer(
+    app: Flask, unit: Enrolled, clock: MovableClock, mistake: str
+) -> None:
+    wrong = Enrolled(unit.email, unit.password, unit.totp_seed, unit.officer_id)
+    code = None
+    if mistake == "password":
+        wrong.password = "not the password at all"
+    elif mistake == "email":
+        wrong.email = "nobody@unit.example"
+    elif mistake == "code":
+        code = f"{(int(totp_code(unit.totp_seed, clock)) + 1) % 1_000_000:06d}"
+    else:
+        code = ""
+    assert _failed(sign_in(app.test_client(), wrong, clock, code=code))
+
+
+def test_a_code_is_accepted_once_only(app: Flask, unit: Enrolled, clock: MovableClock) -> None:
+    code = totp_code(unit.totp_seed, clock)
+    assert sign_in(app.test_client(), unit, clock, code=code).status_code == 303
+    assert _failed(sign_in(app.test_client(), unit, clock, code=code))
+
+
+def test_codes_one_step_early_or_late_work_but_two_steps_do_not(
+    app: Flask, unit: Enrolled, clock: MovableClock
+) -> None:
+    assert (
+        sign_in(
+            app.test_client(), unit, clock, code=totp_code(unit.totp_seed, clock, -1)
+        ).status_code
+        == 303
+    )
+    clock.advance(seconds=60)
+    assert (
+        sign_in(
+            app.test_client(), unit, clock, code=totp_code(unit.totp_seed, clock, +1)
+        ).status_code
+        == 303
+    )
+    clock.advance(seconds=120)
+    assert _failed(
+        sign_in(app.test_client(), unit, clock, code=totp_code(unit.totp_seed, clock, +2))
+    )
+    assert _failed(
+        sign_in(app.test_client(), unit, clock, code=totp_code(unit.totp_seed, clock, -2))
+    )
+
+
+def test_a_recovery_code_replaces_the_app_once(
+    app: Flask, unit: Enrolled, clock: MovableClock
+) -> None:
+    code = unit.recovery_codes[0]
+    assert sign_in(app.test_client(), unit, clock, code=code.upper()).status_code == 303
+    assert _failed(sign_in(app.test_client(), unit, clock, code=code))
+
+
+def test_failures_slow_down_then_lock_the_account_until_a_supervisor_lifts_it(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    victim = add_officer(db, clock, "target@unit.example")
+    attacker = Enrolled(victim.email, "guessing password 1", victim.totp_seed, victim.officer_id)
+    statuses, waits = [], []
+    while statuses.count(401) < 10:
+        response = sign_in(app.test_client(), attacker, clock)
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert "Too many attempts" in response.get_data(as_text=True)
+            waits.append(int(response.headers["Retry-After"]))
+            clock.advance(seconds=waits[-1])
+    assert statuses[:4] == [401, 401, 401, 401]  # three free failures, the fourth starts a delay
+    assert statuses[4] == 429
+    assert waits == sorted(waits) and waits[-1] > waits[0]  # the delay grows
+    db.expire_all()
+    assert db.get(Officer, victim.officer_id).locked  # type: ignore[union-attr]
+    clock.advance(hours=2)
+    assert _failed(sign_in(app.test_client(), victim, clock))  # right password, still locked
+
+    supervisor = app.test_client()
+    sign_in(supervisor, unit, clock)
+    officer_page = f"/triage/admin/officers/{victim.officer_id}"
+    assert "Lift lockout" in supervisor.get(officer_page).get_data(as_text=True)
+    post_form(supervisor, officer_page, f"{officer_page}/unlock", {})
+    clock.advance(seconds=30)
+    assert sign_in(app.test_client(), victim, clock).status_code == 303
+
+
+def test_unknown_accounts_are_throttled_exactly_like_real_ones(
+    app: Flask, unit: Enrolled, clock: MovableClock
+) -> None:
+    ghost = Enrolled("ghost@unit.example", "whatever password", unit.totp_seed, 0)
+    real = Enrolled(unit.email, "whatever password", unit.totp_seed, unit.officer_id)
+    ghost_statuses = [sign_in(app.test_client(), ghost, clock).status_code for _ in range(5)]
+    clock.advance(hours=2)
+    real_statuses = [sign_in(app.test_client(), real, clock).status_code for _ in range(5)]
+    assert ghost_statuses == real_statuses == [401, 401, 401, 401, 429]
+
+
+def test_the_idle_timeout_ends_a_quiet_session(
+    app: Flask, unit: Enrolled, clock: MovableClock
+) -> None:
+    client = app.test_client()
+    sign_in(client, unit, clock)
+    clock.advance(minutes=14)
+    assert client.get("/triage/").status_code == 200
+    clock.advance(minutes=15, seconds=1)
+    assert client.get("/triage/").headers["Location"] == "/triage/login"
+
+
+def test_the_absolute_timeout_ends_even_a_busy_session_after_eight_hours(
+    app: Flask, unit: Enrolled, clock: MovableClock
+) -> None:
+    client = app.test_client()
+    sign_in(client, unit, clock)
+    signed_in_at = clock()
+    while clock() - signed_in_at < timedelta(hours=7, minutes=50):
+        clock.advance(minutes=10)
+        assert client.get("/triage/").status_code == 200
+    clock.advance(minutes=11)
+    assert client.get("/triage/").headers["Location"] == "/triage/login"
+
+
+def test_timeouts_are_configurable(
+    app_settings: dict[str, object], unit: Enrolled, clock: MovableClock
+) -> None:
+    app_settings["officer_idle_minutes"] = 2
+    short = create_app(app_settings, clock=clock)
+    client = short.test_client()
+    sign_in(client, unit, clock)
+    clock.advance(minutes=3)
+    assert client.get("/triage/").headers["Location"] == "/triage/login"
+    short.extensions["reportline.engine"].dispose()
+
+
+def test_a_cookie_copied_before_sign_out_unlocks_nothing_afterwards(
+    app: Flask, supervisor: FlaskClient, db: Session
+) -> None:
+    stolen = supervisor.get_cookie("rl_officer", path="/triage")
+    assert stolen is not None
+    supervisor.post(
+        "/triage/logout",
+        data={"csrf_token": csrf_token(supervisor.get("/triage/account").get_data(as_text=True))},
+    )
+    assert db.scalars(select(OfficerSession)).all() == []
+    thief = app.test_client()
+    thief.set_cookie("rl_officer", stolen.value, path="/triage")
+    assert thief.get("/triage/").headers["Location"] == "/triage/login"
+
+
+def test_signing_out_everywhere_ends_sessions_on_other_computers(
+    app: Flask, unit: Enrolled, clock: MovableClock, supervisor: FlaskClient
+) -> None:
+    laptop = app.test_client()
+    sign_in(laptop, unit, clock)
+    post_form(supervisor, "/triage/account", "/triage/logout-everywhere", {})
+    assert laptop.get("/triage/").headers["Location"] == "/triage/login"
+    assert supervisor.get("/triage/").headers["Location"] == "/triage/login"
+
+
+def test_a_session_started_in_one_worker_process_works_in_another(
+    app_settings: dict[str, object], supervisor: FlaskClient, clock: MovableClock
+) -> None:
+    other_worker = create_app(app_settings, clock=clock)
+    client = other_worker.test_client()
+    client.set_cookie(
+        "rl_officer",
+        supervisor.get_cookie("rl_officer", path="/triage").value,  # type: ignore[union-attr]
+        path="/triage",
+    )
+    assert client.get("/triage/").status_code == 200
+    other_worker.extensions["reportline.engine"].dispose()
+
+
+def test_the_session_row_holds_no_private_key_in_clear(
+    supervisor: FlaskClient, db: Session, unit: Enrolled
+) -> None:
+    key = unlock_officer_key(db, unit)
+    for row in db.scalars(select(OfficerSession)):
+        assert key.raw not in row.sealed and key.raw[1:33] not in row.sealed
+    cookie = supervisor.get_cookie("rl_officer", path="/triage")
+    assert cookie is not None and key.raw.hex() not in cookie.value
+
+
+def test_an_invited_officer_sets_a_strong_password_then_an_authenticator(
+    app: Flask, supervisor: FlaskClient, clock: MovableClock, db: Session
+) -> None:
+    created = post_form(
+        supervisor,
+        "/triage/admin/officers/new",
+        "/triage/admin/officers/new",
+        {"email": "Recruit@Unit.Example", "role": "officer"},
+    )
+    link = re.search(r'id="enrolment-link">([^<]+)<', created.get_data(as_text=True))
+    assert link
+    path = link.group(1).replace("http://localhost", "")
+
+    newcomer = app.test_client()
+    weak = post_form(newcomer, path, path, {"password": "password1234", "confirm": "password1234"})
+    assert weak.status_code == 400 and "Try a few unrelated words" in weak.get_data(as_text=True)
+    short = post_form(newcomer, path, path, {"password": "short", "confirm": "short"})
+    assert "Use at least 12 characters" in short.get_data(as_text=True)
+    chosen = "tundra pelican orchard velvet"
+    response = post_form(newcomer, path, path, {"password": chosen, "confirm": chosen})
+    assert response.headers["Location"] == "/triage/second-factor"
+
+    page = newcomer.get("/triage/second-factor").get_data(as_text=True)
+    assert "<svg" in page
+    seed = re.search(r'class="secret">([A-Z2-7]+)<', page).group(1)  # type: ignore[union-attr]
+    wrong = post_form(
+        newcomer, "/triage/second-factor", "/triage/second-factor", {"code": "000000"}
+    )
+    assert "That code was not right" in wrong.get_data(as_text=True)
+    done = post_form(
+        newcomer,
+        "/triage/second-factor",
+        "/triage/second-factor",
+        {"code": pyotp.TOTP(seed).at(clock().replace(tzinfo=UTC))},
+    )
+    codes = re.findall(
+        r"<li>([a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4})</li>", done.get_data(as_text=True)
+    )
+    assert len(codes) == 10
+    assert newcomer.get("/triage/").status_code == 403  # awaiting access to the unit key
+    assert newcomer.get(path).status_code == 404  # the link worked once
+    recruit = db.scalars(select(Officer).where(Officer.email == "recruit@unit.example")).one()
+    assert recruit.has_keys and recruit.totp_seed_sealed is not None
+
+
+def test_an_expired_enrolment_link_does_not_work(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    supervisor_row = db.get(Officer, unit.officer_id)
+    _, token = officers.invite_officer(db, "late@unit.example", "officer", supervisor_row, clock())  # type: ignore[arg-type]
+    db.commit()
+    clock.advance(hours=73)
+    response = app.test_client().get(f"/triage/enrol/{token}")
+    assert response.status_code == 404 and "This link does not work" in response.get_data(
+        as_text=True
+    )
+
+
+def test_officer_pages_never_reach_the_reporter_side_cookie_path(
+    supervisor: FlaskClient,
+) -> None:
+    assert supervisor.get_cookie("rl_officer", path="/") is None
+    assert supervisor.get_cookie("rl_officer", path="/triage") is not None
