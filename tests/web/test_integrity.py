@@ -1,0 +1,183 @@
+"""A malicious database writer cannot alter or swap what is sealed without it showing."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.receipt import parse_receipt
+from reportline.models import AuditEntry, Case, CaseKeyGrant, Message
+from reportline.services import audit, cases, keyring
+from reportline.services.keyring import format_recovery_key, parse_recovery_key
+from tests.helpers import (
+    Enrolled,
+    first_reference,
+    follow_up_sign_in,
+    officer_writes,
+    reporter_replies,
+    submit_report,
+    unlock_officer_key,
+)
+
+
+@pytest.fixture
+def quiet_errors(app: Flask) -> Flask:
+    """Let the app answer a failed decryption with its error page instead of raising."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    return app
+
+
+def _flip(blob: bytes, index: int) -> bytes:
+    damaged = bytearray(blob)
+    damaged[index] ^= 0x01
+    return bytes(damaged)
+
+
+def test_a_flipped_byte_in_a_stored_report_is_reported_not_shown(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    case = db.scalars(select(Case)).one()
+    db.execute(update(Case).where(Case.id == case.id).values(report=_flip(case.report, 40)))
+    response = supervisor.get(f"/triage/cases/{reference}")
+    assert response.status_code == 500
+    assert "Looked up an ex-partner" not in response.get_data(as_text=True)
+
+
+def test_a_report_swapped_into_another_case_does_not_open(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter, what_happened="first report")
+    submit_report(quiet_errors.test_client(), what_happened="second report")
+    first, second = db.scalars(select(Case)).all()
+    db.execute(update(Case).where(Case.id == first.id).values(report=second.report))
+    page = supervisor.get(f"/triage/cases/{cases.reference(first.id)}")
+    assert page.status_code == 500 and "second report" not in page.get_data(as_text=True)
+
+
+def test_a_message_moved_to_another_position_does_not_open(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    officer_writes(supervisor, reference, "first question")
+    officer_writes(supervisor, reference, "second question")
+    one, two = db.scalars(select(Message).order_by(Message.seq)).all()
+    db.execute(update(Message).where(Message.id == one.id).values(body=two.body))
+    assert supervisor.get(f"/triage/cases/{reference}").status_code == 500
+
+
+def test_a_swapped_reporter_key_stops_officers_writing_to_it(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    attacker_receipt = submit_report(quiet_errors.test_client())
+    victim, attacker = db.scalars(select(Case)).all()
+    attacker_case = next(
+        c
+        for c in (victim, attacker)
+        if c.receipt_hmac
+        == parse_receipt(attacker_receipt).lookup_hmac(
+            quiet_errors.extensions["reportline.settings"].receipt_pepper
+        )
+    )
+    victim_case = victim if attacker_case is attacker else attacker
+    db.execute(
+        update(Case)
+        .where(Case.id == victim_case.id)
+        .values(reporter_public_key=attacker_case.reporter_public_key)
+    )
+    response = officer_writes(supervisor, cases.reference(victim_case.id), "sensitive question")
+    assert response.status_code == 500
+    assert db.scalars(select(Message)).all() == []
+    assert reference
+
+
+def test_a_swapped_case_key_stops_the_reporter_replying_to_it(
+    quiet_errors: Flask, reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    receipt = submit_report(reporter)
+    submit_report(quiet_errors.test_client())
+    mine = db.scalars(
+        select(Case).where(
+            Case.receipt_hmac
+            == parse_receipt(receipt).lookup_hmac(
+                quiet_errors.extensions["reportline.settings"].receipt_pepper
+            )
+        )
+    ).one()
+    other = db.scalars(select(Case).where(Case.id != mine.id)).one()
+    follow_up_sign_in(reporter, receipt)
+    db.execute(update(Case).where(Case.id == mine.id).values(case_public_key=other.case_public_key))
+    assert reporter_replies(reporter, "this must not be sealed to a planted key").status_code == 500
+    assert db.scalars(select(Message)).all() == []
+
+
+def test_a_case_key_grant_swapped_between_cases_does_not_open(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    submit_report(quiet_errors.test_client())
+    first, second = db.scalars(select(CaseKeyGrant)).all()
+    db.execute(
+        update(CaseKeyGrant)
+        .where(CaseKeyGrant.id == first.id)
+        .values(sealed_case_secret=second.sealed_case_secret)
+    )
+    assert supervisor.get(f"/triage/cases/{cases.reference(first.case_id)}").status_code == 500
+
+
+def test_the_recovery_key_alone_reads_every_report(
+    app: Flask, reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    submit_report(reporter, what_happened="readable with the recovery key")
+    text = format_recovery_key(app.extensions["test.recovery_key"])
+    recovered = keyring.unlock_with_recovery_key(db, parse_recovery_key(text))
+    case = db.scalars(select(Case)).one()
+    secret = cases.open_case_secret(db, case.id, recovered)
+    assert cases.open_report(secret, case)["what_happened"] == "readable with the recovery key"
+
+
+def test_a_damaged_recovery_key_file_is_refused_clearly(app: Flask, unit: Enrolled) -> None:
+    text = format_recovery_key(app.extensions["test.recovery_key"])
+    lines = text.splitlines()
+    body_line = lines.index("-----BEGIN REPORTLINE RECOVERY KEY-----") + 1
+    lines[body_line] = ("B" if lines[body_line][0] != "B" else "C") + lines[body_line][1:]
+    with pytest.raises(DecryptionError, match="damaged"):
+        parse_recovery_key("\n".join(lines))
+
+
+def test_an_officers_own_key_opens_the_unit_key_but_not_with_a_wrong_password(
+    db: Session, unit: Enrolled
+) -> None:
+    assert keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit)).keys
+    wrong = Enrolled(unit.email, "another password entirely", unit.totp_seed, unit.officer_id)
+    with pytest.raises(DecryptionError):
+        unlock_officer_key(db, wrong)
+
+
+def test_an_edited_audit_entry_breaks_the_chain(
+    supervisor: FlaskClient, reporter: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    supervisor.get(f"/triage/cases/{first_reference(supervisor)}")
+    assert audit.verify_chain(db) == []
+    entries = db.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert {e.action for e in entries} >= {
+        "instance.initialised",
+        "officer.signed_in",
+        "case.viewed",
+    }
+    target_id, original_actor = entries[1].id, entries[1].actor
+    db.execute(update(AuditEntry).where(AuditEntry.id == target_id).values(actor="someone else"))
+    assert audit.verify_chain(db) == [target_id]
+    db.execute(update(AuditEntry).where(AuditEntry.id == target_id).values(actor=original_actor))
+    assert audit.verify_chain(db) == []
+    db.execute(AuditEntry.__table__.delete().where(AuditEntry.id == entries[2].id))
+    assert audit.verify_chain(db) == [entries[3].id]
