@@ -1,0 +1,106 @@
+"""Supervisor pages: officers, their access to the key, their second factor."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline.models import Officer, OfficerSession, UnitKeyGrant
+from tests.helpers import Enrolled, MovableClock, add_officer, post_form, sign_in, submit_report
+
+
+def test_the_officers_page_lists_everyone_with_their_state(
+    supervisor: FlaskClient, db: Session, clock: MovableClock
+) -> None:
+    add_officer(db, clock, "listed@unit.example")
+    page = supervisor.get("/triage/admin/").get_data(as_text=True)
+    assert "listed@unit.example" in page and "supervisor@unit.example" in page
+
+
+def test_granting_the_unit_key_lets_an_officer_read_reports(
+    app: Flask, supervisor: FlaskClient, reporter: FlaskClient, db: Session, clock: MovableClock
+) -> None:
+    submit_report(reporter, what_happened="visible after the grant")
+    officer = add_officer(db, clock, "granted@unit.example")
+    client = app.test_client()
+    sign_in(client, officer, clock)
+    assert client.get("/triage/").status_code == 403
+    page = f"/triage/admin/officers/{officer.officer_id}"
+    assert post_form(supervisor, page, f"{page}/grant", {}).status_code == 303
+    assert "can now read reports" in supervisor.get(page).get_data(as_text=True)
+    queue = client.get("/triage/")
+    assert queue.status_code == 200 and "Corruption" in queue.get_data(as_text=True)
+    grant = db.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.officer_id))
+    assert grant.one().granted_by_id is not None
+
+
+def test_deactivation_ends_sessions_and_deletes_the_officers_key_copy(
+    app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock
+) -> None:
+    officer = add_officer(db, clock, "leaving@unit.example")
+    page = f"/triage/admin/officers/{officer.officer_id}"
+    post_form(supervisor, page, f"{page}/grant", {})
+    client = app.test_client()
+    sign_in(client, officer, clock)
+    post_form(supervisor, page, f"{page}/deactivate", {})
+    assert client.get("/triage/").headers["Location"] == "/triage/login"
+    assert (
+        db.scalars(
+            select(OfficerSession).where(OfficerSession.officer_id == officer.officer_id)
+        ).all()
+        == []
+    )
+    assert (
+        db.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.officer_id)).all()
+        == []
+    )
+    assert "Deactivated" in supervisor.get("/triage/admin/").get_data(as_text=True)
+
+
+def test_a_supervisor_cannot_deactivate_themselves(
+    supervisor: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    page = f"/triage/admin/officers/{unit.officer_id}"
+    response = post_form(supervisor, page, f"{page}/deactivate", {})
+    assert response.status_code == 303
+    assert db.get(Officer, unit.officer_id).active  # type: ignore[union-attr]
+
+
+def test_resetting_the_second_factor_makes_the_officer_enrol_again(
+    app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock
+) -> None:
+    officer = add_officer(db, clock, "lostphone@unit.example")
+    page = f"/triage/admin/officers/{officer.officer_id}"
+    post_form(supervisor, page, f"{page}/reset-second-factor", {})
+    client = app.test_client()
+    response = sign_in(client, officer, clock, code="")
+    assert response.headers["Location"] == "/triage/second-factor"
+    old_code_client = app.test_client()
+    clock.advance(seconds=30)
+    response = sign_in(old_code_client, officer, clock, code=officer.recovery_codes[0])
+    assert response.headers["Location"] == "/triage/second-factor"  # old codes no longer count
+
+
+def test_inviting_an_existing_email_is_refused_next_to_the_field(
+    supervisor: FlaskClient, unit: Enrolled
+) -> None:
+    response = post_form(
+        supervisor,
+        "/triage/admin/officers/new",
+        "/triage/admin/officers/new",
+        {"email": unit.email, "role": "officer"},
+    )
+    assert response.status_code == 400
+    assert "already exists" in response.get_data(as_text=True)
+
+
+def test_an_invalid_email_is_refused(supervisor: FlaskClient) -> None:
+    response = post_form(
+        supervisor,
+        "/triage/admin/officers/new",
+        "/triage/admin/officers/new",
+        {"email": "not an email", "role": "officer"},
+    )
+    assert response.status_code == 400

@@ -1,0 +1,140 @@
+"""The officer's queue and case: status as a state machine, deadlines, unread replies."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline import create_app
+from reportline.models import AuditEntry, Case, StatusChange
+from reportline.services.deadlines import add_months, feedback_by
+from tests.helpers import (
+    REFERENCE,
+    Enrolled,
+    MovableClock,
+    first_reference,
+    officer_moves,
+    sign_in,
+    submit_report,
+)
+
+
+def test_acknowledging_records_who_when_why_and_starts_the_feedback_clock(
+    reporter: FlaskClient,
+    supervisor: FlaskClient,
+    db: Session,
+    clock: MovableClock,
+    unit: Enrolled,
+) -> None:
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    clock.advance(days=2)
+    supervisor = supervisor.application.test_client()
+    sign_in(supervisor, unit, clock)
+    assert (
+        officer_moves(supervisor, reference, "acknowledged", "Logged for assessment").status_code
+        == 303
+    )
+    case = db.scalars(select(Case)).one()
+    assert (case.status, str(case.acknowledged_on)) == ("acknowledged", "2026-11-25")
+    change = db.scalars(select(StatusChange)).one()
+    assert (change.from_status, change.to_status, change.officer_id) == (
+        "received",
+        "acknowledged",
+        unit.officer_id,
+    )
+    assert b"Logged for assessment" not in (change.reason or b"")
+    page = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert "Logged for assessment" in page and unit.email in page
+    assert "25 February 2027" in page  # three months after acknowledgement
+    assert db.scalars(select(AuditEntry).where(AuditEntry.action == "case.status_changed")).one()
+
+
+def test_a_move_the_state_machine_forbids_is_refused_and_changes_nothing(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    response = officer_moves(supervisor, reference, "investigating")
+    assert response.status_code == 303
+    page = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert "The status was not changed" in page
+    assert db.scalars(select(Case)).one().status == "received"
+    assert db.scalars(select(StatusChange)).all() == []
+
+
+def test_a_case_can_go_all_the_way_to_closed_and_be_reopened(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    for status in ("acknowledged", "assessing", "investigating", "referred", "closed", "assessing"):
+        officer_moves(supervisor, reference, status)
+        db.expire_all()
+        assert db.scalars(select(Case)).one().status == status
+
+
+def test_the_queue_flags_acknowledgement_overdue_after_seven_days(
+    app: Flask,
+    app_settings: dict[str, object],
+    reporter: FlaskClient,
+    unit: Enrolled,
+    clock: MovableClock,
+) -> None:
+    submit_report(reporter)
+    clock.advance(days=7)
+    officer = app.test_client()
+    sign_in(officer, unit, clock)
+    assert "Acknowledgement overdue" not in officer.get("/triage/").get_data(as_text=True)
+    clock.advance(days=1)
+    officer = app.test_client()
+    sign_in(officer, unit, clock)
+    assert "Acknowledgement overdue" in officer.get("/triage/").get_data(as_text=True)
+    officer_moves(officer, first_reference(officer), "acknowledged")
+    assert "Acknowledgement overdue" not in officer.get("/triage/").get_data(as_text=True)
+
+
+def test_the_queue_is_paginated_newest_first_and_filtered_by_status(
+    app_settings: dict[str, object], unit: Enrolled, clock: MovableClock
+) -> None:
+    app_settings["queue_page_size"] = 5
+    app = create_app(app_settings, clock=clock)
+    for day in range(7):
+        submit_report(app.test_client(), what_happened=f"report {day}")
+        clock.advance(days=1)
+    officer = app.test_client()
+    sign_in(officer, unit, clock)
+    first_page = officer.get("/triage/").get_data(as_text=True)
+    assert "Page 1 of 2 (7 cases)" in first_page
+    assert len(set(REFERENCE.findall(first_page))) == 5
+    assert "29 November 2026" in first_page and "23 November 2026" not in first_page
+    second_page = officer.get("/triage/?page=2").get_data(as_text=True)
+    assert len(set(REFERENCE.findall(second_page))) == 2 and "23 November 2026" in second_page
+    officer_moves(officer, REFERENCE.findall(first_page)[0], "acknowledged")
+    acknowledged = officer.get("/triage/?status=acknowledged").get_data(as_text=True)
+    assert "(1 cases)" in acknowledged or "Page 1 of 1 (1 cases)" in acknowledged
+    assert officer.get("/triage/?status=bogus").status_code == 404
+    assert officer.get("/triage/?page=99").status_code == 200
+    app.extensions["reportline.engine"].dispose()
+
+
+def test_a_report_flagged_at_risk_stands_out_in_the_queue(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    submit_report(reporter, at_risk="yes", at_risk_detail="The victim is still in contact")
+    assert "Risk now" in supervisor.get("/triage/").get_data(as_text=True)
+
+
+def test_an_unknown_case_reference_is_a_404(supervisor: FlaskClient) -> None:
+    assert supervisor.get("/triage/cases/RL-0000-0001").status_code == 404
+    assert supervisor.get("/triage/cases/not-a-reference").status_code == 404
+
+
+def test_feedback_is_due_three_calendar_months_after_acknowledgement() -> None:
+    from datetime import date
+
+    assert add_months(date(2026, 11, 30), 3) == date(2027, 2, 28)
+    assert feedback_by(date(2026, 1, 31), date(2026, 1, 20)) == date(2026, 4, 30)
+    assert feedback_by(None, date(2026, 1, 1)) == date(2026, 4, 8)
