@@ -85,6 +85,13 @@ def _write_new_config(instance: Path) -> None:
         handle.write(text)
 
 
+def _upgrade(settings: Settings) -> None:
+    """Apply migrations; a new SQLite file is made private (its WAL inherits the mode)."""
+    upgrade(settings.database_url)
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).chmod(0o600)
+
+
 def _print_enrolment(new: NewOfficer, *, show_qr: bool = False) -> None:
     click.echo(f"Officer: {new.officer.email} ({new.officer.role})")
     click.echo("Authenticator key (type it into an authenticator app):")
@@ -124,7 +131,7 @@ def init(admin_email: str, password_stdin: bool, recovery_key_file: Path) -> Non
     password = _read_password(password_stdin)
     _write_new_config(instance)
     settings = _settings(instance)
-    upgrade(settings.database_url)
+    _upgrade(settings)
     result = _initialise(settings, admin_email, password, recovery_key_file)
     click.echo(f"Initialised ReportLine in {instance}")
     click.echo(f"Unit key fingerprint: {result.unit_key_fingerprint}")
@@ -229,7 +236,7 @@ def demo(host: str, port: int) -> None:
     password = " ".join(secrets.choice(wordlist()) for _ in range(5))
     _write_new_config(instance)
     settings = _settings(instance)
-    upgrade(settings.database_url)
+    _upgrade(settings)
     result = _initialise(settings, DEMO_EMAIL, password, instance / "recovery-key.txt")
     click.echo(f"Demo instance (throw-away): {instance}")
     click.echo(f"Sign in at http://{host}:{port}/triage/login as the demo supervisor:")
@@ -249,8 +256,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration not yet applied."""
-    settings = _settings(_instance_path())
-    upgrade(settings.database_url)
+    _upgrade(_settings(_instance_path()))
     click.echo("Database schema is up to date.")
 
 
@@ -279,3 +285,7 @@ def purge() -> None:
         maintenance.purge_expired(session, utcnow(), settings)
         session.commit()
     click.echo("Expired sessions and counters removed.")
+
+
+if __name__ == "__main__":
+    main()

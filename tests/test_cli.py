@@ -1,0 +1,176 @@
+"""The `reportline` command: non-interactive set-up, officers, and the production server."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reportline.cli import main
+
+PASSWORD = "quartz lagoon fiddle marble\n"
+
+
+@pytest.fixture
+def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty instance folder named by REPORTLINE_INSTANCE, with fast Argon2id."""
+    path = tmp_path / "instance"
+    monkeypatch.setenv("REPORTLINE_INSTANCE", str(path))
+    monkeypatch.setenv("REPORTLINE_ARGON2_MEMORY_COST_KIB", "1024")
+    monkeypatch.setenv("REPORTLINE_ARGON2_TIME_COST", "1")
+    return path
+
+
+def _init(instance: Path, key_file: Path) -> object:
+    return CliRunner().invoke(
+        main,
+        [
+            "init",
+            "--admin",
+            "Chief@Unit.Example",
+            "--password-stdin",
+            "--recovery-key-file",
+            str(key_file),
+        ],
+        input=PASSWORD,
+    )
+
+
+def test_init_sets_up_an_instance_non_interactively(instance: Path, tmp_path: Path) -> None:
+    key_file = tmp_path / "recovery.txt"
+    result = _init(instance, key_file)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    output = result.output  # type: ignore[attr-defined]
+    uri_lines = [line for line in output.splitlines() if line.startswith("otpauth://")]
+    assert len(uri_lines) == 1 and "chief%40unit.example" in uri_lines[0]
+    assert "recovery key" in output.lower() and "offline" in output
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert "BEGIN REPORTLINE RECOVERY KEY" in key_file.read_text()
+    config = instance / "config.toml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE((instance / "reportline.sqlite3").stat().st_mode) == 0o600
+    assert "BEGIN REPORTLINE" not in "".join(
+        p.read_text(errors="ignore") for p in instance.iterdir() if p.is_file()
+    )
+
+
+def test_init_refuses_to_run_twice(instance: Path, tmp_path: Path) -> None:
+    assert _init(instance, tmp_path / "one.txt").exit_code == 0  # type: ignore[attr-defined]
+    again = _init(instance, tmp_path / "two.txt")
+    assert again.exit_code != 0  # type: ignore[attr-defined]
+    assert "already initialised" in again.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "two.txt").exists()
+
+
+def test_init_refuses_a_weak_password_before_creating_anything(
+    instance: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "init",
+            "--admin",
+            "a@unit.example",
+            "--password-stdin",
+            "--recovery-key-file",
+            str(tmp_path / "k.txt"),
+        ],
+        input="password123\n",
+    )
+    assert result.exit_code != 0 and "Password refused" in result.output
+    assert not (tmp_path / "k.txt").exists()
+
+
+def test_init_never_overwrites_an_existing_recovery_key_file(
+    instance: Path, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "precious.txt"
+    key_file.write_text("an older key")
+    result = _init(instance, key_file)
+    assert result.exit_code != 0 and key_file.read_text() == "an older key"  # type: ignore[attr-defined]
+
+
+def test_officer_add_prints_the_provisioning_uri_on_its_own_line(
+    instance: Path, tmp_path: Path
+) -> None:
+    _init(instance, tmp_path / "k.txt")
+    result = CliRunner().invoke(
+        main,
+        ["officer", "add", "Analyst@Unit.Example", "--role", "officer", "--password-stdin"],
+        input="harbour violin pepper cactus\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"^otpauth://totp/ReportLine:analyst%40unit\.example\?secret=[A-Z2-7]+",
+        result.output,
+        re.MULTILINE,
+    )
+    assert "awaiting access" in result.output
+    duplicate = CliRunner().invoke(
+        main,
+        ["officer", "add", "analyst@unit.example", "--password-stdin"],
+        input="harbour violin pepper cactus\n",
+    )
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+
+
+def test_a_missing_secret_stops_commands_with_a_message_that_says_how_to_fix_it(
+    instance: Path,
+) -> None:
+    instance.mkdir()
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code != 0 and "reportline init" in result.output
+
+
+def test_audit_verify_reports_an_intact_log(instance: Path, tmp_path: Path) -> None:
+    _init(instance, tmp_path / "k.txt")
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 0 and "intact" in result.output
+    assert CliRunner().invoke(main, ["purge"]).exit_code == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_runs_the_production_server_without_banner_or_access_log(
+    instance: Path, tmp_path: Path
+) -> None:
+    _init(instance, tmp_path / "k.txt")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reportline.cli", "serve", "--port", str(port)],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/report") as response:
+                    body = response.read().decode()
+                    headers = response.headers
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert "Make a report" in body
+        assert headers.get("Server") in (None, "")
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=10)
+    assert "/report" not in output and "127.0.0.1 -" not in output
