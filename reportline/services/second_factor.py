@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import secrets
 from datetime import UTC, datetime
 
@@ -41,18 +42,13 @@ def provisioning_uri(seed: str, email: str) -> str:
     return pyotp.TOTP(seed).provisioning_uri(name=email, issuer_name=ISSUER)
 
 
-def qr_svg(uri: str) -> str:
-    """The provisioning URI drawn as an inline SVG QR code (no outside service)."""
-    qr = segno.make(uri, error="m")
-    return str(
-        qr.svg_inline(
-            scale=4,
-            dark="#0b0c0c",
-            light="#ffffff",
-            omitsize=True,
-            title="QR code for your authenticator app",
-        )
+def qr_svg(uri: str) -> bytes:
+    """The provisioning URI drawn as a standalone SVG QR code (no outside service)."""
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(
+        buffer, kind="svg", scale=4, dark="#0b0c0c", light="#ffffff", xmldecl=False
     )
+    return buffer.getvalue()
 
 
 def _seed_context(officer_id: int) -> bytes:

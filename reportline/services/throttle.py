@@ -54,7 +54,8 @@ def _new_salt(session: Session, hour: int) -> ThrottleSalt:
         pass
     session.execute(delete(ThrottleSalt).where(ThrottleSalt.hour < hour))
     salt_row = session.get(ThrottleSalt, hour)
-    assert salt_row is not None
+    if salt_row is None:  # inserted above by us or by a concurrent worker: cannot happen
+        raise RuntimeError("throttle salt vanished")
     return salt_row
 
 
@@ -91,7 +92,8 @@ def record_failure(
         except IntegrityError:  # another worker created it first: use theirs
             pass
         bucket = session.get(ThrottleBucket, key, with_for_update=True, populate_existing=True)
-        assert bucket is not None
+        if bucket is None:  # inserted above by us or by a concurrent worker: cannot happen
+            raise RuntimeError("throttle bucket vanished")
     elif now - bucket.window_started_at > WINDOW and (
         bucket.next_allowed_at is None or bucket.next_allowed_at <= now
     ):

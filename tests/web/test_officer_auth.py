@@ -256,7 +256,10 @@ def test_an_invited_officer_sets_a_strong_password_then_an_authenticator(
     assert response.headers["Location"] == "/triage/second-factor"
 
     page = newcomer.get("/triage/second-factor").get_data(as_text=True)
-    assert "<svg" in page
+    assert 'src="/triage/second-factor/qr.svg"' in page
+    with newcomer.get("/triage/second-factor/qr.svg") as qr:
+        assert qr.mimetype == "image/svg+xml" and qr.get_data().startswith(b"<svg")
+        assert qr.headers["Cache-Control"] == "no-store"
     seed = re.search(r'class="secret">([A-Z2-7]+)<', page).group(1)  # type: ignore[union-attr]
     wrong = post_form(
         newcomer, "/triage/second-factor", "/triage/second-factor", {"code": "000000"}

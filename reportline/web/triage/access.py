@@ -18,7 +18,9 @@ from reportline.web.context import now, settings
 from reportline.web.database import get_session
 
 PUBLIC_ENDPOINTS = frozenset({"triage.login", "triage.enrol"})
-ENROLMENT_ENDPOINTS = frozenset({"triage.second_factor_setup", "triage.logout"})
+ENROLMENT_ENDPOINTS = frozenset(
+    {"triage.second_factor_setup", "triage.second_factor_qr", "triage.logout"}
+)
 COOKIE_PATH = "/triage"
 
 
@@ -73,7 +75,7 @@ def load_officer() -> BaseResponse | None:
         return response
     if signed_in.stage == auth.ENROL and endpoint not in ENROLMENT_ENDPOINTS:
         return redirect(url_for("triage.second_factor_setup"), code=303)
-    if signed_in.stage != auth.ENROL and endpoint == "triage.second_factor_setup":
+    if signed_in.stage != auth.ENROL and endpoint in ENROLMENT_ENDPOINTS - {"triage.logout"}:
         return redirect(url_for("triage.queue"), code=303)
     return None
 
