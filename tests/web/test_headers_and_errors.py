@@ -51,6 +51,7 @@ def test_every_page_of_both_sides_carries_the_security_headers(
         client = supervisor if route.endpoint.startswith("triage.") else reporter
         response = client.get(route.url)
         assert_secure_headers(response.headers)
+        assert client.head(route.url).status_code == response.status_code, str(route)
         checked += 1
     with reporter.get("/static/css/reportline.css") as static_file:
         assert_secure_headers(static_file.headers)

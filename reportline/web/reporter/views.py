@@ -52,7 +52,7 @@ def landing() -> str:
 def report() -> str | tuple[str, int]:
     """The report form; on success the report is committed, then the receipt shown once."""
     form = ReportForm()
-    if request.method == "GET":
+    if request.method != "POST":
         form.submission.data = session[SUBMISSION_KEY] = secrets.token_urlsafe(16)
         return render_template("reporter/report.html", form=form)
     if not form.validate():
@@ -109,7 +109,7 @@ def _receipt_problem_message(problem: ReceiptProblem) -> str:
 def follow_up_sign_in() -> BaseResponse | str | tuple[str, int]:
     """Sign in with the receipt. Typos are explained; wrong receipts are throttled."""
     form = ReceiptForm()
-    if request.method == "GET" or not form.validate():
+    if request.method != "POST" or not form.validate():
         return render_template("reporter/follow_up_sign_in.html", form=form)
     db = get_session()
     try:

@@ -63,7 +63,7 @@ def login() -> BaseResponse | str | tuple[str, int]:
     form = LoginForm()
     if g.signed_in is not None and g.signed_in.stage == auth.ACTIVE:
         return redirect(url_for("triage.queue"), code=303)
-    if request.method == "GET" or not form.validate():
+    if request.method != "POST" or not form.validate():
         status = 400 if request.method == "POST" else 200
         return render_template("triage/login.html", form=form), status
     db = get_session()
