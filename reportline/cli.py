@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -245,7 +246,10 @@ def demo(host: str, port: int) -> None:
     _print_enrolment(result.supervisor, show_qr=True)
     click.echo(f"\nReporters start at http://{host}:{port}/")
     click.echo(f"ReportLine is serving on http://{host}:{port} (press Ctrl+C to stop)")
-    _serve(_app_or_exit(), host, port, 8)
+    try:
+        _serve(_app_or_exit(), host, port, 8)
+    finally:
+        shutil.rmtree(instance, ignore_errors=True)  # throw-away: nothing outlives the demo
 
 
 @main.group()
