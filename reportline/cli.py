@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import waitress
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -218,13 +219,19 @@ def _app_or_exit() -> Flask:
         raise click.ClickException(str(exc)) from exc
 
 
-def _serve(app: object, host: str, port: int, threads: int) -> None:
-    import waitress
+def waitress_options(settings: Settings) -> dict[str, object]:
+    """How `serve` runs waitress: no banner, and proxy headers left for ProxyFix.
 
-    # ident="" drops the Server banner; waitress writes no access log at all.
-    waitress.serve(
-        app, host=host, port=port, threads=threads, ident="", clear_untrusted_proxy_headers=True
-    )
+    With proxy_hops = 0 waitress strips X-Forwarded-* so nobody can forge them;
+    with proxies in front it passes them on and Werkzeug's ProxyFix trusts
+    exactly `proxy_hops` of them. Waitress writes no access log at all.
+    """
+    return {"ident": "", "clear_untrusted_proxy_headers": settings.proxy_hops == 0}
+
+
+def _serve(app: Flask, host: str, port: int, threads: int) -> None:
+    settings: Settings = app.extensions["reportline.settings"]
+    waitress.serve(app, host=host, port=port, threads=threads, **waitress_options(settings))
 
 
 @main.command()

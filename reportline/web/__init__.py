@@ -33,7 +33,10 @@ def register_web(app: Flask, settings: Settings) -> None:
         # A token lives as long as the (non-persistent) session cookie: a reporter
         # who takes an hour over a report must not lose it to an expired token.
         WTF_CSRF_TIME_LIMIT=None,
-        WTF_CSRF_SSL_STRICT=settings.https,
+        # Flask-WTF's strict mode demands a same-origin Referer on HTTPS, which
+        # Referrer-Policy: no-referrer means browsers never send. The token and
+        # SameSite=Strict cookies are the defence.
+        WTF_CSRF_SSL_STRICT=False,
         TEMPLATES_AUTO_RELOAD=False,
     )
     database.init_app(app, settings.database_url)
