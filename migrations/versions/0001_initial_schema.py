@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 09:40:59.770955
+Create Date: 2026-11-23 10:25:54.584287
 """
 
 from __future__ import annotations
@@ -128,7 +128,9 @@ def upgrade() -> None:
     op.create_table('enrolment_invites',
     sa.Column('token_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('officer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('purpose', sa.String(length=8), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("purpose IN ('enrol', 'reset')", name=op.f('ck_enrolment_invites_purpose')),
     sa.ForeignKeyConstraint(['officer_id'], ['officers.id'], name=op.f('fk_enrolment_invites_officer_id_officers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_enrolment_invites'))
     )
@@ -145,6 +147,7 @@ def upgrade() -> None:
     sa.Column('sent_on', sa.Date(), nullable=False),
     sa.Column('unread', sa.Boolean(), nullable=False),
     sa.Column('body', sa.LargeBinary(), nullable=False),
+    sa.Column('mac', sa.LargeBinary(length=32), nullable=False),
     sa.CheckConstraint("author IN ('reporter', 'officer')", name=op.f('ck_messages_author')),
     sa.CheckConstraint("kind IN ('message', 'outcome')", name=op.f('ck_messages_kind')),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_messages_case_id_cases'), ondelete='CASCADE'),
@@ -187,6 +190,7 @@ def upgrade() -> None:
     sa.Column('officer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('changed_at', sa.DateTime(), nullable=False),
     sa.Column('reason', sa.LargeBinary(), nullable=True),
+    sa.Column('mac', sa.LargeBinary(length=32), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_status_changes_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['officer_id'], ['officers.id'], name=op.f('fk_status_changes_officer_id_officers'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_status_changes')),

@@ -96,6 +96,8 @@ class Message(Base):
     sent_on: Mapped[date]
     unread: Mapped[bool] = mapped_column(default=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    # HMAC under the case's MAC key: see reportline.services.dialogue.
+    mac: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class StatusChange(Base):
@@ -111,3 +113,5 @@ class StatusChange(Base):
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="SET NULL"))
     changed_at: Mapped[datetime]
     reason: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # HMAC under the case's MAC key: see reportline.services.triage.status_change_mac.
+    mac: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -52,12 +52,14 @@ class RecoveryCode(Base):
 
 
 class EnrolmentInvite(Base):
-    """A one-time link with which a new officer chooses a password and second factor."""
+    """A one-time link: a new officer's enrolment, or setting up a new second factor."""
 
     __tablename__ = "enrolment_invites"
+    __table_args__ = (CheckConstraint("purpose IN ('enrol', 'reset')", name="purpose"),)
 
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     officer_id: Mapped[int] = mapped_column(
         ForeignKey("officers.id", ondelete="CASCADE"), index=True
     )
+    purpose: Mapped[str] = mapped_column(String(8))
     expires_at: Mapped[datetime]

@@ -103,15 +103,15 @@ def sign_in(
     officer = session.scalars(select(Officer).where(Officer.email == email)).first()
     usable = bool(officer and officer.active and not officer.locked and officer.has_keys)
     private_key = _check_password(officer if usable else None, email, password, settings)
-    stage = _check_second_factor(session, officer, private_key, code, now)
+    factor = _check_second_factor(session, officer, private_key, code, now)
 
-    if officer is None or private_key is None or stage is None:
+    if officer is None or private_key is None or factor is None:
         _fail(session, officer, account, client, now, settings)
         raise LoginFailed("sign-in failed")
     throttle.clear(session, account)
-    token = start_session(session, officer, private_key, stage, now)
-    audit.record(session, officer.email, "officer.signed_in", now, stage=stage)
-    return SignInResult(token, stage, officer)
+    token = start_session(session, officer, private_key, ACTIVE, now)
+    audit.record(session, officer.email, "officer.signed_in", now, factor=factor)
+    return SignInResult(token, ACTIVE, officer)
 
 
 def _check_password(
@@ -138,20 +138,22 @@ def _check_second_factor(
     code: str,
     now: datetime,
 ) -> str | None:
-    """The session stage earned, or None. Always does a TOTP computation."""
-    if officer is None or private_key is None:
+    """Which second factor was right ("totp" or "recovery_code"), else None.
+
+    Always does a TOTP computation. An account without a second factor cannot
+    sign in: it sets one up through a one-time link (services.enrolment).
+    """
+    if officer is None or private_key is None or officer.totp_seed_sealed is None:
         decoy_key, decoy_blob = _decoy()
         with contextlib.suppress(DecryptionError):
             open_sealed(decoy_blob, decoy_key, b"other")
         second_factor.matching_step(second_factor.dummy_seed(), code, now)
         return None
-    if officer.totp_seed_sealed is None:
-        return ENROL
     seed = second_factor.open_totp_seed(officer, private_key)
     if second_factor.looks_like_recovery_code(code):
         second_factor.matching_step(seed, "", now)
-        return ACTIVE if second_factor.use_recovery_code(session, officer, code) else None
-    return ACTIVE if second_factor.accept_totp(officer, seed, code, now) else None
+        return "recovery_code" if second_factor.use_recovery_code(session, officer, code) else None
+    return "totp" if second_factor.accept_totp(officer, seed, code, now) else None
 
 
 def _fail(

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -20,12 +19,10 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto import aead
 from reportline.crypto.context import context
-from reportline.crypto.envelope import Recipient, open_envelope, seal_envelope
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import hkdf
 from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, private_key_from_seed
-from reportline.db import random_id
-from reportline.models import Case, CaseKeyGrant, Message
+from reportline.models import Case, CaseKeyGrant
 from reportline.services.errors import NoKeyAccess, NotFound
 from reportline.services.keyring import UnitKeyring
 
@@ -48,6 +45,28 @@ class CaseSecret:
     def report_key(self) -> bytes:
         """The AES key of the sealed report."""
         return hkdf(self.raw, "case:report")
+
+    def mac_key(self) -> bytes:
+        """The key that authenticates the dialogue and status history (see CaseKeys)."""
+        return hkdf(self.raw, "case:mac")
+
+
+@dataclass(frozen=True, repr=False)
+class CaseKeys:
+    """What either side needs to add to a case, each part checked against sealed data.
+
+    `mac_key` is known to the unit (derived from the case secret) and to the
+    reporter (sealed in the key binding), never to the server on its own: a
+    database writer can seal new content to the public keys, but cannot make
+    the MAC that readers check.
+    """
+
+    case_public: PublicKey
+    reporter_public: PublicKey
+    mac_key: bytes
+
+    def __repr__(self) -> str:
+        return "CaseKeys(<secret>)"
 
 
 def reference(case_id: int) -> str:
@@ -74,45 +93,49 @@ def parse_reference(text: str) -> int:
 
 
 def binding_context(case_id: int) -> bytes:
-    """Associated data of the reporter's binding to the case public key."""
+    """Associated data of the reporter's binding to the case."""
     return context("key-binding", case=case_id)
 
 
-def bind_case_key(case_id: int, case_public: PublicKey, reporter_key: PrivateKey) -> bytes:
-    """Seal the case public key's hash under a key derived from the reporter's key."""
+def bind_case(
+    case_id: int, secret: CaseSecret, case_public: PublicKey, reporter_key: PrivateKey
+) -> bytes:
+    """Seal SHA-256(case public key) and the MAC key under a key derived from the reporter's."""
     return aead.encrypt(
         hkdf(reporter_key.raw, "case:binding"),
-        hashlib.sha256(case_public.raw).digest(),
+        hashlib.sha256(case_public.raw).digest() + secret.mac_key(),
         binding_context(case_id),
     )
 
 
-def verified_case_key_for_reporter(case: Case, reporter_key: PrivateKey) -> PublicKey:
-    """The case public key, after checking it is the one bound at submission.
+def keys_for_reporter(case: Case, reporter_key: PrivateKey) -> CaseKeys:
+    """The case's keys as the receipt holder knows them, checked against the binding.
 
-    Raises DecryptionError if someone replaced the key or the binding.
+    Raises DecryptionError if the case key or the binding was replaced.
     """
-    expected = aead.decrypt(
+    bound = aead.decrypt(
         hkdf(reporter_key.raw, "case:binding"), case.key_binding, binding_context(case.id)
     )
-    if not hmac.compare_digest(expected, hashlib.sha256(case.case_public_key).digest()):
+    if len(bound) != 64 or not hmac.compare_digest(
+        bound[:32], hashlib.sha256(case.case_public_key).digest()
+    ):
         raise DecryptionError("the case key was replaced")
-    return PublicKey(case.case_public_key)
+    return CaseKeys(PublicKey(case.case_public_key), reporter_key.public_key(), bound[32:])
 
 
-def verified_keys_for_officer(secret: CaseSecret, case: Case) -> tuple[PublicKey, PublicKey]:
-    """The case and reporter public keys, after checking them against the sealed report.
+def keys_for_officer(secret: CaseSecret, case: Case) -> CaseKeys:
+    """The case's keys as the unit knows them, checked against the sealed report.
 
-    Raises DecryptionError if either was replaced in the database.
+    Raises DecryptionError if a public key was replaced in the database.
     """
     case_public = secret.private_key().public_key()
     report = open_report(secret, case)
     reporter_hash = hashlib.sha256(case.reporter_public_key).hexdigest()
     if case_public.raw != case.case_public_key or not hmac.compare_digest(
-        report.get("reporter_key_sha256", ""), reporter_hash
+        str(report.get("reporter_key_sha256", "")), reporter_hash
     ):
         raise DecryptionError("a public key of this case was replaced")
-    return case_public, PublicKey(case.reporter_public_key)
+    return CaseKeys(case_public, PublicKey(case.reporter_public_key), secret.mac_key())
 
 
 def grant_context(case_id: int, unit_key_id: int) -> bytes:
@@ -123,11 +146,6 @@ def grant_context(case_id: int, unit_key_id: int) -> bytes:
 def report_context(case_id: int) -> bytes:
     """Associated data of a sealed report."""
     return context("case-report", case=case_id)
-
-
-def message_context(case_id: int, seq: int, author: str, kind: str) -> bytes:
-    """Associated data of one dialogue message."""
-    return context("message", case=case_id, seq=seq, author=author, kind=kind)
 
 
 def seal_report(secret: CaseSecret, case_id: int, fields: dict[str, Any]) -> bytes:
@@ -167,99 +185,9 @@ def open_secret_from_grants(grants: Any, keyring: UnitKeyring) -> CaseSecret:
     raise NoKeyAccess("no key you hold opens this case")
 
 
-def get_case(session: Session, case_id: int) -> Case:
-    """A case by id; raise NotFound."""
-    case = session.get(Case, case_id)
+def get_case(session: Session, case_id: int, for_update: bool = False) -> Case:
+    """A case by id, row-locked when it is about to change; raise NotFound."""
+    case = session.get(Case, case_id, with_for_update=for_update, populate_existing=for_update)
     if case is None:
         raise NotFound("no such case")
     return case
-
-
-@dataclass(frozen=True)
-class DialogueEntry:
-    """One decrypted message as either side sees it."""
-
-    seq: int
-    author: str
-    kind: str
-    sent_on: date
-    text: str
-    unread: bool
-    officer_id: int | None
-
-
-def add_message(
-    session: Session,
-    case: Case,
-    author: str,
-    text: str,
-    today: date,
-    keys: tuple[PublicKey, PublicKey],
-    officer_id: int | None = None,
-    kind: str = "message",
-) -> Message:
-    """Seal a message to (case key, reporter key) — both verified by the caller — and append it."""
-    case.message_count += 1
-    seq = case.message_count
-    case_public, reporter_public = keys
-    envelope = seal_envelope(
-        text.encode("utf-8"),
-        {Recipient.CASE: case_public, Recipient.REPORTER: reporter_public},
-        message_context(case.id, seq, author, kind),
-    )
-    message = Message(
-        id=random_id(),
-        case_id=case.id,
-        seq=seq,
-        author=author,
-        officer_id=officer_id,
-        kind=kind,
-        sent_on=today,
-        unread=True,
-        body=envelope,
-    )
-    session.add(message)
-    if author == "reporter":
-        case.unread_by_unit += 1
-    else:
-        case.unread_by_reporter += 1
-    session.flush()
-    return message
-
-
-def read_dialogue(
-    session: Session, case: Case, recipient: Recipient, private_key: PrivateKey
-) -> list[DialogueEntry]:
-    """Decrypt every message of a case, oldest first, as the case or the reporter."""
-    messages = session.scalars(
-        select(Message).where(Message.case_id == case.id).order_by(Message.seq)
-    ).all()
-    return [
-        DialogueEntry(
-            seq=m.seq,
-            author=m.author,
-            kind=m.kind,
-            sent_on=m.sent_on,
-            text=open_envelope(
-                m.body, recipient, private_key, message_context(case.id, m.seq, m.author, m.kind)
-            ).decode("utf-8"),
-            unread=m.unread,
-            officer_id=m.officer_id,
-        )
-        for m in messages
-    ]
-
-
-def mark_read(session: Session, case: Case, reader: str) -> None:
-    """Mark the other side's messages as read by `reader` ('unit' or 'reporter')."""
-    author = "reporter" if reader == "unit" else "officer"
-    for message in session.scalars(
-        select(Message).where(
-            Message.case_id == case.id, Message.author == author, Message.unread.is_(True)
-        )
-    ):
-        message.unread = False
-    if reader == "unit":
-        case.unread_by_unit = 0
-    else:
-        case.unread_by_reporter = 0

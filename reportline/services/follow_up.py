@@ -19,7 +19,7 @@ from reportline.crypto.envelope import Recipient
 from reportline.crypto.keys import PrivateKey
 from reportline.crypto.receipt import parse_receipt
 from reportline.models import Case, ReporterSession
-from reportline.services import cases, deadlines, throttle
+from reportline.services import cases, deadlines, dialogue, throttle
 from reportline.services.errors import ReceiptNotFound, SessionExpired
 from reportline.services.sessions import (
     SessionToken,
@@ -54,7 +54,7 @@ class FollowUpView:
     acknowledged_on: date | None
     acknowledge_by: date
     feedback_by: date
-    dialogue: list[cases.DialogueEntry]
+    dialogue: list[dialogue.DialogueEntry]
 
 
 def _purge_after(expires: datetime) -> datetime:
@@ -147,16 +147,19 @@ def end(session: Session, token: SessionToken) -> None:
 def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
     """Decrypt the conversation for the reporter and mark the unit's messages as seen."""
     case = reporter.case
-    dialogue = cases.read_dialogue(session, case, Recipient.REPORTER, reporter.private_key)
+    keys = cases.keys_for_reporter(case, reporter.private_key)
+    entries = dialogue.read_dialogue(
+        session, case, Recipient.REPORTER, reporter.private_key, keys.mac_key
+    )
     if case.unread_by_reporter:
-        cases.mark_read(session, case, "reporter")
+        dialogue.mark_read(session, case, "reporter")
     return FollowUpView(
         status=case.status,
         received_on=case.received_on,
         acknowledged_on=case.acknowledged_on,
         acknowledge_by=deadlines.acknowledge_by(case.received_on),
         feedback_by=deadlines.feedback_by(case.acknowledged_on, case.received_on),
-        dialogue=dialogue,
+        dialogue=entries,
     )
 
 
@@ -167,12 +170,6 @@ def reply(session: Session, reporter: SignedInReporter, text: str, today: date) 
         raise MessageInvalid("the message is empty")
     if len(text) > MAX_MESSAGE_LENGTH:
         raise MessageInvalid(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
-    case_public = cases.verified_case_key_for_reporter(reporter.case, reporter.private_key)
-    cases.add_message(
-        session,
-        reporter.case,
-        "reporter",
-        text,
-        today,
-        (case_public, reporter.private_key.public_key()),
-    )
+    case = cases.get_case(session, reporter.case.id, for_update=True)
+    keys = cases.keys_for_reporter(case, reporter.private_key)
+    dialogue.add_message(session, case, "reporter", text, today, keys)

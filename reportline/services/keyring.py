@@ -25,6 +25,7 @@ from reportline.crypto.keys import (
     seal,
 )
 from reportline.models import Officer, RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.services import audit
 from reportline.services.errors import NoKeyAccess, SetupError
 
 RECOVERY_BEGIN = "-----BEGIN REPORTLINE RECOVERY KEY-----"
@@ -114,7 +115,12 @@ def grant_unit_key(
     granted_by: Officer | None,
     now: datetime,
 ) -> None:
-    """Seal every unit key generation the granter holds to `officer`'s public key."""
+    """Seal every unit key generation the granter holds to `officer`'s public key.
+
+    Raises SetupError for an officer who is deactivated or has no key pair yet.
+    """
+    if not officer.active:
+        raise SetupError("a deactivated officer cannot be given access")
     if officer.public_key is None:
         raise SetupError("the officer has not chosen a password yet")
     recipient = PublicKey(officer.public_key)
@@ -138,6 +144,13 @@ def grant_unit_key(
             )
         )
     session.flush()
+    audit.record(
+        session,
+        granted_by.email if granted_by else "cli",
+        "officer.granted_unit_key",
+        now,
+        officer=officer.id,
+    )
 
 
 def revoke_unit_key(session: Session, officer: Officer) -> int:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -16,10 +14,10 @@ from reportline.crypto.context import context
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey, generate_private_key
 from reportline.crypto.password import derive_password_key, new_params, wrap_private_key
-from reportline.models import EnrolmentInvite, Officer, OfficerSession, RecoveryCode
+from reportline.models import EnrolmentInvite, Officer, OfficerSession
 from reportline.models.officer import ROLES
 from reportline.services import audit, keyring, throttle
-from reportline.services.errors import InviteInvalid, ServiceError, WeakPassword
+from reportline.services.errors import ServiceError, WeakPassword
 from reportline.services.second_factor import (
     new_recovery_codes,
     new_totp_seed,
@@ -30,7 +28,6 @@ from reportline.services.second_factor import (
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 MIN_ZXCVBN_SCORE = 3
-INVITE_LIFETIME = timedelta(hours=72)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
@@ -102,7 +99,8 @@ class NewOfficer:
     recovery_codes: list[str]
 
 
-def _new_officer_row(session: Session, email: str, role: str, now: datetime) -> Officer:
+def new_officer_row(session: Session, email: str, role: str, now: datetime) -> Officer:
+    """Add an officer without keys; raise OfficerExists, InvalidEmail or for a bad role."""
     if role not in ROLES:
         raise ServiceError(f"role must be one of {', '.join(ROLES)}")
     email = normalise_email(email)
@@ -124,58 +122,13 @@ def create_officer(
     actor: str = "cli",
 ) -> NewOfficer:
     """Create an officer with a key pair, a TOTP seed and recovery codes (CLI path)."""
-    officer = _new_officer_row(session, email, role, now)
+    officer = new_officer_row(session, email, role, now)
     private_key = set_password(officer, password, cost)
     seed = new_totp_seed()
     store_totp_seed(officer, seed)
     codes = new_recovery_codes(session, officer)
     audit.record(session, actor, "officer.created", now, officer=officer.id, role=role)
     return NewOfficer(officer, private_key, seed, provisioning_uri(seed, officer.email), codes)
-
-
-def _token_hash(token: str) -> bytes:
-    return hashlib.sha256(b"reportline:v1:invite:" + token.encode("ascii")).digest()
-
-
-def invite_officer(
-    session: Session, email: str, role: str, invited_by: Officer, now: datetime
-) -> tuple[Officer, str]:
-    """Create an officer without keys and a one-time enrolment token (valid 72 hours)."""
-    officer = _new_officer_row(session, email, role, now)
-    token = secrets.token_urlsafe(32)
-    session.add(
-        EnrolmentInvite(
-            token_hash=_token_hash(token),
-            officer_id=officer.id,
-            expires_at=now + INVITE_LIFETIME,
-        )
-    )
-    audit.record(session, invited_by.email, "officer.invited", now, officer=officer.id, role=role)
-    return officer, token
-
-
-def find_invite(session: Session, token: str, now: datetime) -> Officer:
-    """The officer an enrolment token belongs to; raise InviteInvalid if unusable."""
-    if not token or len(token) > 100 or not token.isascii():
-        raise InviteInvalid("unknown enrolment link")
-    invite = session.get(EnrolmentInvite, _token_hash(token))
-    if invite is None or invite.expires_at < now:
-        raise InviteInvalid("unknown or expired enrolment link")
-    officer = session.get(Officer, invite.officer_id)
-    if officer is None or not officer.active or officer.has_keys:
-        raise InviteInvalid("this enrolment link has been used or withdrawn")
-    return officer
-
-
-def redeem_invite(
-    session: Session, token: str, password: str, cost: Argon2Cost, now: datetime
-) -> tuple[Officer, PrivateKey]:
-    """Set the invited officer's password and key pair; the link then stops working."""
-    officer = find_invite(session, token, now)
-    private_key = set_password(officer, password, cost)
-    session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
-    audit.record(session, officer.email, "officer.enrolled", now, officer=officer.id)
-    return officer, private_key
 
 
 def end_all_sessions(session: Session, officer_id: int) -> None:
@@ -192,16 +145,6 @@ def deactivate(session: Session, officer: Officer, by: Officer, now: datetime) -
     keyring.revoke_unit_key(session, officer)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
     audit.record(session, by.email, "officer.deactivated", now, officer=officer.id)
-
-
-def reset_second_factor(session: Session, officer: Officer, by: Officer, now: datetime) -> None:
-    """Forget the officer's TOTP seed; they set up a new one at their next sign-in."""
-    officer.totp_seed_sealed = None
-    officer.totp_last_step = None
-    end_all_sessions(session, officer.id)
-    # Old codes stop working; new ones are shown when the officer sets up the new factor.
-    session.execute(delete(RecoveryCode).where(RecoveryCode.officer_id == officer.id))
-    audit.record(session, by.email, "officer.second_factor_reset", now, officer=officer.id)
 
 
 def lift_lockout(

@@ -94,7 +94,7 @@ def submit_report(
         report=cases.seal_report(secret, case_id, fields),
         receipt_hmac=receipt.lookup_hmac(pepper),
         reporter_public_key=reporter_public.raw,
-        key_binding=cases.bind_case_key(case_id, case_public, reporter_key),
+        key_binding=cases.bind_case(case_id, secret, case_public, reporter_key),
         message_count=0,
         unread_by_unit=0,
         unread_by_reporter=0,

@@ -1,25 +1,27 @@
-"""The officer's side of a case: the queue, opening a case, status, writing to the reporter.
+"""The officer's side of a case: opening it, moving its status, writing to the reporter.
 
 Statuses form a small state machine (`TRANSITIONS`). A fuller workflow can add
 states or rules here without touching views: each change is recorded with who,
-when and a sealed reason, and audited.
+when and a sealed reason, authenticated under the case's MAC key, and audited.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.context import context
 from reportline.crypto.envelope import Recipient, open_envelope, seal_envelope
+from reportline.crypto.errors import DecryptionError
 from reportline.db import random_id
-from reportline.models import Case, CaseKeyGrant, Officer, StatusChange
-from reportline.models.case import STATUSES
-from reportline.services import audit, cases, deadlines
+from reportline.models import Officer, StatusChange
+from reportline.services import audit, cases, deadlines, dialogue
 from reportline.services.errors import InvalidTransition, ServiceError
 from reportline.services.keyring import UnitKeyring
 
@@ -31,101 +33,17 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "referred": ("investigating", "closed"),
     "closed": ("assessing",),
 }
-OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
 MAX_MESSAGE_LENGTH = 10000
 MAX_REASON_LENGTH = 2000
 
 
 class MessageInvalid(ServiceError):
-    """A message is empty or too long."""
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    """One line of the queue, decrypted for the officer."""
-
-    case_id: int
-    reference: str
-    received_on: date
-    category: str
-    at_risk: str
-    status: str
-    acknowledgement_overdue: bool
-    unread_replies: int
-
-
-@dataclass(frozen=True)
-class QueuePage:
-    """A page of the queue with enough to draw pagination."""
-
-    rows: list[QueueRow]
-    page: int
-    pages: int
-    total: int
-
-
-def queue_page(
-    session: Session,
-    keyring: UnitKeyring,
-    today: date,
-    page: int,
-    page_size: int,
-    status: str | None = None,
-) -> QueuePage:
-    """Newest cases first; `status` is a status, "open", or None for all."""
-    where: list[Any] = []
-    if status == "open":
-        where.append(Case.status.in_(OPEN_STATUSES))
-    elif status in STATUSES:
-        where.append(Case.status == status)
-    total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
-    pages = max(1, -(-total // page_size))
-    page = min(max(page, 1), pages)
-    found = session.scalars(
-        select(Case)
-        .where(*where)
-        .order_by(Case.received_on.desc(), Case.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
-    grants = _unit_grants(session, [c.id for c in found])
-    rows = []
-    for case in found:
-        secret = cases.open_secret_from_grants(grants.get(case.id, []), keyring)
-        report = cases.open_report(secret, case)
-        rows.append(
-            QueueRow(
-                case_id=case.id,
-                reference=cases.reference(case.id),
-                received_on=case.received_on,
-                category=report["category"],
-                at_risk=report["at_risk"],
-                status=case.status,
-                acknowledgement_overdue=deadlines.acknowledgement_overdue(
-                    case.status, case.received_on, today
-                ),
-                unread_replies=case.unread_by_unit,
-            )
-        )
-    return QueuePage(rows=rows, page=page, pages=pages, total=total)
-
-
-def _unit_grants(session: Session, case_ids: list[int]) -> dict[int, list[CaseKeyGrant]]:
-    grants: dict[int, list[CaseKeyGrant]] = {}
-    if not case_ids:
-        return grants
-    for grant in session.scalars(
-        select(CaseKeyGrant).where(
-            CaseKeyGrant.case_id.in_(case_ids), CaseKeyGrant.unit_key_id.is_not(None)
-        )
-    ):
-        grants.setdefault(grant.case_id, []).append(grant)
-    return grants
+    """A message or reason is empty or too long."""
 
 
 @dataclass(frozen=True)
 class StatusEntry:
-    """One status change, decrypted."""
+    """One status change, checked and decrypted."""
 
     from_status: str
     to_status: str
@@ -138,10 +56,13 @@ class StatusEntry:
 class OpenedCase:
     """Everything an officer sees on a case page."""
 
-    case: Case
+    case_id: int
     reference: str
+    status: str
+    received_on: date
+    acknowledged_on: date | None
     report: dict[str, Any]
-    dialogue: list[cases.DialogueEntry]
+    dialogue: list[dialogue.DialogueEntry]
     history: list[StatusEntry]
     next_statuses: tuple[str, ...]
     acknowledge_by: date
@@ -154,44 +75,81 @@ def _reason_context(case_id: int, change_id: int) -> bytes:
     return context("status-reason", case=case_id, change=change_id)
 
 
+def status_change_mac(mac_key: bytes, change: StatusChange) -> bytes:
+    """The MAC over who moved the case, from what to what, when, and the sealed reason."""
+    header = context(
+        "status-mac",
+        case=change.case_id,
+        change=change.id,
+        from_status=change.from_status,
+        to_status=change.to_status,
+        officer=change.officer_id if change.officer_id is not None else "-",
+        at=change.changed_at.isoformat(),
+    )
+    sealed = hashlib.sha256(change.reason or b"").digest()
+    return hmac.new(mac_key, header + sealed, "sha256").digest()
+
+
+def _history(
+    session: Session,
+    case_id: int,
+    keys: cases.CaseKeys,
+    secret: cases.CaseSecret,
+    emails: dict[int, str],
+) -> list[StatusEntry]:
+    case_key = secret.private_key()
+    history = []
+    for change in session.scalars(
+        select(StatusChange)
+        .where(StatusChange.case_id == case_id)
+        .order_by(StatusChange.changed_at, StatusChange.id)
+    ):
+        if not hmac.compare_digest(change.mac, status_change_mac(keys.mac_key, change)):
+            raise DecryptionError("a status change failed its integrity check")
+        reason = ""
+        if change.reason:
+            reason = open_envelope(
+                change.reason, Recipient.CASE, case_key, _reason_context(case_id, change.id)
+            ).decode("utf-8")
+        history.append(
+            StatusEntry(
+                from_status=change.from_status,
+                to_status=change.to_status,
+                officer_email=emails.get(change.officer_id) if change.officer_id else None,
+                changed_at=change.changed_at,
+                reason=reason,
+            )
+        )
+    return history
+
+
 def open_case(
     session: Session, case_id: int, keyring: UnitKeyring, officer: Officer, now: datetime
 ) -> OpenedCase:
-    """Decrypt a case for an officer, mark the reporter's replies read and audit the view."""
+    """Check and decrypt a case, mark the reporter's replies read and audit the view.
+
+    Raises NotFound, NoKeyAccess, or DecryptionError when anything stored was altered.
+    """
     case = cases.get_case(session, case_id)
     secret = cases.open_case_secret(session, case.id, keyring)
-    case_key = secret.private_key()
+    keys = cases.keys_for_officer(secret, case)
     report = cases.open_report(secret, case)
-    dialogue = cases.read_dialogue(session, case, Recipient.CASE, case_key)
+    entries = dialogue.read_dialogue(
+        session, case, Recipient.CASE, secret.private_key(), keys.mac_key
+    )
     emails = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
-    history = [
-        StatusEntry(
-            from_status=change.from_status,
-            to_status=change.to_status,
-            officer_email=emails.get(change.officer_id) if change.officer_id else None,
-            changed_at=change.changed_at,
-            reason=(
-                open_envelope(
-                    change.reason, Recipient.CASE, case_key, _reason_context(case.id, change.id)
-                ).decode("utf-8")
-                if change.reason
-                else ""
-            ),
-        )
-        for change in session.scalars(
-            select(StatusChange)
-            .where(StatusChange.case_id == case.id)
-            .order_by(StatusChange.changed_at, StatusChange.id)
-        )
-    ]
+    history = _history(session, case.id, keys, secret, emails)
     if case.unread_by_unit:
-        cases.mark_read(session, case, "unit")
+        dialogue.mark_read(session, case, "unit")
     audit.record(session, officer.email, "case.viewed", now, case_id=case.id)
     return OpenedCase(
-        case=case,
+        case_id=case.id,
         reference=cases.reference(case.id),
+        status=case.status,
+        received_on=case.received_on,
+        acknowledged_on=case.acknowledged_on,
         report=report,
-        dialogue=dialogue,
+        dialogue=entries,
         history=history,
         next_statuses=TRANSITIONS[case.status],
         acknowledge_by=deadlines.acknowledge_by(case.received_on),
@@ -214,11 +172,12 @@ def change_status(
 ) -> StatusChange:
     """Move a case to `to_status`, recording who, when and (sealed) why.
 
-    Raises InvalidTransition if the state machine does not allow the move.
-    The officer must hold a key to the case (checked by opening its secret).
+    Raises InvalidTransition if the state machine does not allow the move,
+    MessageInvalid for an over-long reason, NoKeyAccess without the case key.
     """
-    case = cases.get_case(session, case_id)
-    secret = cases.open_case_secret(session, case.id, keyring)  # also proves access
+    case = cases.get_case(session, case_id, for_update=True)
+    secret = cases.open_case_secret(session, case.id, keyring)
+    keys = cases.keys_for_officer(secret, case)
     if to_status not in TRANSITIONS.get(case.status, ()):
         raise InvalidTransition(f"a {case.status} case cannot become {to_status}")
     reason = reason.strip()
@@ -230,14 +189,15 @@ def change_status(
         from_status=case.status,
         to_status=to_status,
         officer_id=officer.id,
-        changed_at=now,
+        changed_at=now.replace(microsecond=0),
     )
     if reason:
         change.reason = seal_envelope(
             reason.encode("utf-8"),
-            {Recipient.CASE: secret.private_key().public_key()},
+            {Recipient.CASE: keys.case_public},
             _reason_context(case.id, change.id),
         )
+    change.mac = status_change_mac(keys.mac_key, change)
     session.add(change)
     if to_status == "acknowledged" and case.acknowledged_on is None:
         case.acknowledged_on = now.date()
@@ -265,15 +225,19 @@ def write_to_reporter(
     now: datetime,
     kind: str = "message",
 ) -> None:
-    """Send the reporter a message (or the outcome to share), sealed to them and the case."""
-    case = cases.get_case(session, case_id)
-    keys = cases.verified_keys_for_officer(cases.open_case_secret(session, case.id, keyring), case)
+    """Send the reporter a message (or the outcome to share), sealed to them and the unit.
+
+    Raises MessageInvalid for an empty or over-long message, NoKeyAccess without
+    the case key, DecryptionError if the case's public keys were replaced.
+    """
     text = text.strip()
     if not text:
         raise MessageInvalid("the message is empty")
     if len(text) > MAX_MESSAGE_LENGTH:
         raise MessageInvalid(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
-    cases.add_message(
+    case = cases.get_case(session, case_id, for_update=True)
+    keys = cases.keys_for_officer(cases.open_case_secret(session, case.id, keyring), case)
+    dialogue.add_message(
         session, case, "officer", text, now.date(), keys, officer_id=officer.id, kind=kind
     )
     audit.record(session, officer.email, "case.message_sent", now, case_id=case.id, kind=kind)

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from reportline.models import Officer
-from reportline.services import officers
+from reportline.services import enrolment
 from tests.helpers import Enrolled, MovableClock, add_officer, first_reference, submit_report
 
 
@@ -24,7 +24,7 @@ def samples(
     other = add_officer(db, clock, "sample.officer@unit.example")
     supervisor_row = db.get(Officer, unit.officer_id)
     assert supervisor_row is not None
-    _, token = officers.invite_officer(
+    _, token = enrolment.invite_officer(
         db, "invited@unit.example", "officer", supervisor_row, clock()
     )
     db.commit()

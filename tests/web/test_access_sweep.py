@@ -7,13 +7,14 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from reportline.models import Officer
-from reportline.services import keyring, officers
+from reportline.services import enrolment, keyring, officers
 from reportline.web.triage.access import ENROLMENT_ENDPOINTS, PUBLIC_ENDPOINTS
 from tests.helpers import (
     Enrolled,
     MovableClock,
     add_officer,
     csrf_token,
+    post_form,
     sign_in,
     unlock_officer_key,
 )
@@ -123,10 +124,11 @@ def test_a_half_signed_in_officer_can_only_set_up_the_second_factor(
     officer_row = db.get(Officer, officer.officer_id)
     supervisor_row = db.get(Officer, unit.officer_id)
     assert officer_row and supervisor_row
-    officers.reset_second_factor(db, officer_row, supervisor_row, clock())
+    token = enrolment.reset_second_factor(db, officer_row, supervisor_row, clock())
     db.commit()
     client = app.test_client()
-    response = sign_in(client, officer, clock, code="")
+    link = f"/triage/enrol/{token}"
+    response = post_form(client, link, link, {"password": officer.password})
     assert response.headers["Location"] == "/triage/second-factor"
     for route in officer_routes(app, samples):
         if route.endpoint in PUBLIC_ENDPOINTS | ENROLMENT_ENDPOINTS:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC
+
+import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -68,19 +72,42 @@ def test_a_supervisor_cannot_deactivate_themselves(
     assert db.get(Officer, unit.officer_id).active  # type: ignore[union-attr]
 
 
-def test_resetting_the_second_factor_makes_the_officer_enrol_again(
+def test_resetting_the_second_factor_needs_the_link_and_the_current_password(
     app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock
 ) -> None:
     officer = add_officer(db, clock, "lostphone@unit.example")
+    phone = app.test_client()
+    sign_in(phone, officer, clock)
     page = f"/triage/admin/officers/{officer.officer_id}"
-    post_form(supervisor, page, f"{page}/reset-second-factor", {})
-    client = app.test_client()
-    response = sign_in(client, officer, clock, code="")
-    assert response.headers["Location"] == "/triage/second-factor"
-    old_code_client = app.test_client()
+    shown = post_form(supervisor, page, f"{page}/reset-second-factor", {})
+    match = re.search(r'id="enrolment-link">http://localhost([^<]+)<', shown.get_data(as_text=True))
+    assert match
+    link = match.group(1)
+    assert phone.get("/triage/").headers["Location"] == "/triage/login"  # signed out at once
+
     clock.advance(seconds=30)
-    response = sign_in(old_code_client, officer, clock, code=officer.recovery_codes[0])
-    assert response.headers["Location"] == "/triage/second-factor"  # old codes no longer count
+    assert sign_in(app.test_client(), officer, clock, code="").status_code == 401
+    clock.advance(seconds=30)
+    old_code = sign_in(app.test_client(), officer, clock, code=officer.recovery_codes[0])
+    assert old_code.status_code == 401  # old recovery codes stopped working
+
+    client = app.test_client()
+    wrong = post_form(client, link, link, {"password": "not my password at all"})
+    assert wrong.status_code == 400
+    assert "That is not your current password" in wrong.get_data(as_text=True)
+    right = post_form(client, link, link, {"password": officer.password})
+    assert right.headers["Location"] == "/triage/second-factor"
+    page_html = client.get("/triage/second-factor").get_data(as_text=True)
+    seed = re.search(r'class="secret">([A-Z2-7]+)<', page_html).group(1)  # type: ignore[union-attr]
+    done = post_form(
+        client,
+        "/triage/second-factor",
+        "/triage/second-factor",
+        {"code": pyotp.TOTP(seed).at(clock().replace(tzinfo=UTC))},
+    )
+    assert "Your recovery codes" in done.get_data(as_text=True)
+    assert client.get(link).status_code == 404  # the link worked once
+    assert client.get("/triage/account").status_code == 200
 
 
 def test_inviting_an_existing_email_is_refused_next_to_the_field(

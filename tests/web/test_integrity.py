@@ -15,10 +15,11 @@ from reportline.services import audit, cases, keyring
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from tests.helpers import (
     Enrolled,
+    csrf_token,
     first_reference,
     follow_up_sign_in,
+    officer_moves,
     officer_writes,
-    reporter_replies,
     submit_report,
     unlock_officer_key,
 )
@@ -114,8 +115,13 @@ def test_a_swapped_case_key_stops_the_reporter_replying_to_it(
     ).one()
     other = db.scalars(select(Case).where(Case.id != mine.id)).one()
     follow_up_sign_in(reporter, receipt)
+    token = csrf_token(reporter.get("/follow-up/case").get_data(as_text=True))
     db.execute(update(Case).where(Case.id == mine.id).values(case_public_key=other.case_public_key))
-    assert reporter_replies(reporter, "this must not be sealed to a planted key").status_code == 500
+    assert reporter.get("/follow-up/case").status_code == 500
+    sent = reporter.post(
+        "/follow-up/case", data={"csrf_token": token, "message": "to a planted key"}
+    )
+    assert sent.status_code == 500
     assert db.scalars(select(Message)).all() == []
 
 
@@ -181,3 +187,88 @@ def test_an_edited_audit_entry_breaks_the_chain(
     assert audit.verify_chain(db) == []
     db.execute(AuditEntry.__table__.delete().where(AuditEntry.id == entries[2].id))
     assert audit.verify_chain(db) == [entries[3].id]
+
+
+def _forge_message(db: Session, case: Case, author: str, text: str) -> None:
+    """What a database writer can do with public keys alone: seal a new message."""
+    from datetime import date
+
+    from reportline.crypto.envelope import Recipient, seal_envelope
+    from reportline.crypto.keys import PublicKey
+    from reportline.services.dialogue import message_context
+
+    seq = case.message_count + 1
+    db.add(
+        Message(
+            id=987654,
+            case_id=case.id,
+            seq=seq,
+            author=author,
+            officer_id=None,
+            kind="message",
+            sent_on=date(2026, 11, 23),
+            unread=True,
+            mac=b"\0" * 32,
+            body=seal_envelope(
+                text.encode(),
+                {
+                    Recipient.CASE: PublicKey(case.case_public_key),
+                    Recipient.REPORTER: PublicKey(case.reporter_public_key),
+                },
+                message_context(case.id, seq, author, "message"),
+            ),
+        )
+    )
+    db.execute(update(Case).where(Case.id == case.id).values(message_count=seq))
+    db.commit()
+
+
+def test_a_message_forged_by_a_database_writer_is_refused_by_both_sides(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    _forge_message(db, db.scalars(select(Case)).one(), "officer", "Please call 0800 FORGED")
+    follow_up_sign_in(reporter, receipt)
+    page = reporter.get("/follow-up/case")
+    assert page.status_code == 500 and "FORGED" not in page.get_data(as_text=True)
+    case_page = supervisor.get(f"/triage/cases/{reference}")
+    assert case_page.status_code == 500 and "FORGED" not in case_page.get_data(as_text=True)
+
+
+def test_a_message_removed_from_the_middle_of_the_dialogue_is_noticed(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    for text in ("one", "two", "three"):
+        officer_writes(supervisor, reference, text)
+    middle = db.scalars(select(Message).where(Message.seq == 2)).one()
+    db.execute(Message.__table__.delete().where(Message.id == middle.id))
+    assert supervisor.get(f"/triage/cases/{reference}").status_code == 500
+
+
+def test_a_forged_status_change_is_noticed(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    from reportline.models import StatusChange
+
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    officer_moves(supervisor, reference, "acknowledged", "genuine")
+    change = db.scalars(select(StatusChange)).one()
+    db.execute(update(StatusChange).where(StatusChange.id == change.id).values(to_status="closed"))
+    assert supervisor.get(f"/triage/cases/{reference}").status_code == 500
+
+
+def test_the_queue_still_shows_the_other_cases_when_one_fails_its_check(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter, what_happened="intact one")
+    submit_report(quiet_errors.test_client(), what_happened="damaged one")
+    damaged = db.scalars(select(Case)).all()[0]
+    db.execute(update(Case).where(Case.id == damaged.id).values(report=_flip(damaged.report, 50)))
+    queue = supervisor.get("/triage/")
+    html = queue.get_data(as_text=True)
+    assert queue.status_code == 200
+    assert "Cannot be decrypted: possible tampering" in html and "Corruption" in html

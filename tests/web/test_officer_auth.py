@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from reportline import create_app
 from reportline.models import Officer, OfficerSession
-from reportline.services import officers
+from reportline.services import enrolment
 from tests.helpers import (
     Enrolled,
     MovableClock,
@@ -285,7 +285,7 @@ def test_an_expired_enrolment_link_does_not_work(
     app: Flask, unit: Enrolled, db: Session, clock: MovableClock
 ) -> None:
     supervisor_row = db.get(Officer, unit.officer_id)
-    _, token = officers.invite_officer(db, "late@unit.example", "officer", supervisor_row, clock())  # type: ignore[arg-type]
+    _, token = enrolment.invite_officer(db, "late@unit.example", "officer", supervisor_row, clock())  # type: ignore[arg-type]
     db.commit()
     clock.advance(hours=73)
     response = app.test_client().get(f"/triage/enrol/{token}")

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.models import Officer
-from reportline.services import audit, keyring, officers
+from reportline.services import enrolment, keyring, officers
 from reportline.services.errors import NotFound, ServiceError
 from reportline.web.admin.forms import InviteForm
 from reportline.web.context import now, settings
@@ -42,7 +42,7 @@ def invite() -> str | tuple[str, int]:
     if request.method == "POST" and form.validate():
         db = get_session()
         try:
-            officer, token = officers.invite_officer(
+            officer, token = enrolment.invite_officer(
                 db, form.email.data or "", form.role.data or "", g.signed_in.officer, now()
             )
         except ServiceError as exc:
@@ -51,7 +51,9 @@ def invite() -> str | tuple[str, int]:
         else:
             db.commit()
             link = url_for("triage.enrol", token=token, _external=True)
-            return render_template("admin/invited.html", officer=officer, link=link)
+            return render_template(
+                "admin/invited.html", officer=officer, link=link, purpose="enrol"
+            )
     status = 400 if request.method == "POST" else 200
     return render_template("admin/invite.html", form=form), status
 
@@ -78,20 +80,11 @@ def _act(officer_id: int, action: str) -> BaseResponse:
         if action == "deactivate":
             officers.deactivate(db, officer, me, now())
             message = _("%(email)s is deactivated and signed out everywhere.", email=officer.email)
-        elif action == "reset":
-            officers.reset_second_factor(db, officer, me, now())
-            message = _(
-                "%(email)s will set up a new authenticator at their next sign-in.",
-                email=officer.email,
-            )
         elif action == "unlock":
             officers.lift_lockout(db, officer, me, settings().receipt_pepper, now())
             message = _("%(email)s can sign in again.", email=officer.email)
         else:  # grant
-            if not officer.active:
-                raise ServiceError("a deactivated officer cannot be given access")
             keyring.grant_unit_key(db, access.current_keyring(), officer, me, now())
-            audit.record(db, me.email, "officer.granted_unit_key", now(), officer=officer.id)
             message = _("%(email)s can now read reports.", email=officer.email)
     except ServiceError as exc:
         db.rollback()
@@ -109,9 +102,20 @@ def deactivate(officer_id: int) -> BaseResponse:
 
 
 @blueprint.post("/officers/<int:officer_id>/reset-second-factor")
-def reset_second_factor(officer_id: int) -> BaseResponse:
-    """Make an officer set up a new authenticator (lost phone)."""
-    return _act(officer_id, "reset")
+def reset_second_factor(officer_id: int) -> str | BaseResponse:
+    """Lost phone: forget the officer's authenticator and show a one-time link to set up
+    a new one (they confirm their password there)."""
+    db = get_session()
+    officer = _officer(officer_id)
+    try:
+        token = enrolment.reset_second_factor(db, officer, g.signed_in.officer, now())
+    except ServiceError as exc:
+        db.rollback()
+        flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
+        return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
+    db.commit()
+    link = url_for("triage.enrol", token=token, _external=True)
+    return render_template("admin/invited.html", officer=officer, link=link, purpose="reset")
 
 
 @blueprint.post("/officers/<int:officer_id>/unlock")

@@ -48,6 +48,18 @@ class ChoosePasswordForm(FlaskForm):
     )
 
 
+class ConfirmPasswordForm(FlaskForm):
+    """An officer proves who they are before setting up a new authenticator."""
+
+    password = PasswordField(
+        _l("Your current password"),
+        validators=[
+            DataRequired(message=_l("Enter your current password")),
+            max_length(MAX_PASSWORD_LENGTH),
+        ],
+    )
+
+
 class StatusForm(FlaskForm):
     """Move a case to another status, with a reason kept inside the unit."""
 

@@ -19,7 +19,15 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.models.case import STATUSES
-from reportline.services import audit, auth, cases, officers, second_factor, triage
+from reportline.services import (
+    audit,
+    auth,
+    cases,
+    enrolment,
+    officers,
+    second_factor,
+    triage,
+)
 from reportline.services.errors import (
     InvalidTransition,
     InviteInvalid,
@@ -28,6 +36,7 @@ from reportline.services.errors import (
     Throttled,
     WeakPassword,
 )
+from reportline.services.queue import queue_page
 from reportline.web.context import client_address, now, settings
 from reportline.web.database import get_session
 from reportline.web.forms import ActionForm, choices
@@ -35,6 +44,7 @@ from reportline.web.labels import STATUS
 from reportline.web.triage import access
 from reportline.web.triage.forms import (
     ChoosePasswordForm,
+    ConfirmPasswordForm,
     LoginForm,
     MessageForm,
     SecondFactorForm,
@@ -88,8 +98,7 @@ def login() -> BaseResponse | str | tuple[str, int]:
         auth.end_session(db, g.signed_in.token)
     db.commit()
     _fresh_browser_session()
-    target = "triage.second_factor_setup" if result.stage == auth.ENROL else "triage.queue"
-    return _signed_in_response(result.token, target)
+    return _signed_in_response(result.token, "triage.queue")
 
 
 def _fresh_browser_session() -> None:
@@ -165,26 +174,47 @@ def second_factor_qr() -> Response:
 
 @blueprint.route("/enrol/<token>", methods=["GET", "POST"])
 def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
-    """A new officer's one-time link: choose a password, then set up the second factor."""
+    """A one-time link: a new officer chooses a password, or an officer who lost their
+    authenticator confirms theirs; both then set up the authenticator app."""
     db = get_session()
     try:
-        officer = officers.find_invite(db, token, now())
+        officer, purpose = enrolment.find_link(db, token, now())
     except InviteInvalid:
         return render_template("triage/enrol_invalid.html"), 404
-    form = ChoosePasswordForm()
+    form: ChoosePasswordForm | ConfirmPasswordForm = (
+        ChoosePasswordForm() if purpose == enrolment.ENROL else ConfirmPasswordForm()
+    )
     if request.method == "POST" and form.validate():
         try:
-            officer, private_key = officers.redeem_invite(
-                db, token, form.password.data or "", settings().argon2, now()
-            )
+            if purpose == enrolment.ENROL:
+                officer, private_key = enrolment.redeem_enrolment(
+                    db, token, form.password.data or "", settings().argon2, now()
+                )
+            else:
+                config = settings()
+                officer, private_key = enrolment.redeem_reset(
+                    db,
+                    token,
+                    form.password.data or "",
+                    config.receipt_pepper,
+                    now(),
+                    config.login_free_attempts,
+                    config.throttle_max_delay_seconds,
+                )
         except WeakPassword as exc:
             form.password.errors = list(exc.problems)
+        except LoginFailed:
+            db.commit()  # the failure counts against sign-in throttling
+            form.password.errors = [_("That is not your current password.")]
         else:
             session_token = auth.start_session(db, officer, private_key, auth.ENROL, now())
             db.commit()
+            _fresh_browser_session()
             return _signed_in_response(session_token, "triage.second_factor_setup")
     status = 400 if request.method == "POST" else 200
-    return render_template("triage/enrol.html", form=form, email=officer.email), status
+    return render_template(
+        "triage/enrol.html", form=form, email=officer.email, purpose=purpose
+    ), status
 
 
 @blueprint.get("/")
@@ -194,7 +224,7 @@ def queue() -> str:
     if status not in (*STATUSES, "open", "all"):
         abort(404)
     page_number = request.args.get("page", "1")
-    page = triage.queue_page(
+    page = queue_page(
         get_session(),
         access.current_keyring(),
         now().date(),

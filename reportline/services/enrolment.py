@@ -1,0 +1,142 @@
+"""One-time links with which an officer sets up their account or a new authenticator.
+
+A supervisor hands the link over in person or by a trusted channel; it works
+once and for 72 hours. An "enrol" link lets a new officer choose a password;
+a "reset" link (after a lost phone) asks for the officer's current password.
+Either then leads to setting up the authenticator app. Signing in with a
+password alone never leads there: an account without a second factor cannot
+sign in, so a stolen password is not enough to enrol a new authenticator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.kdf import Argon2Cost
+from reportline.crypto.keys import PrivateKey
+from reportline.crypto.password import derive_password_key, read_params, unwrap_private_key
+from reportline.models import EnrolmentInvite, Officer, RecoveryCode
+from reportline.services import audit, throttle
+from reportline.services.errors import InviteInvalid, LoginFailed
+from reportline.services.officers import (
+    end_all_sessions,
+    new_officer_row,
+    officer_key_context,
+    set_password,
+)
+
+LINK_LIFETIME = timedelta(hours=72)
+ENROL = "enrol"
+RESET = "reset"
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(b"reportline:v1:invite:" + token.encode("ascii")).digest()
+
+
+def _new_link(session: Session, officer: Officer, purpose: str, now: datetime) -> str:
+    session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
+    token = secrets.token_urlsafe(32)
+    session.add(
+        EnrolmentInvite(
+            token_hash=_token_hash(token),
+            officer_id=officer.id,
+            purpose=purpose,
+            expires_at=now + LINK_LIFETIME,
+        )
+    )
+    session.flush()
+    return token
+
+
+def invite_officer(
+    session: Session, email: str, role: str, invited_by: Officer, now: datetime
+) -> tuple[Officer, str]:
+    """Create an officer without keys and return a one-time enrolment token."""
+    officer = new_officer_row(session, email, role, now)
+    token = _new_link(session, officer, ENROL, now)
+    audit.record(session, invited_by.email, "officer.invited", now, officer=officer.id, role=role)
+    return officer, token
+
+
+def reset_second_factor(session: Session, officer: Officer, by: Officer, now: datetime) -> str:
+    """Forget the officer's authenticator and recovery codes; return a one-time reset token.
+
+    Their sessions end at once; until they use the link they cannot sign in.
+    """
+    officer.totp_seed_sealed = None
+    officer.totp_last_step = None
+    end_all_sessions(session, officer.id)
+    session.execute(delete(RecoveryCode).where(RecoveryCode.officer_id == officer.id))
+    token = _new_link(session, officer, RESET, now)
+    audit.record(session, by.email, "officer.second_factor_reset", now, officer=officer.id)
+    return token
+
+
+def find_link(session: Session, token: str, now: datetime) -> tuple[Officer, str]:
+    """The officer and purpose of a link; raise InviteInvalid if it is unknown, used or expired."""
+    if not token or len(token) > 100 or not token.isascii():
+        raise InviteInvalid("unknown link")
+    invite = session.get(EnrolmentInvite, _token_hash(token))
+    if invite is None or invite.expires_at < now:
+        raise InviteInvalid("unknown or expired link")
+    officer = session.get(Officer, invite.officer_id)
+    usable = (
+        officer is not None
+        and officer.active
+        and (not officer.has_keys if invite.purpose == ENROL else officer.totp_seed_sealed is None)
+    )
+    if not usable or officer is None:
+        raise InviteInvalid("this link has been used or withdrawn")
+    return officer, invite.purpose
+
+
+def redeem_enrolment(
+    session: Session, token: str, password: str, cost: Argon2Cost, now: datetime
+) -> tuple[Officer, PrivateKey]:
+    """Set a new officer's password and key pair. Raises WeakPassword, InviteInvalid."""
+    officer, purpose = find_link(session, token, now)
+    if purpose != ENROL:
+        raise InviteInvalid("not an enrolment link")
+    private_key = set_password(officer, password, cost)
+    session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
+    audit.record(session, officer.email, "officer.enrolled", now, officer=officer.id)
+    return officer, private_key
+
+
+def redeem_reset(
+    session: Session,
+    token: str,
+    password: str,
+    pepper: bytes,
+    now: datetime,
+    free_attempts: int,
+    max_delay_seconds: int,
+) -> tuple[Officer, PrivateKey]:
+    """Check the officer's current password on a reset link; return their unlocked key.
+
+    Wrong passwords count against the same throttle as sign-in. Raises
+    InviteInvalid, Throttled, or LoginFailed for a wrong password.
+    """
+    officer, purpose = find_link(session, token, now)
+    if purpose != RESET or officer.wrapped_private_key is None:
+        raise InviteInvalid("not a reset link")
+    account = throttle.account_key("login", officer.email, pepper)
+    throttle.check(session, [account], now)
+    key = derive_password_key(password, read_params(officer.wrapped_private_key))
+    try:
+        private_key = unwrap_private_key(
+            officer.wrapped_private_key, key, officer_key_context(officer.id)
+        )
+    except DecryptionError as exc:
+        throttle.record_failure(session, account, now, free_attempts, max_delay_seconds)
+        raise LoginFailed("wrong password") from exc
+    session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
+    audit.record(session, officer.email, "officer.reset_link_used", now, officer=officer.id)
+    return officer, private_key
