@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 
 from reportline import create_app, utcnow
 from reportline.config import CONFIG_FILE_NAME, ConfigError, Settings, load_settings
+from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import wordlist
 from reportline.db import make_engine, make_sessionmaker
 from reportline.migrate import upgrade
-from reportline.services import audit, maintenance, officers, setup
+from reportline.services import audit, keyring, maintenance, officers, setup
 from reportline.services.errors import ServiceError, WeakPassword
-from reportline.services.keyring import format_recovery_key
+from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from reportline.services.officers import NewOfficer
 
 DEMO_EMAIL = "supervisor@demo.reportline.invalid"
@@ -257,6 +258,36 @@ def demo(host: str, port: int) -> None:
         _serve(_app_or_exit(), host, port, 8)
     finally:
         shutil.rmtree(instance, ignore_errors=True)  # throw-away: nothing outlives the demo
+
+
+@main.command()
+@click.option(
+    "--recovery-key-file",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The recovery key written by `init`.",
+)
+@click.option(
+    "--grant-to",
+    "email",
+    required=True,
+    help="An officer (with a password) to give the unit key to.",
+)
+def recover(recovery_key_file: Path, email: str) -> None:
+    """Give an officer the unit key using the offline recovery key.
+
+    For when no officer who holds the key can sign in (forgotten passwords,
+    everyone left): add a supervisor with `officer add`, then run this.
+    """
+    settings = _settings(_instance_path())
+    with _db(settings) as session:
+        try:
+            recovery_private = parse_recovery_key(recovery_key_file.read_text("utf-8"))
+            officer = keyring.grant_with_recovery_key(session, recovery_private, email, utcnow())
+        except (DecryptionError, ServiceError) as exc:
+            raise click.ClickException(str(exc).capitalize() + ".") from exc
+        session.commit()
+    click.echo(f"{officer.email} now holds the unit key and can read every report.")
 
 
 @main.group()

@@ -19,6 +19,8 @@ from reportline.crypto.kdf import Argon2Cost
 
 CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "REPORTLINE_"
+# REPORTLINE_* variables that are read elsewhere, not settings.
+_NOT_SETTINGS = {"REPORTLINE_INSTANCE", "REPORTLINE_TEST_DATABASE_URL"}
 
 
 class ConfigError(Exception):
@@ -93,10 +95,14 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_file} is not valid TOML: {exc}") from exc
     for key, value in env.items():
-        if key.startswith(ENV_PREFIX) and key != "REPORTLINE_INSTANCE":
+        if key.startswith(ENV_PREFIX) and key not in _NOT_SETTINGS:
             name = key[len(ENV_PREFIX) :].lower()
-            if name in _KNOWN:
-                raw[name] = value
+            if name not in _KNOWN:
+                raise ConfigError(
+                    f"Unknown environment variable {key}: no setting is called {name}. "
+                    "See instance/config.example.toml for the settings that exist."
+                )
+            raw[name] = value
     raw.update(overrides or {})
     unknown = sorted(set(raw) - _KNOWN)
     if unknown:
@@ -124,11 +130,11 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         raw.get("database_url") or f"sqlite:///{instance_path / 'reportline.sqlite3'}"
     )
     values["argon2"] = Argon2Cost(
-        time_cost=_parse_int("argon2_time_cost", raw.get("argon2_time_cost", 3), 1),
+        time_cost=_parse_int("argon2_time_cost", raw.get("argon2_time_cost", 3), 1, 20),
         memory_cost_kib=_parse_int(
-            "argon2_memory_cost_kib", raw.get("argon2_memory_cost_kib", 65536), 8
+            "argon2_memory_cost_kib", raw.get("argon2_memory_cost_kib", 65536), 8, 4 * 1024 * 1024
         ),
-        parallelism=_parse_int("argon2_parallelism", raw.get("argon2_parallelism", 1), 1),
+        parallelism=_parse_int("argon2_parallelism", raw.get("argon2_parallelism", 1), 1, 16),
     )
     leave_url = values.get("leave_url", "/leave")
     if not (leave_url.startswith("/") or leave_url.startswith("https://")):
@@ -154,13 +160,15 @@ def _parse_secret(name: str, value: Any) -> bytes:
     return decoded
 
 
-def _parse_int(name: str, value: Any, minimum: int) -> int:
+def _parse_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{name} must be a whole number, got {value!r}.") from exc
     if isinstance(value, bool) or number < minimum:
         raise ConfigError(f"{name} must be a whole number of at least {minimum}, got {value!r}.")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value!r}.")
     return number
 
 

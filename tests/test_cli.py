@@ -174,3 +174,28 @@ def test_serve_runs_the_production_server_without_banner_or_access_log(
         server.terminate()
         output, _ = server.communicate(timeout=10)
     assert "/report" not in output and "127.0.0.1 -" not in output
+
+
+def test_the_recovery_key_gives_a_new_supervisor_the_unit_key(
+    instance: Path, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "k.txt"
+    _init(instance, key_file)
+    CliRunner().invoke(
+        main,
+        ["officer", "add", "new.chief@unit.example", "--role", "supervisor", "--password-stdin"],
+        input="harbour violin pepper cactus\n",
+    )
+    result = CliRunner().invoke(
+        main,
+        ["recover", "--recovery-key-file", str(key_file), "--grant-to", "new.chief@unit.example"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "now holds the unit key" in result.output
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_text(key_file.read_text().replace("A", "B", 3))
+    refused = CliRunner().invoke(
+        main,
+        ["recover", "--recovery-key-file", str(damaged), "--grant-to", "new.chief@unit.example"],
+    )
+    assert refused.exit_code != 0

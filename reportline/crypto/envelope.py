@@ -17,11 +17,11 @@ from enum import IntEnum
 
 from reportline.crypto import aead
 from reportline.crypto.errors import CiphertextFormatError
-from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, seal
+from reportline.crypto.keys import ENC_BYTES, PrivateKey, PublicKey, open_sealed, seal
 
 VERSION = 0x01
 MAX_RECIPIENTS = 8
-SEALED_KEY_BYTES = 1 + 1120 + aead.KEY_BYTES + aead.TAG_BYTES
+SEALED_KEY_BYTES = 1 + ENC_BYTES + aead.KEY_BYTES + aead.TAG_BYTES
 
 
 class Recipient(IntEnum):

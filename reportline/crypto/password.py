@@ -21,6 +21,9 @@ from reportline.crypto.keys import PrivateKey
 VERSION = 0x01
 SALT_BYTES = 16
 _HEADER = struct.Struct(">B16sIIB")
+MAX_TIME_COST = 20
+MAX_MEMORY_KIB = 4 * 1024 * 1024
+MAX_PARALLELISM = 16
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,13 @@ def read_params(wrapped: bytes) -> WrapParams:
     if len(wrapped) < _HEADER.size or wrapped[0] != VERSION:
         raise CiphertextFormatError("not a password-wrapped key")
     _, salt, time_cost, memory, parallelism = _HEADER.unpack_from(wrapped)
+    if not (
+        1 <= time_cost <= MAX_TIME_COST
+        and 8 <= memory <= MAX_MEMORY_KIB
+        and 1 <= parallelism <= MAX_PARALLELISM
+    ):
+        # A stored blob must not make a sign-in burn minutes of CPU or gigabytes of memory.
+        raise CiphertextFormatError("password-wrapped key has out-of-range Argon2 costs")
     return WrapParams(salt=salt, cost=Argon2Cost(time_cost, memory, parallelism))
 
 

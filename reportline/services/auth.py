@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from reportline.config import Settings
 from reportline.crypto import aead
 from reportline.crypto.errors import DecryptionError
+from reportline.crypto.kdf import hkdf
 from reportline.crypto.keys import PrivateKey, generate_private_key, open_sealed, seal
 from reportline.crypto.password import (
     WrapParams,
@@ -30,7 +31,7 @@ from reportline.crypto.password import (
 from reportline.models import Officer, OfficerSession
 from reportline.services import audit, second_factor, throttle
 from reportline.services.errors import LoginFailed, SessionExpired
-from reportline.services.officers import normalise_email, officer_key_context
+from reportline.services.officers import end_all_sessions, normalise_email, officer_key_context
 from reportline.services.sessions import (
     SessionToken,
     b64,
@@ -74,8 +75,10 @@ def _decoy() -> tuple[PrivateKey, bytes]:
 
 
 def _decoy_params(email: str, settings: Settings) -> WrapParams:
-    salt = hmac.new(settings.receipt_pepper, b"decoy-salt:" + email.encode(), hashlib.sha256)
-    return WrapParams(salt=salt.digest()[:16], cost=settings.argon2)
+    """A stable salt per unknown address, so repeated tries look like one real account."""
+    key = hkdf(settings.receipt_pepper, "login:decoy-salt")
+    salt = hmac.new(key, email.encode(), hashlib.sha256).digest()[:16]
+    return WrapParams(salt=salt, cost=settings.argon2)
 
 
 def sign_in(
@@ -242,6 +245,25 @@ def end_session(session: Session, token: SessionToken) -> None:
     if row is not None:
         session.delete(row)
         session.flush()
+
+
+def sign_out(session: Session, signed_in: SignedInOfficer, now: datetime) -> None:
+    """End this session (its cookie then unlocks nothing) and audit it."""
+    end_session(session, signed_in.token)
+    audit.record(session, signed_in.officer.email, "officer.signed_out", now)
+
+
+def sign_out_everywhere(session: Session, officer: Officer, now: datetime) -> None:
+    """End every session of the officer, on every device, and audit it."""
+    end_all_sessions(session, officer.id)
+    audit.record(session, officer.email, "officer.signed_out_everywhere", now)
+
+
+def replace_recovery_codes(session: Session, officer: Officer, now: datetime) -> list[str]:
+    """New recovery codes for the officer (the old ones stop working); shown once."""
+    codes = second_factor.new_recovery_codes(session, officer)
+    audit.record(session, officer.email, "officer.recovery_codes_replaced", now)
+    return codes
 
 
 def begin_totp_enrolment(session: Session, signed_in: SignedInOfficer) -> str:

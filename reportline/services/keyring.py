@@ -216,6 +216,23 @@ def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> 
     return UnitKeyring(keys)
 
 
+def grant_with_recovery_key(
+    session: Session, recovery_private: PrivateKey, email: str, now: datetime
+) -> Officer:
+    """Seal the unit key to an officer using the recovery key; audited as its use.
+
+    Raises NoKeyAccess for a recovery key of another instance, SetupError for
+    an unknown, deactivated or keyless officer.
+    """
+    opened = unlock_with_recovery_key(session, recovery_private)
+    officer = session.scalars(select(Officer).where(Officer.email == email.strip().lower())).first()
+    if officer is None:
+        raise SetupError(f"no officer with e-mail {email}")
+    audit.record(session, "cli", "recovery_key.used", now, officer=officer.id)
+    grant_unit_key(session, opened, officer, None, now)
+    return officer
+
+
 def format_recovery_key(private_key: PrivateKey) -> str:
     """The recovery key as a text file: a warning, then base64 with a checksum."""
     checksum = hashlib.sha256(private_key.raw).digest()[:4]

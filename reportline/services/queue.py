@@ -9,16 +9,16 @@ listed as such instead of hiding the rest of the queue.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
-from reportline.models import Case, CaseKeyGrant
+from reportline.models import Case, CaseKeyGrant, Officer
 from reportline.models.case import STATUSES
-from reportline.services import cases, deadlines
+from reportline.services import audit, cases, deadlines
 from reportline.services.errors import NoKeyAccess
 from reportline.services.keyring import UnitKeyring
 
@@ -53,12 +53,13 @@ class QueuePage:
 def queue_page(
     session: Session,
     keyring: UnitKeyring,
-    today: date,
+    viewer: Officer,
+    now: datetime,
     page: int,
     page_size: int,
     status: str | None = None,
 ) -> QueuePage:
-    """Newest cases first; `status` is a status, "open", or None for all."""
+    """Newest cases first; `status` is a status, "open", or None for all. Audited."""
     where: list[Any] = []
     if status == "open":
         where.append(Case.status.in_(OPEN_STATUSES))
@@ -75,8 +76,9 @@ def queue_page(
         .offset((page - 1) * page_size)
     ).all()
     grants = _unit_grants(session, [c.id for c in found])
+    audit.record(session, viewer.email, "queue.viewed", now, page=page, status=status or "all")
     return QueuePage(
-        rows=[_row(case, grants.get(case.id, []), keyring, today) for case in found],
+        rows=[_row(case, grants.get(case.id, []), keyring, now.date()) for case in found],
         page=page,
         pages=pages,
         total=total,

@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from reportline.crypto.kdf import hkdf
 from reportline.models import ThrottleBucket, ThrottleSalt
 from reportline.services.errors import Throttled
 
@@ -61,7 +62,8 @@ def _new_salt(session: Session, hour: int) -> ThrottleSalt:
 
 def account_key(purpose: str, account: str, pepper: bytes) -> str:
     """The throttle key for one account name (existing or not: both are throttled alike)."""
-    digest = hmac.new(pepper, account.strip().lower().encode("utf-8"), hashlib.sha256)
+    key = hkdf(pepper, "throttle:account")
+    digest = hmac.new(key, account.strip().lower().encode("utf-8"), hashlib.sha256)
     return f"{purpose}:account:{digest.hexdigest()[:24]}"
 
 

@@ -65,3 +65,14 @@ def test_broken_toml_is_reported_with_the_file(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("secret_key = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(SECRETS, tmp_path)
+
+
+def test_a_mistyped_environment_variable_is_refused_not_ignored(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="REPORTLINE_DATABASE_ULR"):
+        load_settings({**SECRETS, "REPORTLINE_DATABASE_ULR": "postgresql://db/x"}, tmp_path)
+    assert load_settings({**SECRETS, "REPORTLINE_INSTANCE": "/srv/x"}, tmp_path)
+
+
+def test_argon2_costs_have_sane_upper_bounds(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="argon2_parallelism must be at most 16"):
+        load_settings({**SECRETS, "REPORTLINE_ARGON2_PARALLELISM": "300"}, tmp_path)

@@ -182,3 +182,13 @@ def test_malformed_keys_are_refused() -> None:
         PublicKey(b"\x01" * 10)
     with pytest.raises(CiphertextFormatError):
         PrivateKey(b"\x02" + ALICE.raw[1:])
+
+
+def test_a_stored_key_with_absurd_argon2_costs_is_refused_before_any_work() -> None:
+    import struct
+
+    params = new_params(FAST)
+    wrapped = wrap_private_key(ALICE, params, derive_password_key("pw", params), b"c")
+    inflated = wrapped[:17] + struct.pack(">I", 10**6) + wrapped[21:]
+    with pytest.raises(CiphertextFormatError, match="out-of-range"):
+        read_params(inflated)

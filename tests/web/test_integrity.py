@@ -177,7 +177,9 @@ def test_an_edited_audit_entry_breaks_the_chain(
     entries = db.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
     assert {e.action for e in entries} >= {
         "instance.initialised",
+        "officer.granted_unit_key",
         "officer.signed_in",
+        "queue.viewed",
         "case.viewed",
     }
     target_id, original_actor = entries[1].id, entries[1].actor

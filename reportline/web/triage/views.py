@@ -20,11 +20,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.models.case import STATUSES
 from reportline.services import (
-    audit,
     auth,
     cases,
     enrolment,
-    officers,
     second_factor,
     triage,
 )
@@ -113,7 +111,7 @@ def _fresh_browser_session() -> None:
 def logout() -> BaseResponse:
     """End this session: the server-side key is deleted, so the cookie unlocks nothing."""
     db = get_session()
-    auth.end_session(db, _signed_in().token)
+    auth.sign_out(db, _signed_in(), now())
     db.commit()
     response = redirect(url_for("triage.login"), code=303)
     access.clear_officer_cookie(response)
@@ -125,9 +123,7 @@ def logout() -> BaseResponse:
 def logout_everywhere() -> BaseResponse:
     """End every session of this officer, on every device."""
     db = get_session()
-    officer = _signed_in().officer
-    officers.end_all_sessions(db, officer.id)
-    audit.record(db, officer.email, "officer.signed_out_everywhere", now())
+    auth.sign_out_everywhere(db, _signed_in().officer, now())
     db.commit()
     response = redirect(url_for("triage.login"), code=303)
     access.clear_officer_cookie(response)
@@ -224,14 +220,17 @@ def queue() -> str:
     if status not in (*STATUSES, "open", "all"):
         abort(404)
     page_number = request.args.get("page", "1")
+    db = get_session()
     page = queue_page(
-        get_session(),
+        db,
         access.current_keyring(),
-        now().date(),
+        _signed_in().officer,
+        now(),
         page=int(page_number) if page_number.isdigit() else 1,
         page_size=settings().queue_page_size,
         status=None if status == "all" else status,
     )
+    db.commit()
     return render_template("triage/queue.html", page=page, status=status)
 
 
@@ -330,8 +329,6 @@ def account() -> str:
 def new_recovery_codes() -> str:
     """Replace the officer's recovery codes; the new ones are shown once."""
     db = get_session()
-    officer = _signed_in().officer
-    codes = second_factor.new_recovery_codes(db, officer)
-    audit.record(db, officer.email, "officer.recovery_codes_replaced", now())
+    codes = auth.replace_recovery_codes(db, _signed_in().officer, now())
     db.commit()
     return render_template("triage/recovery_codes.html", codes=codes)
