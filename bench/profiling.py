@@ -134,12 +134,18 @@ class Probes:
         self.calls.clear()
         return result
 
-    def patch_everywhere(self, module_name: str, qualname: str) -> None:
-        """Time module.qualname (a function or Class.method) wherever it is referenced."""
-        module = importlib.import_module(module_name)
+    def patch_everywhere(self, module_name: str, qualname: str) -> bool:
+        """Time module.qualname (a function or Class.method) wherever it is referenced.
+
+        Returns False, changing nothing, if the app has no such function (any more).
+        """
         owner_name, _, attr = qualname.rpartition(".")
-        owner = getattr(module, owner_name) if owner_name else module
-        original = getattr(owner, attr)
+        try:
+            module = importlib.import_module(module_name)
+            owner = getattr(module, owner_name) if owner_name else module
+            original = getattr(owner, attr)
+        except (ImportError, AttributeError):
+            return False
         label = f"{module_name.removeprefix('reportline.')}.{qualname}"
 
         @functools.wraps(original)
@@ -164,6 +170,7 @@ class Probes:
                     getattr(other, attr, None) is original
                 ):
                     setattr(other, attr, timed)
+        return True
 
 
 class QueryCounter:

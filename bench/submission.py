@@ -228,6 +228,7 @@ def profile_submissions(count: int) -> dict[str, Any]:
     os.environ["REPORTLINE_INSTANCE"] = str(folder)
     rl_app = create_app()
     bare_app = create_bare_app(f"sqlite:///{WORK / 'profile' / 'bare.sqlite3'}")
+    # Renamed functions are listed under each name; missing ones are skipped.
     probes = [
         ("reportline.services.submissions", "submit_report"),
         ("reportline.services.keyring", "active_unit_key"),
@@ -238,6 +239,7 @@ def profile_submissions(count: int) -> dict[str, Any]:
         ("reportline.crypto.receipt", "Receipt.reporter_private_key"),
         ("reportline.services.cases", "seal_report"),
         ("reportline.services.cases", "bind_case_key"),
+        ("reportline.services.cases", "bind_case"),
         ("reportline.crypto.keys", "seal"),
         ("reportline.crypto.receipt", "Receipt.lookup_hmac"),
     ]
