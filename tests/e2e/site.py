@@ -1,0 +1,261 @@
+"""A live ReportLine for the browser: a real server on a free port, and ways to arrange state.
+
+The server is waitress in a daemon thread, on a fresh instance folder whose
+SQLite database comes from the Alembic migrations. The app runs on a movable
+clock, so officer sign-ins can ask for a fresh authenticator code instead of
+waiting 30 seconds. Every request the app answers is recorded (endpoint,
+method, status, templates rendered), so a test can prove which page it saw.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import waitress
+from flask import Flask, request, template_rendered
+from flask.signals import request_finished
+from jinja2 import Template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from waitress import wasyncore
+
+from reportline import create_app
+from reportline.crypto.keys import PrivateKey
+from reportline.crypto.receipt import generate_receipt
+from reportline.migrate import upgrade
+from reportline.models import Officer
+from reportline.services import (
+    enrolment,
+    follow_up,
+    keyring,
+    officers,
+    setup,
+    submissions,
+    triage,
+)
+from tests.helpers import (
+    FAST_ARGON2,
+    OFFICER_PASSWORD,
+    SUPERVISOR_EMAIL,
+    SUPERVISOR_PASSWORD,
+    VALID_REPORT,
+    Enrolled,
+    MovableClock,
+    totp_code,
+)
+
+
+@dataclass
+class Hit:
+    """One request the app answered."""
+
+    endpoint: str
+    method: str
+    status: int
+    destination: str  # what the browser wanted it for (Sec-Fetch-Dest): document, image...
+    templates: list[str] = field(default_factory=list)
+
+
+class HitRecorder:
+    """Collects what the app serves, from Flask's own signals (thread-safe)."""
+
+    def __init__(self, app: Flask) -> None:
+        self._lock = threading.Lock()
+        self._hits: list[Hit] = []
+        self._templates: dict[int, list[str]] = {}
+        template_rendered.connect(self._on_template, app)
+        request_finished.connect(self._on_response, app)
+
+    def _on_template(self, _app: Flask, template: Template, **_extra: Any) -> None:
+        with self._lock:
+            self._templates.setdefault(threading.get_ident(), []).append(str(template.name))
+
+    def _on_response(self, _app: Flask, response: Any, **_extra: Any) -> None:
+        with self._lock:
+            templates = self._templates.pop(threading.get_ident(), [])
+            self._hits.append(
+                Hit(
+                    request.endpoint or "",
+                    request.method,
+                    response.status_code,
+                    request.headers.get("Sec-Fetch-Dest", ""),
+                    templates,
+                )
+            )
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        with self._lock:
+            self._hits.clear()
+
+    def hits(self) -> list[Hit]:
+        """What the app answered since the last clear, oldest first."""
+        with self._lock:
+            return list(self._hits)
+
+    def last_page(self) -> Hit:
+        """The last document the browser asked for: the page on screen."""
+        pages = [hit for hit in self.hits() if hit.destination == "document"]
+        assert pages, "the browser loaded no page"
+        return pages[-1]
+
+
+@dataclass
+class LiveSite:
+    """A running ReportLine and handles to arrange what the browser will find there."""
+
+    base_url: str
+    app: Flask
+    clock: MovableClock
+    supervisor: Enrolled
+    supervisor_key: PrivateKey
+    recorder: HitRecorder
+
+    def url(self, path: str) -> str:
+        """An absolute URL on this site."""
+        return self.base_url + path
+
+    @contextmanager
+    def database(self) -> Iterator[Session]:
+        """A database session of the app's own kind; committed when the block ends."""
+        with self.app.extensions["reportline.sessionmaker"]() as session:
+            yield session
+            session.commit()
+
+    def fresh_code(self, who: Enrolled) -> str:
+        """An authenticator code never used before: the clock moves to the next 30 s step."""
+        self.clock.advance(seconds=30)
+        return totp_code(who.totp_seed, self.clock)
+
+    def submit_report(self, **fields: str) -> str:
+        """File a report as the form would; return its receipt words."""
+        draft = submissions.ReportDraft(**{**VALID_REPORT, **fields})
+        with self.database() as db:
+            _case, receipt = submissions.submit_report(
+                db, draft, self.app.extensions["reportline.settings"].receipt_pepper, self.today()
+            )
+        return " ".join(receipt.words)
+
+    def case_id(self, receipt: str) -> int:
+        """The case a receipt opens."""
+        settings = self.app.extensions["reportline.settings"]
+        with self.database() as db:
+            token = follow_up.sign_in(db, receipt, None, self.clock(), settings)
+            reporter = follow_up.resume(db, token, self.clock(), settings)
+            follow_up.end(db, token)
+            return reporter.case.id
+
+    def supervisor_acts(self, receipt: str, status: str = "", message: str = "") -> None:
+        """The supervisor moves the receipt's case and/or writes to its reporter."""
+        case_id = self.case_id(receipt)
+        with self.database() as db:
+            me = db.get(Officer, self.supervisor.officer_id)
+            assert me is not None
+            keys = keyring.unlock_unit_keys(db, me.id, self.supervisor_key)
+            if status:
+                triage.change_status(db, keys, case_id, status, "", me, self.clock())
+            if message:
+                triage.write_to_reporter(db, keys, case_id, message, me, self.clock())
+
+    def reporter_replies(self, receipt: str, text: str) -> None:
+        """The reporter behind `receipt` sends a reply."""
+        settings = self.app.extensions["reportline.settings"]
+        with self.database() as db:
+            token = follow_up.sign_in(db, receipt, None, self.clock(), settings)
+            reporter = follow_up.resume(db, token, self.clock(), settings)
+            follow_up.reply(db, reporter, text, self.today())
+            follow_up.end(db, token)
+
+    def invite(self, email: str, role: str = "officer") -> str:
+        """A one-time enrolment token for a new officer, as a supervisor would create."""
+        with self.database() as db:
+            me = db.get(Officer, self.supervisor.officer_id)
+            assert me is not None
+            _officer, token = enrolment.invite_officer(db, email, role, me, self.clock())
+        return token
+
+    def reset_link(self, officer_id: int) -> str:
+        """A one-time link with which an officer who lost their phone sets up a new one."""
+        with self.database() as db:
+            me = db.get(Officer, self.supervisor.officer_id)
+            officer = db.get(Officer, officer_id)
+            assert me is not None and officer is not None
+            return enrolment.reset_second_factor(db, officer, me, self.clock())
+
+    def add_officer(self, email: str) -> Enrolled:
+        """An officer set up by the CLI: can sign in, but does not hold the unit key."""
+        with self.database() as db:
+            new = officers.create_officer(
+                db, email, "officer", OFFICER_PASSWORD, FAST_ARGON2, self.clock()
+            )
+        return Enrolled(email, OFFICER_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes)
+
+    def officer_id(self, email: str) -> int:
+        """The id of the officer with this e-mail address."""
+        with self.database() as db:
+            found = db.scalars(select(Officer.id).where(Officer.email == email)).first()
+        assert found is not None, email
+        return int(found)
+
+    def today(self) -> Any:
+        """The app's date."""
+        return self.clock().date()
+
+
+def unused_receipt() -> str:
+    """Ten real receipt words that open no case (a fresh 128-bit receipt never does)."""
+    return " ".join(generate_receipt().words)
+
+
+def _settings(instance: Path) -> dict[str, Any]:
+    return {
+        "instance_path": instance,
+        "database_url": f"sqlite:///{instance / 'reportline.sqlite3'}",
+        "secret_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "receipt_pepper": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "argon2_time_cost": FAST_ARGON2.time_cost,
+        "argon2_memory_cost_kib": FAST_ARGON2.memory_cost_kib,
+        "argon2_parallelism": FAST_ARGON2.parallelism,
+        "log_level": "WARNING",
+    }
+
+
+@contextmanager
+def running_site(instance: Path) -> Iterator[LiveSite]:
+    """Migrate, initialise and serve a fresh instance until the block ends."""
+    settings = _settings(instance)
+    upgrade(settings["database_url"])
+    clock = MovableClock()
+    app = create_app(settings, clock=clock)
+    recorder = HitRecorder(app)
+    with app.extensions["reportline.sessionmaker"]() as db:
+        result = setup.initialise(db, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD, FAST_ARGON2, clock())
+        db.commit()
+        new = result.supervisor
+        supervisor = Enrolled(new.officer.email, SUPERVISOR_PASSWORD, new.totp_seed, new.officer.id)
+        supervisor_key = new.private_key
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="")
+    thread = threading.Thread(target=server.run, name="reportline-e2e-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveSite(
+            f"http://127.0.0.1:{server.effective_port}",
+            app,
+            clock,
+            supervisor,
+            supervisor_key,
+            recorder,
+        )
+    finally:
+        # Close every socket from the server's own loop, which then ends by itself.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout=10)
+        server.task_dispatcher.shutdown()
+        app.extensions["reportline.engine"].dispose()
