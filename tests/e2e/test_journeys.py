@@ -1,0 +1,222 @@
+"""Whole journeys in Chromium with JavaScript off, driven by the keyboard alone.
+
+A reporter sends a report and reads the receipt; the supervisor signs in and
+reads it; the unit and the reporter talk through the follow-up page; another
+reporter's receipt never shows someone else's case. Focus moves by Tab,
+Shift+Tab and the arrow keys, choices are made with Space and the arrows, and
+forms are sent with Enter: nothing is clicked.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page
+
+from reportline.services.cases import reference
+from tests.e2e.conftest import Browsing
+from tests.e2e.keyboard import (
+    activate,
+    choose_option,
+    choose_radio,
+    focus_style,
+    focused,
+    has_focus,
+    press_and_wait,
+    tab_to,
+    type_into,
+)
+from tests.e2e.site import LiveSite
+from tests.helpers import Enrolled
+
+pytestmark = pytest.mark.e2e
+
+MAIN_SUBMIT = "main form button[type=submit]"
+
+
+def send_report(page: Page, what_happened: str) -> str:
+    """From the start page to the receipt, by keyboard; return the receipt as typed later."""
+    page.goto("/")
+    activate(page, "a.button--start")
+    choose_radio(page, "category", "corruption")
+    type_into(page, "#what_happened", what_happened)
+    type_into(page, "#when", "Last Tuesday, about 3am")
+    type_into(page, "#where", "Central station custody suite")
+    choose_radio(page, "how_known", "saw_or_heard")
+    choose_radio(page, "at_risk", "no")
+    activate(page, MAIN_SUBMIT)
+    words = page.locator("#receipt li").all_inner_texts()
+    assert len(words) == 10, f"the receipt page showed {words}"
+    return " ".join(words)
+
+
+def sign_in(page: Page, site: LiveSite, who: Enrolled) -> None:
+    """An officer signs in by keyboard, sending the form with Enter from the code field."""
+    page.goto("/triage/login")
+    type_into(page, "#email", who.email)
+    type_into(page, "#password", who.password)
+    type_into(page, "#code", site.fresh_code(who))
+    press_and_wait(page, "Enter")
+    assert page.url.endswith("/triage/"), f"sign-in ended on {page.url}"
+
+
+def open_case(page: Page, case_reference: str) -> None:
+    """From the queue, Tab to the case's link and follow it."""
+    activate(page, f"a[href$='/cases/{case_reference}']")
+    assert page.locator("h1").inner_text() == case_reference
+
+
+def follow_up(page: Page, receipt: str) -> None:
+    """From the start page, sign in to follow-up with the receipt."""
+    page.goto("/")
+    activate(page, "main a[href='/follow-up']")
+    type_into(page, "#receipt", receipt)
+    activate(page, MAIN_SUBMIT)
+    assert page.url.endswith("/follow-up/case"), f"follow-up sign-in ended on {page.url}"
+
+
+def reporter_status(page: Page) -> str:
+    """The status the reporter is shown (the first tag on the follow-up page)."""
+    return page.locator("main strong.tag").first.inner_text()
+
+
+def messages(page: Page) -> list[str]:
+    """The texts in the conversation, oldest first."""
+    return page.locator(".dialogue__text").all_inner_texts()
+
+
+def test_reporter_sends_a_report_and_reads_the_receipt_by_keyboard(browsing: Browsing) -> None:
+    page = browsing.new_page(javascript=False)
+
+    receipt = send_report(page, "Sold PNC checks to a private investigator.")
+
+    assert page.locator("h1").inner_text() == "Your report has been sent"
+    assert len(set(receipt.split())) >= 9  # ten words, almost surely distinct
+    assert page.locator("[data-print]").is_hidden()  # the print button needs JavaScript
+
+
+def test_supervisor_signs_in_and_reads_the_report_by_keyboard(
+    browsing: Browsing, site: LiveSite
+) -> None:
+    reporter = browsing.new_page(javascript=False)
+    receipt = send_report(reporter, "Leaked a witness address to a suspect's family.")
+    case_reference = reference(site.case_id(receipt))
+
+    officer = browsing.new_page(javascript=False)
+    sign_in(officer, site, site.supervisor)
+    open_case(officer, case_reference)
+
+    report = officer.locator("#report").inner_text()
+    assert "Leaked a witness address to a suspect's family." in report
+    assert "Central station custody suite" in report
+
+
+def test_unit_and_reporter_talk_through_follow_up_by_keyboard(
+    browsing: Browsing, site: LiveSite
+) -> None:
+    reporter = browsing.new_page(javascript=False)
+    receipt = send_report(reporter, "Took cash from a drugs seizure before it was bagged.")
+    officer = browsing.new_page(javascript=False)
+    sign_in(officer, site, site.supervisor)
+    open_case(officer, reference(site.case_id(receipt)))
+
+    choose_option(officer, "#status", "acknowledged")
+    type_into(officer, "#reason", "Read and logged.")
+    activate(officer, "form[action$='/status'] button[type=submit]")
+    type_into(officer, "#message", "Was anyone else in the room when it happened?")
+    activate(officer, "form[action$='/messages'] button[type=submit]")
+
+    follow_up(reporter, receipt)
+    assert reporter_status(reporter) == "Acknowledged"
+    assert messages(reporter) == ["Was anyone else in the room when it happened?"]
+    type_into(reporter, "#message", "Yes, the exhibits officer saw it too.")
+    activate(reporter, MAIN_SUBMIT)
+    assert messages(reporter)[-1] == "Yes, the exhibits officer saw it too."
+
+    officer.reload()
+    assert messages(officer) == [
+        "Was anyone else in the room when it happened?",
+        "Yes, the exhibits officer saw it too.",
+    ]
+
+    someone_else = browsing.new_page(javascript=False)
+    other_receipt = send_report(someone_else, "Drove a police car home after drinking.")
+    follow_up(someone_else, other_receipt)
+    assert other_receipt != receipt
+    assert reporter_status(someone_else) == "Received"
+    assert messages(someone_else) == []
+    page_text = someone_else.locator("main").inner_text()
+    assert "anyone else in the room" not in page_text
+    assert "exhibits officer" not in page_text
+
+
+def test_skip_link_is_the_first_stop_and_takes_focus_to_the_main_content(
+    browsing: Browsing,
+) -> None:
+    page = browsing.new_page(javascript=False)
+    page.goto("/report")
+
+    page.keyboard.press("Tab")
+    assert has_focus(page, "a.skip-link"), focused(page)
+    box = page.locator("a.skip-link").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["y"] >= 0, "the skip link stays off screen"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert has_focus(page, "#category-0"), f"after skipping, Tab went to {focused(page)}"
+
+
+REPORT_FORM_CONTROLS = [
+    "a[hreflang=cy]",  # a link
+    "a.button--leave",  # a link styled as a button
+    "#category-0",  # a radio button (the input is transparent; its circle shows focus)
+    "#what_happened",  # a text area
+    "#when",  # a text field
+    MAIN_SUBMIT,  # a button
+]
+LOGIN_CONTROLS = ["#email", "#password", "#code", MAIN_SUBMIT]
+
+
+@pytest.mark.parametrize(
+    ("path", "controls"),
+    [("/report", REPORT_FORM_CONTROLS), ("/triage/login", LOGIN_CONTROLS)],
+    ids=["report form", "officer sign-in"],
+)
+def test_focus_is_visible_on_every_main_form_control(
+    browsing: Browsing, path: str, controls: list[str]
+) -> None:
+    page = browsing.new_page(javascript=False)
+    page.goto(path)
+    unfocused = {selector: focus_style(page, selector) for selector in controls}
+
+    for selector in controls:
+        tab_to(page, selector)
+        assert focus_style(page, selector) != unfocused[selector], (
+            f"focus on {selector} at {path} looks the same as no focus: {unfocused[selector]}"
+        )
+
+
+def test_shift_tab_goes_back_through_the_form(browsing: Browsing) -> None:
+    page = browsing.new_page(javascript=False)
+    page.goto("/report")
+    tab_to(page, "#where")
+
+    tab_to(page, "#what_happened", backwards=True)
+    page.keyboard.press("Shift+Tab")
+    assert has_focus(page, "input[name=category]"), focused(page)
+
+
+def test_no_request_leaves_the_site_and_every_response_has_a_csp(
+    browsing: Browsing, site: LiveSite
+) -> None:
+    reporter = browsing.new_page()
+    receipt = send_report(reporter, "Lets a friend use his warrant card to get into clubs.")
+    follow_up(reporter, receipt)
+    officer = browsing.new_page()
+    sign_in(officer, site, site.supervisor)
+    open_case(officer, reference(site.case_id(receipt)))
+    officer.goto("/triage/admin/")
+    officer.goto("/triage/account")
+
+    seen = browsing.guard.requests
+    assert any(url.endswith("/static/css/reportline.css") for url in seen)
+    assert any(url.endswith("/static/js/enhance.js") for url in seen)
+    assert browsing.guard.problems == []
