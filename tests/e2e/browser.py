@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import BrowserContext, Page, Request, Response
+from playwright.sync_api import Browser, BrowserContext, Page, Request, Response, ViewportSize
+
+from tests.e2e.site import LiveSite
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_CORE_PATH = Path(os.environ.get("AXE_CORE_PATH") or ROOT / "node_modules/axe-core/axe.min.js")
@@ -23,9 +25,10 @@ SCREENSHOTS = Path(os.environ.get("REPORTLINE_SCREENSHOTS") or ROOT / "docs" / "
 
 # WCAG 2.0, 2.1 and 2.2 at levels A and AA, as axe-core tags its rules.
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 375, "height": 740}
-NARROWEST = {"width": 320, "height": 740}
+DESKTOP = ViewportSize(width=1280, height=800)
+PHONE = ViewportSize(width=375, height=740)
+NARROWEST = ViewportSize(width=320, height=740)
+TIMEOUT_MS = 15_000
 
 
 @dataclass
@@ -59,6 +62,38 @@ class OriginGuard:
             self.problems.append(
                 f"response without Content-Security-Policy: {response.status} {response.url}"
             )
+
+
+class Browsing:
+    """Opens browser windows on the live site; each has its own cookies.
+
+    Every window's traffic is watched: when the test ends, any request that
+    left the site or any response without a Content-Security-Policy fails it.
+    """
+
+    def __init__(self, browser: Browser, site: LiveSite) -> None:
+        self.browser = browser
+        self.site = site
+        self.guard = OriginGuard(site.base_url)
+        self.contexts: list[BrowserContext] = []
+
+    def new_page(self, *, javascript: bool = True, **options: Any) -> Page:
+        """A new window (its own cookie jar) at desktop size, unless told otherwise."""
+        context = self.browser.new_context(
+            base_url=self.site.base_url,
+            java_script_enabled=javascript,
+            viewport=options.pop("viewport", DESKTOP),
+            **options,
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        self.guard.watch(context)
+        self.contexts.append(context)
+        return context.new_page()
+
+    def close(self) -> None:
+        """Close every window."""
+        for context in self.contexts:
+            context.close()
 
 
 def axe_source() -> str:

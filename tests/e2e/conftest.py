@@ -11,19 +11,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+    from playwright.sync_api import Browser, sync_playwright
 except ImportError as exc:  # pragma: no cover - only when the test extras are missing
     raise ImportError(
         "The e2e tests need Playwright's Python package: pip install -e '.[test]' "
         "(do not run `playwright install`: the tests use Debian's chromium)."
     ) from exc
 
-from tests.e2e.browser import DESKTOP, OriginGuard, axe_source
+from tests.e2e.browser import Browsing, axe_source
 from tests.e2e.site import LiveSite, running_site
 
 CHROMIUM = Path(os.environ.get("REPORTLINE_CHROMIUM", "/usr/bin/chromium"))
@@ -34,7 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-TIMEOUT_MS = 15_000
 
 
 @pytest.fixture(scope="session")
@@ -68,38 +66,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     """A fresh, initialised ReportLine served on a free local port for this module."""
     with running_site(tmp_path_factory.mktemp("instance")) as live:
         yield live
-
-
-class Browsing:
-    """Opens browser windows on the live site; each has its own cookies.
-
-    Every window's traffic is watched: when the test ends, any request that
-    left the site or any response without a Content-Security-Policy fails it.
-    """
-
-    def __init__(self, browser: Browser, site: LiveSite) -> None:
-        self.browser = browser
-        self.site = site
-        self.guard = OriginGuard(site.base_url)
-        self.contexts: list[BrowserContext] = []
-
-    def new_page(self, *, javascript: bool = True, **options: Any) -> Page:
-        """A new window (its own cookie jar) at desktop size, unless told otherwise."""
-        context = self.browser.new_context(
-            base_url=self.site.base_url,
-            java_script_enabled=javascript,
-            viewport=options.pop("viewport", DESKTOP),
-            **options,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        self.guard.watch(context)
-        self.contexts.append(context)
-        return context.new_page()
-
-    def close(self) -> None:
-        """Close every window."""
-        for context in self.contexts:
-            context.close()
 
 
 @pytest.fixture

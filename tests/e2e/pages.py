@@ -71,8 +71,8 @@ def arrange_sample(site: LiveSite) -> Sample:
 
 def submit(page: Page, form: str = "main form") -> None:
     """Press the form's submit button and wait for the answer."""
-    page.locator(f"{form} button[type=submit]").first.click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator(f"{form} button[type=submit]").first.click()
 
 
 def fill_report(page: Page, **answers: str) -> None:
@@ -186,11 +186,16 @@ def follow_up_reply_empty(page: Page, _site: LiveSite, sample: Sample) -> None:
     submit(page, "main form[action$='/follow-up/case']")
 
 
-def switch_to_welsh(page: Page, _site: LiveSite, _sample: Sample) -> None:
+def use_welsh_link(page: Page) -> None:
+    """Follow the header's link to the Welsh version, as a reporter would."""
     page.goto("/")
     href = page.locator("a[hreflang=cy]").get_attribute("href")
-    assert href, "no link to the Welsh version"
+    assert href, "the header has no link to the Welsh version"
     page.goto(href)
+
+
+def landing_in_welsh(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    use_welsh_link(page)
 
 
 # ---------------------------------------------------------------- officer pages
@@ -311,7 +316,7 @@ RECIPES: list[Recipe] = [
         REPORTER,
         {"reporter.landing", "reporter.language"},
         "reporter/landing.html",
-        switch_to_welsh,
+        landing_in_welsh,
         languages=("en",),  # it ends in Welsh already
     ),
     _recipe("report-form", REPORTER, {"reporter.report"}, "reporter/report.html", visit("/report")),

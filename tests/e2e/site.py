@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from waitress import wasyncore
 
 from reportline import create_app
+from reportline.config import Settings
 from reportline.crypto.keys import PrivateKey
 from reportline.crypto.receipt import generate_receipt
 from reportline.migrate import upgrade
@@ -118,9 +120,11 @@ class LiveSite:
     supervisor_key: PrivateKey
     recorder: HitRecorder
 
-    def url(self, path: str) -> str:
-        """An absolute URL on this site."""
-        return self.base_url + path
+    @property
+    def settings(self) -> Settings:
+        """The app's parsed settings."""
+        value: Settings = self.app.extensions["reportline.settings"]
+        return value
 
     @contextmanager
     def database(self) -> Iterator[Session]:
@@ -139,16 +143,15 @@ class LiveSite:
         draft = submissions.ReportDraft(**{**VALID_REPORT, **fields})
         with self.database() as db:
             _case, receipt = submissions.submit_report(
-                db, draft, self.app.extensions["reportline.settings"].receipt_pepper, self.today()
+                db, draft, self.settings.receipt_pepper, self.today()
             )
         return " ".join(receipt.words)
 
     def case_id(self, receipt: str) -> int:
         """The case a receipt opens."""
-        settings = self.app.extensions["reportline.settings"]
         with self.database() as db:
-            token = follow_up.sign_in(db, receipt, None, self.clock(), settings)
-            reporter = follow_up.resume(db, token, self.clock(), settings)
+            token = follow_up.sign_in(db, receipt, None, self.clock(), self.settings)
+            reporter = follow_up.resume(db, token, self.clock(), self.settings)
             follow_up.end(db, token)
             return reporter.case.id
 
@@ -166,10 +169,9 @@ class LiveSite:
 
     def reporter_replies(self, receipt: str, text: str) -> None:
         """The reporter behind `receipt` sends a reply."""
-        settings = self.app.extensions["reportline.settings"]
         with self.database() as db:
-            token = follow_up.sign_in(db, receipt, None, self.clock(), settings)
-            reporter = follow_up.resume(db, token, self.clock(), settings)
+            token = follow_up.sign_in(db, receipt, None, self.clock(), self.settings)
+            reporter = follow_up.resume(db, token, self.clock(), self.settings)
             follow_up.reply(db, reporter, text, self.today())
             follow_up.end(db, token)
 
@@ -204,7 +206,7 @@ class LiveSite:
         assert found is not None, email
         return int(found)
 
-    def today(self) -> Any:
+    def today(self) -> date:
         """The app's date."""
         return self.clock().date()
 

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page
 
 from reportline.services.cases import reference
-from tests.e2e.conftest import Browsing
+from tests.e2e.browser import Browsing
 from tests.e2e.keyboard import (
     activate,
     choose_option,

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page
 from tests.e2e.browser import (
     NARROWEST,
     PHONE,
+    Browsing,
     OriginGuard,
     assert_accessible,
     axe_violations,
@@ -23,8 +24,7 @@ from tests.e2e.browser import (
     screenshot,
     widest_elements,
 )
-from tests.e2e.conftest import Browsing
-from tests.e2e.pages import RECIPES, REPORTER, Recipe, Sample, arrange_sample
+from tests.e2e.pages import RECIPES, REPORTER, Recipe, Sample, arrange_sample, use_welsh_link
 from tests.e2e.site import LiveSite
 
 pytestmark = pytest.mark.e2e
@@ -62,14 +62,6 @@ def assert_fits_narrowest_phone(page: Page, where: str) -> None:
     assert overflow <= 0, (
         f"{where} scrolls sideways by {overflow}px at 320px wide; too wide: {widest_elements(page)}"
     )
-
-
-def switch_to_welsh(page: Page) -> None:
-    """Use the header's language link, as a reporter would."""
-    page.goto("/")
-    href = page.locator("a[hreflang=cy]").get_attribute("href")
-    assert href, "the header has no link to the Welsh version"
-    page.goto(href)
 
 
 def test_every_get_endpoint_in_the_url_map_has_a_page_recipe(site: LiveSite) -> None:
@@ -147,7 +139,7 @@ def test_reporter_page_in_welsh_passes_axe_and_fits_a_phone(
     recipe: Recipe, browsing: Browsing, site: LiveSite, sample: Sample, axe: str
 ) -> None:
     page = browsing.new_page()
-    switch_to_welsh(page)
+    use_welsh_link(page)
     reach(page, site, sample, recipe)
 
     assert page.locator("html").get_attribute("lang") == "cy"
