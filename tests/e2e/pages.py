@@ -34,6 +34,9 @@ class Sample:
     followed_up_reference: str
 
 
+Reach = Callable[[Page, LiveSite, Sample], None]
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How to reach one page in one state."""
@@ -43,7 +46,7 @@ class Recipe:
     endpoints: frozenset[str]  # GET endpoints this recipe goes through
     template: str  # of the page it ends on
     status: int
-    reach: Callable[[Page, LiveSite, Sample], None]
+    reach: Reach
     languages: tuple[str, ...] = field(default=("en",))
 
     def __str__(self) -> str:
@@ -91,20 +94,6 @@ def fill_report(page: Page, **answers: str) -> None:
             page.fill(f"#{name}", value)
 
 
-def send_report(page: Page, _site: LiveSite, _sample: Sample) -> None:
-    """A reporter sends a report and sees the receipt."""
-    page.goto("/report")
-    fill_report(
-        page,
-        category="discrimination",
-        what_happened="Sergeant posts jokes about disabled people in the team chat.",
-        when="Most weeks since March",
-        where="Response team group chat",
-        at_risk="yes",
-    )
-    submit(page)
-
-
 def follow_up_with(page: Page, receipt: str) -> None:
     """Type a receipt into the follow-up sign-in page and send it."""
     page.goto("/follow-up")
@@ -121,7 +110,7 @@ def sign_in(page: Page, site: LiveSite, who: Enrolled, code: str | None = None) 
     submit(page)
 
 
-def as_supervisor(path: str) -> Callable[[Page, LiveSite, Sample], None]:
+def as_supervisor(path: str) -> Reach:
     """A recipe: the supervisor signs in and opens `path`."""
 
     def reach(page: Page, site: LiveSite, _sample: Sample) -> None:
@@ -131,7 +120,7 @@ def as_supervisor(path: str) -> Callable[[Page, LiveSite, Sample], None]:
     return reach
 
 
-def visit(path: str) -> Callable[[Page, LiveSite, Sample], None]:
+def visit(path: str) -> Reach:
     """A recipe: open `path`."""
 
     def reach(page: Page, _site: LiveSite, _sample: Sample) -> None:
@@ -150,6 +139,20 @@ def choose_password(page: Page, site: LiveSite, email: str, confirm: str = "") -
 
 
 # ---------------------------------------------------------------- reporter pages
+
+
+def send_report(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    """A reporter sends a report and sees the receipt."""
+    page.goto("/report")
+    fill_report(
+        page,
+        category="discrimination",
+        what_happened="Sergeant posts jokes about disabled people in the team chat.",
+        when="Most weeks since March",
+        where="Response team group chat",
+        at_risk="yes",
+    )
+    submit(page)
 
 
 def report_form_sent_empty(page: Page, _site: LiveSite, _sample: Sample) -> None:
@@ -299,7 +302,7 @@ def _recipe(
     side: str,
     endpoints: set[str],
     template: str,
-    reach: Callable[[Page, LiveSite, Sample], None],
+    reach: Reach,
     status: int = 200,
     languages: tuple[str, ...] | None = None,
 ) -> Recipe:

@@ -9,8 +9,6 @@ method, status, templates rendered), so a test can prove which page it saw.
 
 from __future__ import annotations
 
-import base64
-import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +21,6 @@ import waitress
 from flask import Flask, request, template_rendered
 from flask.signals import request_finished
 from jinja2 import Template
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from waitress import wasyncore
 
@@ -42,6 +39,7 @@ from reportline.services import (
     submissions,
     triage,
 )
+from tests.conftest import settings_for_test
 from tests.helpers import (
     FAST_ARGON2,
     OFFICER_PASSWORD,
@@ -199,13 +197,6 @@ class LiveSite:
             )
         return Enrolled(email, OFFICER_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes)
 
-    def officer_id(self, email: str) -> int:
-        """The id of the officer with this e-mail address."""
-        with self.database() as db:
-            found = db.scalars(select(Officer.id).where(Officer.email == email)).first()
-        assert found is not None, email
-        return int(found)
-
     def today(self) -> date:
         """The app's date."""
         return self.clock().date()
@@ -216,24 +207,12 @@ def unused_receipt() -> str:
     return " ".join(generate_receipt().words)
 
 
-def _settings(instance: Path) -> dict[str, Any]:
-    return {
-        "instance_path": instance,
-        "database_url": f"sqlite:///{instance / 'reportline.sqlite3'}",
-        "secret_key": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "receipt_pepper": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "argon2_time_cost": FAST_ARGON2.time_cost,
-        "argon2_memory_cost_kib": FAST_ARGON2.memory_cost_kib,
-        "argon2_parallelism": FAST_ARGON2.parallelism,
-        "log_level": "WARNING",
-    }
-
-
 @contextmanager
 def running_site(instance: Path) -> Iterator[LiveSite]:
     """Migrate, initialise and serve a fresh instance until the block ends."""
-    settings = _settings(instance)
-    upgrade(settings["database_url"])
+    database_url = f"sqlite:///{instance / 'reportline.sqlite3'}"
+    upgrade(database_url)
+    settings = settings_for_test(instance, database_url, log_level="WARNING")
     clock = MovableClock()
     app = create_app(settings, clock=clock)
     recorder = HitRecorder(app)
