@@ -19,9 +19,9 @@ from tests.e2e.site import LiveSite
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_CORE_PATH = Path(os.environ.get("AXE_CORE_PATH") or ROOT / "node_modules/axe-core/axe.min.js")
-# Set REPORTLINE_SCREENSHOTS to keep a checkout clean (the images change with every run:
+# Set E2E_SCREENSHOTS to keep a checkout clean (the images change with every run:
 # receipts, references and keys are random).
-SCREENSHOTS = Path(os.environ.get("REPORTLINE_SCREENSHOTS") or ROOT / "docs" / "screenshots")
+SCREENSHOTS = Path(os.environ.get("E2E_SCREENSHOTS") or ROOT / "docs" / "screenshots")
 
 # WCAG 2.0, 2.1 and 2.2 at levels A and AA, as axe-core tags its rules.
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]

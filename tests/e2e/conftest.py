@@ -1,6 +1,6 @@
 """Fixtures for the browser tests: a live server per module and headless Chromium.
 
-Chromium is Debian's (/usr/bin/chromium, or REPORTLINE_CHROMIUM), driven by
+Chromium is Debian's (/usr/bin/chromium, or E2E_CHROMIUM), driven by
 Playwright's Python package; Playwright's own browser downloads are never
 used. A missing browser or axe-core fails the tests with a message saying
 how to install it: these tests are never skipped.
@@ -25,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - only when the test extras are m
 from tests.e2e.browser import Browsing, axe_source
 from tests.e2e.site import LiveSite, running_site
 
-CHROMIUM = Path(os.environ.get("REPORTLINE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -50,7 +50,7 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(
             f"Chromium is missing at {CHROMIUM}. Install it (Debian/Ubuntu: "
-            "apt-get install chromium) or set REPORTLINE_CHROMIUM to its path.",
+            "apt-get install chromium) or set E2E_CHROMIUM to its path.",
             pytrace=False,
         )
     with sync_playwright() as playwright:
