@@ -24,8 +24,9 @@ from tests.e2e.browser import (
     screenshot,
     widest_elements,
 )
-from tests.e2e.pages import RECIPES, REPORTER, Recipe, Sample, arrange_sample, use_welsh_link
+from tests.e2e.pages import RECIPES, REPORTER, Recipe
 from tests.e2e.site import LiveSite
+from tests.e2e.steps import Sample, arrange_sample, use_welsh_link
 
 pytestmark = pytest.mark.e2e
 

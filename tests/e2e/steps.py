@@ -1,0 +1,273 @@
+"""How to reach each page state: the steps behind the recipes in pages.py.
+
+Every `Reach` function takes a fresh browser page, the live site and the
+sample state, and leaves the page showing one page of ReportLine in one
+state. They may click and fill: they are about reaching a state. Keyboard-only
+use is proven separately, in test_journeys.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from playwright.sync_api import Page
+
+from reportline.services.cases import reference
+from tests.e2e.site import LiveSite, unused_receipt
+from tests.helpers import Enrolled
+
+
+@dataclass(frozen=True)
+class Sample:
+    """State every recipe may rely on, arranged once per server."""
+
+    followed_up_receipt: str  # acknowledged, with a question and an answer
+    followed_up_reference: str
+
+
+Reach = Callable[[Page, LiveSite, Sample], None]
+
+
+def arrange_sample(site: LiveSite) -> Sample:
+    """A few reports, one of them well into a conversation with the unit."""
+    site.submit_report(category="bullying", at_risk="yes", what_happened="Shouted at a PCSO.")
+    site.submit_report(category="dishonesty", what_happened="Claimed overtime not worked.")
+    receipt = site.submit_report(
+        category="discrimination",
+        what_happened="He shared a racist meme in the shift group chat on Friday night.",
+    )
+    site.supervisor_acts(receipt, status="acknowledged")
+    site.supervisor_acts(
+        receipt, message="Thank you. Do you know if anyone saved a copy of the message?"
+    )
+    site.reporter_replies(receipt, "Yes, a PC on C shift took a screenshot of it.")
+    return Sample(receipt, reference(site.case_id(receipt)))
+
+
+# ---------------------------------------------------------------- small steps
+
+
+def submit(page: Page, form: str = "main form") -> None:
+    """Press the form's submit button and wait for the answer."""
+    with page.expect_navigation():
+        page.locator(f"{form} button[type=submit]").first.click()
+
+
+def fill_report(page: Page, **answers: str) -> None:
+    """Answer the report form (category, what happened, how known, at risk, ...)."""
+    answers = {
+        "category": "corruption",
+        "what_happened": "Looked up an ex-partner's address on the command system.",
+        "how_known": "saw_or_heard",
+        "at_risk": "not_sure",
+        **answers,
+    }
+    for name, value in answers.items():
+        if name in {"category", "how_known", "at_risk"}:
+            page.check(f"input[name={name}][value={value}]")
+        else:
+            page.fill(f"#{name}", value)
+
+
+def follow_up_with(page: Page, receipt: str) -> None:
+    """Type a receipt into the follow-up sign-in page and send it."""
+    page.goto("/follow-up")
+    page.fill("#receipt", receipt)
+    submit(page)
+
+
+def sign_in(page: Page, site: LiveSite, who: Enrolled, code: str | None = None) -> None:
+    """An officer signs in with e-mail, password and a fresh authenticator code."""
+    page.goto("/triage/login")
+    page.fill("#email", who.email)
+    page.fill("#password", who.password)
+    page.fill("#code", site.fresh_code(who) if code is None else code)
+    submit(page)
+
+
+def as_supervisor(path: str) -> Reach:
+    """A recipe: the supervisor signs in and opens `path`."""
+
+    def reach(page: Page, site: LiveSite, _sample: Sample) -> None:
+        sign_in(page, site, site.supervisor)
+        page.goto(path)
+
+    return reach
+
+
+def visit(path: str) -> Reach:
+    """A recipe: open `path`."""
+
+    def reach(page: Page, _site: LiveSite, _sample: Sample) -> None:
+        page.goto(path)
+
+    return reach
+
+
+def choose_password(page: Page, site: LiveSite, email: str, confirm: str = "") -> None:
+    """Open a fresh enrolment link and choose a password."""
+    page.goto(f"/triage/enrol/{site.invite(email)}")
+    password = "copper whistle orchard seven"
+    page.fill("#password", password)
+    page.fill("#confirm", confirm or password)
+    submit(page)
+
+
+# ---------------------------------------------------------------- reporter pages
+
+
+def send_report(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    """A reporter sends a report and sees the receipt."""
+    page.goto("/report")
+    fill_report(
+        page,
+        category="discrimination",
+        what_happened="Sergeant posts jokes about disabled people in the team chat.",
+        when="Most weeks since March",
+        where="Response team group chat",
+        at_risk="yes",
+    )
+    submit(page)
+
+
+def report_form_sent_empty(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    page.goto("/report")
+    submit(page)
+
+
+def report_form_sent_twice(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    # The same form open in two tabs: only the newest one may file a report.
+    page.goto("/report")
+    other_tab = page.context.new_page()
+    other_tab.goto("/report")
+    other_tab.close()
+    fill_report(page)
+    submit(page)
+
+
+def follow_up_wrong_receipt(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    follow_up_with(page, unused_receipt())
+
+
+def follow_up_misspelt_receipt(page: Page, _site: LiveSite, sample: Sample) -> None:
+    words = sample.followed_up_receipt.split()
+    words[3] = words[3][:-1] + ("x" if words[3][-1] != "x" else "z")
+    follow_up_with(page, " ".join(words))
+
+
+def follow_up_case(page: Page, _site: LiveSite, sample: Sample) -> None:
+    follow_up_with(page, sample.followed_up_receipt)
+
+
+def follow_up_reply_empty(page: Page, _site: LiveSite, sample: Sample) -> None:
+    follow_up_with(page, sample.followed_up_receipt)
+    submit(page, "main form[action$='/follow-up/case']")
+
+
+def use_welsh_link(page: Page) -> None:
+    """Follow the header's link to the Welsh version, as a reporter would."""
+    page.goto("/")
+    href = page.locator("a[hreflang=cy]").get_attribute("href")
+    assert href, "the header has no link to the Welsh version"
+    page.goto(href)
+
+
+def landing_in_welsh(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    use_welsh_link(page)
+
+
+# ---------------------------------------------------------------- officer pages
+
+
+def login_failed(page: Page, site: LiveSite, _sample: Sample) -> None:
+    sign_in(page, site, site.supervisor, code="000000")
+
+
+def case_page(page: Page, site: LiveSite, sample: Sample) -> None:
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/cases/{sample.followed_up_reference}")
+
+
+def case_message_empty(page: Page, site: LiveSite, sample: Sample) -> None:
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/cases/{sample.followed_up_reference}")
+    submit(page, "main form[action$='/messages']")
+
+
+def officer_detail(page: Page, site: LiveSite, _sample: Sample) -> None:
+    officer_id = site.add_officer("jordan.price@unit.example").officer_id
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/admin/officers/{officer_id}")
+
+
+def invite_sent_empty(page: Page, site: LiveSite, _sample: Sample) -> None:
+    sign_in(page, site, site.supervisor)
+    page.goto("/triage/admin/officers/new")
+    submit(page)
+
+
+def invite_link(page: Page, site: LiveSite, _sample: Sample) -> None:
+    sign_in(page, site, site.supervisor)
+    page.goto("/triage/admin/officers/new")
+    page.fill("#email", "sam.evans@unit.example")
+    page.check("input[name=role][value=officer]")
+    submit(page)
+
+
+def enrol(page: Page, site: LiveSite, _sample: Sample) -> None:
+    page.goto(f"/triage/enrol/{site.invite('alex.morgan@unit.example')}")
+
+
+def enrol_passwords_differ(page: Page, site: LiveSite, _sample: Sample) -> None:
+    choose_password(page, site, "casey.hughes@unit.example", confirm="copper whistle orchard")
+
+
+def second_factor(page: Page, site: LiveSite, _sample: Sample) -> None:
+    choose_password(page, site, "dana.okafor@unit.example")
+
+
+def second_factor_wrong_code(page: Page, site: LiveSite, _sample: Sample) -> None:
+    choose_password(page, site, "eli.roberts@unit.example")
+    page.fill("#code", "000000")
+    submit(page, "main form[action$='/second-factor']")
+
+
+def recovery_codes(page: Page, site: LiveSite, _sample: Sample) -> None:
+    choose_password(page, site, "frankie.shah@unit.example")
+    seed = page.locator(".secret").inner_text().strip()
+    code = site.fresh_code(Enrolled("", "", seed, 0))
+    page.fill("#code", code)
+    submit(page, "main form[action$='/second-factor']")
+
+
+def officer_reset_link(page: Page, site: LiveSite, _sample: Sample) -> None:
+    officer_id = site.add_officer("ines.patel@unit.example").officer_id
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/admin/officers/{officer_id}")
+    submit(page, "main form[action$='/reset-second-factor']")
+
+
+def open_reset_link(page: Page, site: LiveSite, email: str) -> None:
+    """An officer who lost their phone opens the link a supervisor gave them."""
+    officer_id = site.add_officer(email).officer_id
+    page.goto(f"/triage/enrol/{site.reset_link(officer_id)}")
+
+
+def reset_authenticator(page: Page, site: LiveSite, _sample: Sample) -> None:
+    open_reset_link(page, site, "jo.walsh@unit.example")
+
+
+def reset_authenticator_wrong_password(page: Page, site: LiveSite, _sample: Sample) -> None:
+    open_reset_link(page, site, "kit.brennan@unit.example")
+    page.fill("#password", "not my password at all")
+    submit(page)
+
+
+def awaiting_access(page: Page, site: LiveSite, _sample: Sample) -> None:
+    sign_in(page, site, site.add_officer("gwen.lloyd@unit.example"))
+
+
+def forbidden(page: Page, site: LiveSite, _sample: Sample) -> None:
+    sign_in(page, site, site.add_officer("harri.jones@unit.example"))
+    page.goto("/triage/admin/")
