@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 CATEGORY = {
     "discrimination": _l("Discriminatory or offensive messages or behaviour"),
@@ -38,9 +39,10 @@ HOW_KNOWN = {
     "documents": _l("I have seen messages, records or documents"),
     "other": _l("Another way"),
 }
+# Context: Welsh answers "is anyone at risk?" with its own verb (Oes / Nac oes).
 AT_RISK = {
-    "yes": _l("Yes"),
-    "no": _l("No"),
+    "yes": lazy_pgettext("anyone at risk", "Yes"),
+    "no": lazy_pgettext("anyone at risk", "No"),
     "not_sure": _l("I'm not sure"),
 }
 STATUS = {

@@ -114,7 +114,7 @@ def test_the_queue_is_paginated_newest_first_and_filtered_by_status(
     assert len(set(REFERENCE.findall(second_page))) == 2 and "23 November 2026" in second_page
     officer_moves(officer, REFERENCE.findall(first_page)[0], "acknowledged")
     acknowledged = officer.get("/triage/?status=acknowledged").get_data(as_text=True)
-    assert "(1 cases)" in acknowledged or "Page 1 of 1 (1 cases)" in acknowledged
+    assert "Page 1 of 1 (1 case)" in acknowledged
     assert officer.get("/triage/?status=bogus").status_code == 404
     assert officer.get("/triage/?page=99").status_code == 200
     app.extensions["reportline.engine"].dispose()

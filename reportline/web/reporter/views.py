@@ -129,9 +129,10 @@ def follow_up_sign_in() -> BaseResponse | str | tuple[str, int]:
     except Throttled as exc:
         db.commit()
         form.receipt.errors = [
-            _(
-                "Too many attempts. Wait %(seconds)s seconds, then try again.",
-                seconds=exc.retry_after,
+            ngettext(
+                "Too many attempts. Wait %(num)s second, then try again.",
+                "Too many attempts. Wait %(num)s seconds, then try again.",
+                exc.retry_after,
             )
         ]
         page = render_template("reporter/follow_up_sign_in.html", form=form)
