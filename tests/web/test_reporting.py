@@ -174,3 +174,17 @@ def test_a_report_before_the_instance_is_initialised_fails_safely(
     assert response.status_code == 500
     assert "Nothing you sent was stored" in response.get_data(as_text=True)
     assert _count_cases(db) == 0
+
+
+def test_the_form_is_rendered_once_but_every_visitor_gets_their_own_tokens(
+    app: Flask, unit: Enrolled
+) -> None:
+    first, second = app.test_client(), app.test_client()
+    page_one = first.get("/report").get_data(as_text=True)
+    page_two = second.get("/report").get_data(as_text=True)
+    assert csrf_token(page_one) != csrf_token(page_two)
+    assert SUBMISSION_FIELD.search(page_one).group(1) != SUBMISSION_FIELD.search(page_two).group(1)  # type: ignore[union-attr]
+    assert "RLSLOT" not in page_one + page_two
+    second.get("/language/cy")
+    welsh = second.get("/report").get_data(as_text=True)
+    assert 'lang="cy"' in welsh and 'lang="en"' in first.get("/report").get_data(as_text=True)

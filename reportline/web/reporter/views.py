@@ -22,6 +22,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.crypto.receipt import WORD_COUNT, MalformedReceipt, ReceiptProblem
@@ -33,6 +34,7 @@ from reportline.web.context import client_address, now, settings, today
 from reportline.web.database import get_session
 from reportline.web.forms import csrf
 from reportline.web.i18n import LANGUAGES
+from reportline.web.page_cache import render_cached
 from reportline.web.reporter.forms import ReceiptForm, ReplyForm, ReportForm
 
 blueprint = Blueprint("reporter", __name__)
@@ -44,17 +46,21 @@ REPORTER_KEY = "reporter"
 @blueprint.get("/")
 def landing() -> str:
     """What this line is for, what happens next, and how anonymity is protected."""
-    return render_template("reporter/landing.html")
+    return render_cached("reporter/landing.html")
 
 
 @blueprint.route("/report", methods=["GET", "POST"])
 @csrf.exempt  # checked by ReportForm.validate(), which keeps what was typed
 def report() -> str | tuple[str, int]:
     """The report form; on success the report is committed, then the receipt shown once."""
-    form = ReportForm()
     if request.method != "POST":
-        form.submission.data = session[SUBMISSION_KEY] = secrets.token_urlsafe(16)
-        return render_template("reporter/report.html", form=form)
+        session[SUBMISSION_KEY] = submission = secrets.token_urlsafe(16)
+        return render_cached(
+            "reporter/report.html",
+            slots={"csrf_value": generate_csrf(), "submission_value": submission},
+            form=ReportForm(formdata=None),
+        )
+    form = ReportForm()
     if not form.validate():
         return render_template("reporter/report.html", form=form), 400
     if not secrets.compare_digest(

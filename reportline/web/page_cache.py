@@ -1,0 +1,44 @@
+"""Pages that are the same for every visitor but for a token or two, rendered once.
+
+The blank report form is the busiest page and costs milliseconds of template
+work; what differs between visitors is only the CSRF token and the one-time
+submission value. It is rendered once per language with placeholders, and
+each request fills them in. Anything else that varies (errors, typed text,
+flashed messages) is rendered normally.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, render_template, session
+from flask_babel import get_locale
+
+# Slot values are inserted into HTML unescaped, so they must be plain tokens.
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+def slot(name: str) -> str:
+    """The placeholder that stands for `name` in a cached page."""
+    return f"RLSLOT-{name}-a7c31f9e"
+
+
+def render_cached(template: str, slots: dict[str, str] | None = None, **context: Any) -> str:
+    """Render `template` once per language; fill `slots` (name -> token) on each request."""
+    slots = slots or {}
+    if "_flashes" in session:
+        return render_template(template, **context, **slots)
+    cache: dict[tuple[str, str], str] = current_app.extensions.setdefault(
+        "reportline.page_cache", {}
+    )
+    key = (template, str(get_locale()))
+    html = cache.get(key)
+    if html is None:
+        html = render_template(template, **context, **{name: slot(name) for name in slots})
+        cache[key] = html
+    for name, value in slots.items():
+        if not _SAFE_VALUE.match(value):
+            raise ValueError(f"slot {name} holds characters that need escaping")
+        html = html.replace(slot(name), value)
+    return html
