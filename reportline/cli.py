@@ -154,7 +154,9 @@ def _initialise(
 ) -> setup.InitialisedInstance:
     with _db(settings) as session:
         try:
-            result = setup.initialise(session, admin_email, password, settings.argon2, utcnow())
+            result = setup.initialise(
+                session, admin_email, password, settings.argon2, utcnow(), settings.integrity_key
+            )
         except WeakPassword as exc:
             raise click.ClickException("Password refused: " + " ".join(exc.problems)) from exc
         except ServiceError as exc:
@@ -169,7 +171,19 @@ def _initialise(
         except Exception:
             recovery_key_file.unlink(missing_ok=True)
             raise
+    _pin_unit_key(settings.instance_path, result.unit_key_fingerprint)
     return result
+
+
+def _pin_unit_key(instance: Path, fingerprint: str) -> None:
+    """Record the unit key's fingerprint in the instance config: new reports are sealed
+    only to that key, so a key planted in the database is never used."""
+    config = instance / CONFIG_FILE_NAME
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(
+            "# The unit key new reports are sealed to (written by `init`; see docs/security.md).\n"
+            f'unit_key_fingerprint = "{fingerprint}"\n'
+        )
 
 
 @main.group()
@@ -189,7 +203,9 @@ def officer_add(email: str, role: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
     with _db(settings) as session:
         try:
-            new = officers.create_officer(session, email, role, password, settings.argon2, utcnow())
+            new = officers.create_officer(
+                session, email, role, password, settings.argon2, utcnow(), settings.integrity_key
+            )
         except WeakPassword as exc:
             raise click.ClickException("Password refused: " + " ".join(exc.problems)) from exc
         except ServiceError as exc:
@@ -283,7 +299,9 @@ def recover(recovery_key_file: Path, email: str) -> None:
     with _db(settings) as session:
         try:
             recovery_private = parse_recovery_key(recovery_key_file.read_text("utf-8"))
-            officer = keyring.grant_with_recovery_key(session, recovery_private, email, utcnow())
+            officer = keyring.grant_with_recovery_key(
+                session, recovery_private, email, utcnow(), settings.integrity_key
+            )
         except (DecryptionError, ServiceError) as exc:
             raise click.ClickException(str(exc).capitalize() + ".") from exc
         session.commit()

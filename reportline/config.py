@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from reportline.crypto.kdf import Argon2Cost
+from reportline.crypto.kdf import Argon2Cost, hkdf
 
 CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "REPORTLINE_"
@@ -50,6 +51,13 @@ class Settings:
     follow_up_free_attempts_global: int = 200
     throttle_max_delay_seconds: int = 900
     log_level: str = "INFO"
+    # Written by `init`: the unit public key new reports may be sealed to.
+    unit_key_fingerprint: str | None = None
+
+    @property
+    def integrity_key(self) -> bytes:
+        """Key for MACs over rows a database writer must not plant (unit and officer keys)."""
+        return hkdf(self.receipt_pepper, "instance:integrity")
 
     @property
     def blob_path(self) -> Path:
@@ -72,7 +80,7 @@ _INT_SETTINGS: dict[str, int] = {
     "throttle_max_delay_seconds": 1,
 }
 _BOOL_SETTINGS = {"https"}
-_STR_SETTINGS = {"leave_url", "log_level", "database_url"}
+_STR_SETTINGS = {"leave_url", "log_level", "database_url", "unit_key_fingerprint"}
 _SECRET_SETTINGS = {"secret_key", "receipt_pepper"}
 _ARGON2_KEYS = {"argon2_time_cost", "argon2_memory_cost_kib", "argon2_parallelism"}
 _KNOWN = ({f.name for f in fields(Settings)} - {"instance_path", "argon2"}) | _ARGON2_KEYS
@@ -136,6 +144,9 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         ),
         parallelism=_parse_int("argon2_parallelism", raw.get("argon2_parallelism", 1), 1, 16),
     )
+    pin = values.get("unit_key_fingerprint")
+    if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
+        raise ConfigError("unit_key_fingerprint must be the 16 hex digits `init` printed.")
     leave_url = values.get("leave_url", "/leave")
     if not (leave_url.startswith("/") or leave_url.startswith("https://")):
         raise ConfigError("leave_url must be a path on this site or an https:// address.")

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from reportline import create_app
+from reportline.config import load_settings
 from reportline.db import Base, make_engine, make_sessionmaker
 from reportline.migrate import upgrade
 from reportline.services import setup
@@ -33,6 +34,7 @@ from tests.helpers import (
     SUPERVISOR_PASSWORD,
     Enrolled,
     MovableClock,
+    pin_unit_key,
     sign_in,
 )
 
@@ -144,11 +146,12 @@ def app(app_settings: dict[str, Any], clock: MovableClock) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Session]:
+def db(database_url: str, app_settings: dict[str, Any], instance_path: Path) -> Iterator[Session]:
     """A session for arranging and inspecting, outside any request.
 
     It runs in autocommit mode, so it never holds a lock or an old snapshot
     while the app works: every read sees what the app has committed.
+    `db.info["settings"]` holds the app's settings (for its secrets).
     """
     engine = create_engine(
         database_url.replace("postgresql://", "postgresql+psycopg://", 1),
@@ -157,15 +160,26 @@ def db(database_url: str) -> Iterator[Session]:
     if database_url.startswith("sqlite"):
         event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
     with make_sessionmaker(engine)() as session:
+        overrides = {k: v for k, v in app_settings.items() if k != "instance_path"}
+        session.info["settings"] = load_settings({}, instance_path, overrides)
         yield session
     engine.dispose()
 
 
 @pytest.fixture
-def unit(app: Flask, db: Session, clock: MovableClock) -> Enrolled:
+def unit(app: Flask, app_settings: dict[str, Any], db: Session, clock: MovableClock) -> Enrolled:
     """An initialised instance: unit key, recovery key and a supervisor who holds the key."""
-    result = setup.initialise(db, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD, FAST_ARGON2, clock())
+    result = setup.initialise(
+        db,
+        SUPERVISOR_EMAIL,
+        SUPERVISOR_PASSWORD,
+        FAST_ARGON2,
+        clock(),
+        db.info["settings"].integrity_key,
+    )
     db.commit()
+    pin_unit_key(app, result.unit_key_fingerprint)
+    app_settings["unit_key_fingerprint"] = result.unit_key_fingerprint  # for apps made later
     app.extensions["test.recovery_key"] = result.recovery_key
     new = result.supervisor
     return Enrolled(

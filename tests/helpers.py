@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pyotp
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -57,7 +59,9 @@ class Enrolled:
 
 def add_officer(db: Session, clock: MovableClock, email: str, role: str = "officer") -> Enrolled:
     """Create an officer (CLI path): keys and TOTP, but no unit key yet."""
-    new = officers.create_officer(db, email, role, OFFICER_PASSWORD, FAST_ARGON2, clock())
+    new = officers.create_officer(
+        db, email, role, OFFICER_PASSWORD, FAST_ARGON2, clock(), db.info["settings"].integrity_key
+    )
     db.commit()
     return Enrolled(email, OFFICER_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes)
 
@@ -164,3 +168,17 @@ def unlock_officer_key(db: Session, who: Enrolled) -> PrivateKey:
     assert row is not None and row.wrapped_private_key is not None
     key = derive_password_key(who.password, read_params(row.wrapped_private_key))
     return unwrap_private_key(row.wrapped_private_key, key, officers.officer_key_context(row.id))
+
+
+def receipt_fragments(receipt: str) -> list[str]:
+    """Every pair of neighbouring receipt words: none may appear in a log or at rest.
+
+    (Single words are common English and may appear anywhere by chance.)"""
+    words = receipt.split()
+    return [f"{a} {b}" for a, b in pairwise(words)]
+
+
+def pin_unit_key(app: Flask, fingerprint: str) -> None:
+    """What `reportline init` writes to the instance config: the unit key to seal to."""
+    settings = app.extensions["reportline.settings"]
+    app.extensions["reportline.settings"] = replace(settings, unit_key_fingerprint=fingerprint)

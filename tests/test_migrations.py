@@ -68,5 +68,5 @@ def test_reporter_tables_keep_no_insertion_order_on_sqlite(
     with engine.connect() as connection:
         sql = dict(connection.exec_driver_sql("SELECT name, sql FROM sqlite_master").all())
     engine.dispose()
-    for table in ("cases", "messages", "case_key_grants", "status_changes"):
+    for table in ("cases", "messages", "status_changes"):
         assert "WITHOUT ROWID" in sql[table]

@@ -4,7 +4,7 @@ Importing this package registers every table on `reportline.db.Base.metadata`.
 """
 
 from reportline.models.audit import AuditEntry
-from reportline.models.case import Case, CaseKeyGrant, Message, StatusChange
+from reportline.models.case import Case, Message, StatusChange
 from reportline.models.keys import RecoveryKey, UnitKey, UnitKeyGrant
 from reportline.models.officer import EnrolmentInvite, Officer, RecoveryCode
 from reportline.models.sessions import OfficerSession, ReporterSession
@@ -13,7 +13,6 @@ from reportline.models.throttle import ThrottleBucket, ThrottleSalt
 __all__ = [
     "AuditEntry",
     "Case",
-    "CaseKeyGrant",
     "EnrolmentInvite",
     "Message",
     "Officer",

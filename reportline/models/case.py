@@ -43,6 +43,9 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     received_on: Mapped[date]
+    # The case secret sealed to the unit key generation `unit_key_id`.
+    unit_key_id: Mapped[int] = mapped_column(ForeignKey("unit_keys.id"))
+    sealed_case_secret: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="received")
     status_changed_on: Mapped[date]
     acknowledged_on: Mapped[date | None]
@@ -54,26 +57,9 @@ class Case(Base):
     # derive: a reporter's reply is never sealed to a key someone swapped in the database.
     key_binding: Mapped[bytes] = mapped_column(LargeBinary)
     message_count: Mapped[int] = mapped_column(default=0)
+    status_change_count: Mapped[int] = mapped_column(default=0)
     unread_by_unit: Mapped[int] = mapped_column(default=0)
     unread_by_reporter: Mapped[int] = mapped_column(default=0)
-
-
-class CaseKeyGrant(Base):
-    """The case secret sealed to a holder: the unit key (or, later, named officers)."""
-
-    __tablename__ = "case_key_grants"
-    __table_args__ = (
-        CheckConstraint("(unit_key_id IS NULL) <> (officer_id IS NULL)", name="one_holder"),
-        UniqueConstraint("case_id", "unit_key_id", name="uq_case_key_grants_unit"),
-        UniqueConstraint("case_id", "officer_id", name="uq_case_key_grants_officer"),
-        {"sqlite_with_rowid": False},
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    unit_key_id: Mapped[int | None] = mapped_column(ForeignKey("unit_keys.id"))
-    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"))
-    sealed_case_secret: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Message(Base):
@@ -91,7 +77,8 @@ class Message(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int]
     author: Mapped[str] = mapped_column(String(16))
-    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="SET NULL"))
+    # Officers are deactivated, never deleted: the MAC covers this id.
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     kind: Mapped[str] = mapped_column(String(16), default="message")
     sent_on: Mapped[date]
     unread: Mapped[bool] = mapped_column(default=True)
@@ -104,13 +91,17 @@ class StatusChange(Base):
     """Who moved a case from one status to another, when, and (sealed) why."""
 
     __tablename__ = "status_changes"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_status_changes_case_seq"),
+        {"sqlite_with_rowid": False},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
     from_status: Mapped[str] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
-    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="SET NULL"))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     changed_at: Mapped[datetime]
     reason: Mapped[bytes | None] = mapped_column(LargeBinary)
     # HMAC under the case's MAC key: see reportline.services.triage.status_change_mac.

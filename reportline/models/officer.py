@@ -23,6 +23,9 @@ class Officer(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # HMAC under the instance integrity key over (id, public key): nobody is
+    # given the unit key sealed to a public key swapped in the database.
+    key_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     wrapped_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_seed_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_last_step: Mapped[int | None]

@@ -29,7 +29,7 @@ from reportline.crypto.password import (
     unwrap_private_key,
 )
 from reportline.models import Officer, OfficerSession
-from reportline.services import audit, second_factor, throttle
+from reportline.services import audit, integrity, second_factor, throttle
 from reportline.services.errors import LoginFailed, SessionExpired
 from reportline.services.officers import end_all_sessions, normalise_email, officer_key_context
 from reportline.services.sessions import (
@@ -123,11 +123,17 @@ def _check_password(
     if officer is not None and officer.wrapped_private_key is not None:
         key = derive_password_key(password, read_params(officer.wrapped_private_key))
         try:
-            return unwrap_private_key(
+            private_key = unwrap_private_key(
                 officer.wrapped_private_key, key, officer_key_context(officer.id)
             )
+            # A key pair swapped in the database (wrapped key, public key and seed
+            # together) would unwrap, but its public key carries no valid MAC.
+            integrity.check_officer_key(settings.integrity_key, officer)
+            if private_key.public_key().raw != officer.public_key:
+                raise DecryptionError("the stored public key is not this officer's")
         except DecryptionError:
             return None
+        return private_key
     key = derive_password_key(password, _decoy_params(email, settings))
     with contextlib.suppress(DecryptionError):
         aead.decrypt(key.key, _decoy()[1][1:80], b"decoy")
@@ -227,11 +233,17 @@ def resume_session(
         session.flush()
         raise SessionExpired("session ended")
     payload = open_payload(token, SESSION_PURPOSE, row.sealed)
+    private_key = PrivateKey(unb64(payload["key"]))
+    if private_key.public_key().raw != officer.public_key:
+        # A session row minted in the database holds some other key: refuse it.
+        session.delete(row)
+        session.flush()
+        raise SessionExpired("session key does not belong to this officer")
     if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
         row.last_seen_at = now
     return SignedInOfficer(
         officer=officer,
-        private_key=PrivateKey(unb64(payload["key"])),
+        private_key=private_key,
         stage=row.stage,
         token=token,
         row=row,

@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reportline.crypto import aead
@@ -22,8 +21,8 @@ from reportline.crypto.context import context
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import hkdf
 from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, private_key_from_seed
-from reportline.models import Case, CaseKeyGrant
-from reportline.services.errors import NoKeyAccess, NotFound
+from reportline.models import Case
+from reportline.services.errors import NotFound
 from reportline.services.keyring import UnitKeyring
 
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
@@ -162,27 +161,18 @@ def open_report(secret: CaseSecret, case: Case) -> dict[str, Any]:
     return fields
 
 
-def open_case_secret(session: Session, case_id: int, keyring: UnitKeyring) -> CaseSecret:
-    """Unseal a case's secret with any unit key the officer holds."""
-    grants = session.scalars(
-        select(CaseKeyGrant).where(
-            CaseKeyGrant.case_id == case_id, CaseKeyGrant.unit_key_id.is_not(None)
-        )
-    ).all()
-    return open_secret_from_grants(grants, keyring)
+def open_case_secret(case: Case, keyring: UnitKeyring) -> CaseSecret:
+    """Unseal a case's secret with the unit key generation it is sealed to.
 
-
-def open_secret_from_grants(grants: Any, keyring: UnitKeyring) -> CaseSecret:
-    """Open the first grant sealed to a unit key in `keyring`."""
-    for grant in grants:
-        if grant.unit_key_id in keyring.keys:
-            raw = open_sealed(
-                grant.sealed_case_secret,
-                keyring.keys[grant.unit_key_id],
-                grant_context(grant.case_id, grant.unit_key_id),
-            )
-            return CaseSecret(raw)
-    raise NoKeyAccess("no key you hold opens this case")
+    Raises NoKeyAccess if the officer does not hold that generation,
+    DecryptionError if the sealed secret was altered or moved.
+    """
+    raw = open_sealed(
+        case.sealed_case_secret,
+        keyring.get(case.unit_key_id),
+        grant_context(case.id, case.unit_key_id),
+    )
+    return CaseSecret(raw)
 
 
 def get_case(session: Session, case_id: int, for_update: bool = False) -> Case:

@@ -98,13 +98,18 @@ def find_link(session: Session, token: str, now: datetime) -> tuple[Officer, str
 
 
 def redeem_enrolment(
-    session: Session, token: str, password: str, cost: Argon2Cost, now: datetime
+    session: Session,
+    token: str,
+    password: str,
+    cost: Argon2Cost,
+    now: datetime,
+    integrity_key: bytes,
 ) -> tuple[Officer, PrivateKey]:
     """Set a new officer's password and key pair. Raises WeakPassword, InviteInvalid."""
     officer, purpose = find_link(session, token, now)
     if purpose != ENROL:
         raise InviteInvalid("not an enrolment link")
-    private_key = set_password(officer, password, cost)
+    private_key = set_password(officer, password, cost, integrity_key)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
     audit.record(session, officer.email, "officer.enrolled", now, officer=officer.id)
     return officer, private_key

@@ -25,7 +25,7 @@ from reportline.crypto.keys import (
     seal,
 )
 from reportline.models import Officer, RecoveryKey, UnitKey, UnitKeyGrant
-from reportline.services import audit
+from reportline.services import audit, integrity
 from reportline.services.errors import NoKeyAccess, SetupError
 
 RECOVERY_BEGIN = "-----BEGIN REPORTLINE RECOVERY KEY-----"
@@ -54,13 +54,17 @@ def _grant_context(
     return context("unit-key-grant", unit_key=unit_key_id, recovery=recovery_key_id)
 
 
-def active_unit_key(session: Session) -> UnitKey:
-    """The unit key new reports are sealed to; raise SetupError before `init`."""
+def active_unit_key(session: Session, pinned_fingerprint: str | None) -> UnitKey:
+    """The unit key new reports are sealed to, checked against the pinned fingerprint.
+
+    Raises SetupError before `init`, DecryptionError for a planted or altered row.
+    """
     unit_key = session.scalars(
         select(UnitKey).where(UnitKey.active.is_(True)).order_by(UnitKey.id.desc()).limit(1)
     ).first()
     if unit_key is None:
         raise SetupError("no unit key: run `reportline init` first")
+    integrity.check_unit_key(pinned_fingerprint, unit_key)
     return unit_key
 
 
@@ -114,15 +118,18 @@ def grant_unit_key(
     officer: Officer,
     granted_by: Officer | None,
     now: datetime,
+    integrity_key: bytes,
 ) -> None:
     """Seal every unit key generation the granter holds to `officer`'s public key.
 
-    Raises SetupError for an officer who is deactivated or has no key pair yet.
+    Raises SetupError for an officer who is deactivated or has no key pair yet,
+    DecryptionError if their public key was swapped in the database.
     """
     if not officer.active:
         raise SetupError("a deactivated officer cannot be given access")
     if officer.public_key is None:
         raise SetupError("the officer has not chosen a password yet")
+    integrity.check_officer_key(integrity_key, officer)
     recipient = PublicKey(officer.public_key)
     for unit_key_id, private_key in keyring.keys.items():
         existing = session.scalars(
@@ -217,7 +224,11 @@ def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> 
 
 
 def grant_with_recovery_key(
-    session: Session, recovery_private: PrivateKey, email: str, now: datetime
+    session: Session,
+    recovery_private: PrivateKey,
+    email: str,
+    now: datetime,
+    integrity_key: bytes,
 ) -> Officer:
     """Seal the unit key to an officer using the recovery key; audited as its use.
 
@@ -229,7 +240,7 @@ def grant_with_recovery_key(
     if officer is None:
         raise SetupError(f"no officer with e-mail {email}")
     audit.record(session, "cli", "recovery_key.used", now, officer=officer.id)
-    grant_unit_key(session, opened, officer, None, now)
+    grant_unit_key(session, opened, officer, None, now, integrity_key)
     return officer
 
 

@@ -16,7 +16,7 @@ from reportline.crypto.keys import PrivateKey, generate_private_key
 from reportline.crypto.password import derive_password_key, new_params, wrap_private_key
 from reportline.models import EnrolmentInvite, Officer, OfficerSession
 from reportline.models.officer import ROLES
-from reportline.services import audit, keyring, throttle
+from reportline.services import audit, integrity, keyring, throttle
 from reportline.services.errors import ServiceError, WeakPassword
 from reportline.services.second_factor import (
     new_recovery_codes,
@@ -70,9 +70,16 @@ def officer_key_context(officer_id: int) -> bytes:
 
 
 def set_password(
-    officer: Officer, password: str, cost: Argon2Cost, private_key: PrivateKey | None = None
+    officer: Officer,
+    password: str,
+    cost: Argon2Cost,
+    integrity_key: bytes,
+    private_key: PrivateKey | None = None,
 ) -> PrivateKey:
-    """Check the password rules, then wrap the officer's key (a new one if none given)."""
+    """Check the password rules, then wrap the officer's key (a new one if none given).
+
+    The public key gets a MAC under the instance integrity key (services.integrity).
+    """
     problems = password_problems(password, officer.email)
     if problems:
         raise WeakPassword(problems)
@@ -85,6 +92,7 @@ def set_password(
         derive_password_key(password, params),
         officer_key_context(officer.id),
     )
+    officer.key_mac = integrity.officer_key_mac(integrity_key, officer.id, officer.public_key)
     return private_key
 
 
@@ -119,11 +127,12 @@ def create_officer(
     password: str,
     cost: Argon2Cost,
     now: datetime,
+    integrity_key: bytes,
     actor: str = "cli",
 ) -> NewOfficer:
     """Create an officer with a key pair, a TOTP seed and recovery codes (CLI path)."""
     officer = new_officer_row(session, email, role, now)
-    private_key = set_password(officer, password, cost)
+    private_key = set_password(officer, password, cost, integrity_key)
     seed = new_totp_seed()
     store_totp_seed(officer, seed)
     codes = new_recovery_codes(session, officer)

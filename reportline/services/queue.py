@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
-from reportline.models import Case, CaseKeyGrant, Officer
+from reportline.models import Case, Officer
 from reportline.models.case import STATUSES
 from reportline.services import audit, cases, deadlines
 from reportline.services.errors import NoKeyAccess
@@ -75,20 +75,19 @@ def queue_page(
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()
-    grants = _unit_grants(session, [c.id for c in found])
     audit.record(session, viewer.email, "queue.viewed", now, page=page, status=status or "all")
     return QueuePage(
-        rows=[_row(case, grants.get(case.id, []), keyring, now.date()) for case in found],
+        rows=[_row(case, keyring, now.date()) for case in found],
         page=page,
         pages=pages,
         total=total,
     )
 
 
-def _row(case: Case, grants: list[CaseKeyGrant], keyring: UnitKeyring, today: date) -> QueueRow:
+def _row(case: Case, keyring: UnitKeyring, today: date) -> QueueRow:
     category = at_risk = problem = None
     try:
-        report = cases.open_report(cases.open_secret_from_grants(grants, keyring), case)
+        report = cases.open_report(cases.open_case_secret(case, keyring), case)
         category, at_risk = report["category"], report["at_risk"]
     except NoKeyAccess:
         problem = "no_access"
@@ -107,16 +106,3 @@ def _row(case: Case, grants: list[CaseKeyGrant], keyring: UnitKeyring, today: da
         unread_replies=case.unread_by_unit,
         problem=problem,
     )
-
-
-def _unit_grants(session: Session, case_ids: list[int]) -> dict[int, list[CaseKeyGrant]]:
-    grants: dict[int, list[CaseKeyGrant]] = {}
-    if not case_ids:
-        return grants
-    for grant in session.scalars(
-        select(CaseKeyGrant).where(
-            CaseKeyGrant.case_id.in_(case_ids), CaseKeyGrant.unit_key_id.is_not(None)
-        )
-    ):
-        grants.setdefault(grant.case_id, []).append(grant)
-    return grants

@@ -25,7 +25,12 @@ class InitialisedInstance:
 
 
 def initialise(
-    session: Session, admin_email: str, password: str, cost: Argon2Cost, now: datetime
+    session: Session,
+    admin_email: str,
+    password: str,
+    cost: Argon2Cost,
+    now: datetime,
+    integrity_key: bytes,
 ) -> InitialisedInstance:
     """Create the unit and recovery keys and the first supervisor, who holds the unit key.
 
@@ -40,9 +45,16 @@ def initialise(
         raise WeakPassword(problems)
     unit_key, unit_private = keyring.create_unit_key(session, now)
     recovery_private = keyring.create_recovery_key(session, unit_key, unit_private, now)
-    supervisor = officers.create_officer(session, email, "supervisor", password, cost, now)
+    supervisor = officers.create_officer(
+        session, email, "supervisor", password, cost, now, integrity_key
+    )
     keyring.grant_unit_key(
-        session, keyring.UnitKeyring({unit_key.id: unit_private}), supervisor.officer, None, now
+        session,
+        keyring.UnitKeyring({unit_key.id: unit_private}),
+        supervisor.officer,
+        None,
+        now,
+        integrity_key,
     )
     audit.record(session, "cli", "instance.initialised", now, unit_key=unit_key.fingerprint)
     return InitialisedInstance(supervisor, recovery_private, unit_key.fingerprint)

@@ -17,7 +17,7 @@ from reportline.crypto.aead import new_key
 from reportline.crypto.keys import PublicKey, seal
 from reportline.crypto.receipt import Receipt, generate_receipt
 from reportline.db import random_id
-from reportline.models import Case, CaseKeyGrant
+from reportline.models import Case
 from reportline.services import cases, keyring
 
 CATEGORIES = (
@@ -70,14 +70,19 @@ class ReportDraft:
 
 
 def submit_report(
-    session: Session, draft: ReportDraft, pepper: bytes, today: date
+    session: Session,
+    draft: ReportDraft,
+    pepper: bytes,
+    unit_key_fingerprint: str | None,
+    today: date,
 ) -> tuple[Case, Receipt]:
     """Seal and add a new case; return it with the reporter's receipt (shown once).
 
-    Raises SetupError if the instance has no unit key. The caller commits and
+    Raises SetupError if the instance has no unit key, DecryptionError if the
+    unit key is not the one pinned in the instance config. The caller commits and
     only then shows the receipt.
     """
-    unit_key = keyring.active_unit_key(session)
+    unit_key = keyring.active_unit_key(session, unit_key_fingerprint)
     receipt = generate_receipt()
     secret = cases.CaseSecret(new_key())
     case_id = _unused_case_id(session)
@@ -88,6 +93,10 @@ def submit_report(
     case = Case(
         id=case_id,
         received_on=today,
+        unit_key_id=unit_key.id,
+        sealed_case_secret=seal(
+            secret.raw, PublicKey(unit_key.public_key), cases.grant_context(case_id, unit_key.id)
+        ),
         status="received",
         status_changed_on=today,
         case_public_key=case_public.raw,
@@ -96,20 +105,11 @@ def submit_report(
         reporter_public_key=reporter_public.raw,
         key_binding=cases.bind_case(case_id, secret, case_public, reporter_key),
         message_count=0,
+        status_change_count=0,
         unread_by_unit=0,
         unread_by_reporter=0,
     )
-    grant = CaseKeyGrant(
-        id=random_id(),
-        case_id=case_id,
-        unit_key_id=unit_key.id,
-        sealed_case_secret=seal(
-            secret.raw, PublicKey(unit_key.public_key), cases.grant_context(case_id, unit_key.id)
-        ),
-    )
     session.add(case)
-    session.flush()
-    session.add(grant)
     session.flush()
     return case, receipt
 

@@ -20,7 +20,7 @@ from reportline.crypto.context import context
 from reportline.crypto.envelope import Recipient, open_envelope, seal_envelope
 from reportline.crypto.errors import DecryptionError
 from reportline.db import random_id
-from reportline.models import Officer, StatusChange
+from reportline.models import Case, Officer, StatusChange
 from reportline.services import audit, cases, deadlines, dialogue
 from reportline.services.errors import InvalidTransition, ServiceError
 from reportline.services.keyring import UnitKeyring
@@ -81,6 +81,7 @@ def status_change_mac(mac_key: bytes, change: StatusChange) -> bytes:
         "status-mac",
         case=change.case_id,
         change=change.id,
+        seq=change.seq,
         from_status=change.from_status,
         to_status=change.to_status,
         officer=change.officer_id if change.officer_id is not None else "-",
@@ -92,18 +93,24 @@ def status_change_mac(mac_key: bytes, change: StatusChange) -> bytes:
 
 def _history(
     session: Session,
-    case_id: int,
+    case: Case,
     keys: cases.CaseKeys,
     secret: cases.CaseSecret,
     emails: dict[int, str],
 ) -> list[StatusEntry]:
+    """Check and decrypt the status history: every MAC, positions 1..n, and that the
+    case's current status is where the history ends. Raises DecryptionError."""
+    case_id = case.id
     case_key = secret.private_key()
+    changes = session.scalars(
+        select(StatusChange).where(StatusChange.case_id == case_id).order_by(StatusChange.seq)
+    ).all()
+    if [c.seq for c in changes] != list(range(1, case.status_change_count + 1)):
+        raise DecryptionError("the status history has a missing or extra entry")
+    if case.status != (changes[-1].to_status if changes else "received"):
+        raise DecryptionError("the case status does not match its history")
     history = []
-    for change in session.scalars(
-        select(StatusChange)
-        .where(StatusChange.case_id == case_id)
-        .order_by(StatusChange.changed_at, StatusChange.id)
-    ):
+    for change in changes:
         if not hmac.compare_digest(change.mac, status_change_mac(keys.mac_key, change)):
             raise DecryptionError("a status change failed its integrity check")
         reason = ""
@@ -131,14 +138,14 @@ def open_case(
     Raises NotFound, NoKeyAccess, or DecryptionError when anything stored was altered.
     """
     case = cases.get_case(session, case_id)
-    secret = cases.open_case_secret(session, case.id, keyring)
+    secret = cases.open_case_secret(case, keyring)
     keys = cases.keys_for_officer(secret, case)
     report = cases.open_report(secret, case)
     entries = dialogue.read_dialogue(
         session, case, Recipient.CASE, secret.private_key(), keys.mac_key
     )
     emails = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
-    history = _history(session, case.id, keys, secret, emails)
+    history = _history(session, case, keys, secret, emails)
     if case.unread_by_unit:
         dialogue.mark_read(session, case, "unit")
     audit.record(session, officer.email, "case.viewed", now, case_id=case.id)
@@ -176,16 +183,18 @@ def change_status(
     MessageInvalid for an over-long reason, NoKeyAccess without the case key.
     """
     case = cases.get_case(session, case_id, for_update=True)
-    secret = cases.open_case_secret(session, case.id, keyring)
+    secret = cases.open_case_secret(case, keyring)
     keys = cases.keys_for_officer(secret, case)
     if to_status not in TRANSITIONS.get(case.status, ()):
         raise InvalidTransition(f"a {case.status} case cannot become {to_status}")
     reason = reason.strip()
     if len(reason) > MAX_REASON_LENGTH:
         raise MessageInvalid(f"the reason is longer than {MAX_REASON_LENGTH} characters")
+    case.status_change_count += 1
     change = StatusChange(
         id=random_id(),
         case_id=case.id,
+        seq=case.status_change_count,
         from_status=case.status,
         to_status=to_status,
         officer_id=officer.id,
@@ -236,7 +245,7 @@ def write_to_reporter(
     if len(text) > MAX_MESSAGE_LENGTH:
         raise MessageInvalid(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
     case = cases.get_case(session, case_id, for_update=True)
-    keys = cases.keys_for_officer(cases.open_case_secret(session, case.id, keyring), case)
+    keys = cases.keys_for_officer(cases.open_case_secret(case, keyring), case)
     dialogue.add_message(
         session, case, "officer", text, now.date(), keys, officer_id=officer.id, kind=kind
     )

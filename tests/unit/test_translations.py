@@ -27,9 +27,7 @@ TEMPLATE = ROOT / "reportline" / "translations" / "messages.pot"
 WELSH = ROOT / "reportline" / "translations" / "cy" / "LC_MESSAGES" / "messages.po"
 
 # The same keywords as `pybabel extract -k _l -k lazy_gettext`.
-KEYWORDS = {
-    **DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2)
-}
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2)}
 
 # CLDR's plural categories for Welsh, in the order of the catalogue's forms.
 WELSH_PLURAL_CATEGORIES = ("zero", "one", "two", "few", "many", "other")

@@ -100,7 +100,9 @@ def test_a_deactivated_officer_is_refused_at_once_on_every_route(
     supervisor_row = db.get(Officer, unit.officer_id)
     assert officer_row and supervisor_row
     opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
-    keyring.grant_unit_key(db, opened, officer_row, supervisor_row, clock())
+    keyring.grant_unit_key(
+        db, opened, officer_row, supervisor_row, clock(), db.info["settings"].integrity_key
+    )
     db.commit()
     client = app.test_client()
     sign_in(client, officer, clock)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import parse_receipt
-from reportline.models import AuditEntry, Case, CaseKeyGrant, Message
+from reportline.models import AuditEntry, Case, Message
 from reportline.services import audit, cases, keyring
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from tests.helpers import (
@@ -125,18 +125,16 @@ def test_a_swapped_case_key_stops_the_reporter_replying_to_it(
     assert db.scalars(select(Message)).all() == []
 
 
-def test_a_case_key_grant_swapped_between_cases_does_not_open(
+def test_a_sealed_case_secret_swapped_between_cases_does_not_open(
     quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
 ) -> None:
     submit_report(reporter)
     submit_report(quiet_errors.test_client())
-    first, second = db.scalars(select(CaseKeyGrant)).all()
+    first, second = db.scalars(select(Case)).all()
     db.execute(
-        update(CaseKeyGrant)
-        .where(CaseKeyGrant.id == first.id)
-        .values(sealed_case_secret=second.sealed_case_secret)
+        update(Case).where(Case.id == first.id).values(sealed_case_secret=second.sealed_case_secret)
     )
-    assert supervisor.get(f"/triage/cases/{cases.reference(first.case_id)}").status_code == 500
+    assert supervisor.get(f"/triage/cases/{cases.reference(first.id)}").status_code == 500
 
 
 def test_the_recovery_key_alone_reads_every_report(
@@ -146,7 +144,7 @@ def test_the_recovery_key_alone_reads_every_report(
     text = format_recovery_key(app.extensions["test.recovery_key"])
     recovered = keyring.unlock_with_recovery_key(db, parse_recovery_key(text))
     case = db.scalars(select(Case)).one()
-    secret = cases.open_case_secret(db, case.id, recovered)
+    secret = cases.open_case_secret(case, recovered)
     assert cases.open_report(secret, case)["what_happened"] == "readable with the recovery key"
 
 

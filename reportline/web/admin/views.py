@@ -84,7 +84,9 @@ def _act(officer_id: int, action: str) -> BaseResponse:
             officers.lift_lockout(db, officer, me, settings().receipt_pepper, now())
             message = _("%(email)s can sign in again.", email=officer.email)
         else:  # grant
-            keyring.grant_unit_key(db, access.current_keyring(), officer, me, now())
+            keyring.grant_unit_key(
+                db, access.current_keyring(), officer, me, now(), settings().integrity_key
+            )
             message = _("%(email)s can now read reports.", email=officer.email)
     except ServiceError as exc:
         db.rollback()

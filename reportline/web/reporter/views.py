@@ -80,7 +80,10 @@ def report() -> str | tuple[str, int]:
         at_risk_detail=form.at_risk_detail.data,
     )
     db = get_session()
-    _case, receipt = submissions.submit_report(db, draft, settings().receipt_pepper, today())
+    config = settings()
+    _case, receipt = submissions.submit_report(
+        db, draft, config.receipt_pepper, config.unit_key_fingerprint, today()
+    )
     db.commit()
     session.pop(SUBMISSION_KEY, None)
     return render_template(

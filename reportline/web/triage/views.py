@@ -184,7 +184,12 @@ def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
         try:
             if purpose == enrolment.ENROL:
                 officer, private_key = enrolment.redeem_enrolment(
-                    db, token, form.password.data or "", settings().argon2, now()
+                    db,
+                    token,
+                    form.password.data or "",
+                    settings().argon2,
+                    now(),
+                    settings().integrity_key,
                 )
             else:
                 config = settings()

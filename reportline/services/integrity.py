@@ -1,0 +1,48 @@
+"""Checks on public keys whose forgery would hand a database writer future secrets.
+
+A writer who could plant a unit public key would have new reports sealed to
+their key: the unit key's fingerprint is pinned in the instance config at
+`init` (a file database access does not let anyone change) and every
+submission checks it. One who could swap an officer's public key would be
+given the unit key at the next grant: officer keys carry an HMAC under the
+instance integrity key (derived from the pepper in the instance config), and
+supervisors can compare fingerprints with the officer before granting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from reportline.crypto.context import context
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.keys import PublicKey
+from reportline.models import Officer, UnitKey
+
+
+def _mac(key: bytes, header: bytes, public_key: bytes) -> bytes:
+    return hmac.new(key, header + hashlib.sha256(public_key).digest(), "sha256").digest()
+
+
+def officer_key_mac(key: bytes, officer_id: int, public_key: bytes) -> bytes:
+    """The MAC over an officer's id and public key."""
+    return _mac(key, context("officer-key-row", officer=officer_id), public_key)
+
+
+def check_unit_key(pinned_fingerprint: str | None, unit_key: UnitKey) -> None:
+    """Raise DecryptionError unless the unit key is the one pinned in the instance config."""
+    actual = PublicKey(unit_key.public_key).fingerprint
+    if pinned_fingerprint is None or not hmac.compare_digest(actual, pinned_fingerprint):
+        raise DecryptionError("the unit key does not match the fingerprint pinned at init")
+
+
+def check_officer_key(key: bytes, officer: Officer) -> None:
+    """Raise DecryptionError unless the officer's public key is the one they created."""
+    if (
+        officer.public_key is None
+        or officer.key_mac is None
+        or not hmac.compare_digest(
+            officer.key_mac, officer_key_mac(key, officer.id, officer.public_key)
+        )
+    ):
+        raise DecryptionError("an officer's public key failed its integrity check")
