@@ -12,11 +12,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from blinker import Namespace
 from flask import current_app, render_template, session
 from flask_babel import get_locale
 
 # Slot values are inserted into HTML unescaped, so they must be plain tokens.
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9._-]*$")
+
+# Sent with the template's name whenever a page is served from the cache, as
+# Flask's template_rendered is when a template is rendered.
+cached_page_served = Namespace().signal("cached-page-served")
 
 
 def slot(name: str) -> str:
@@ -37,6 +42,8 @@ def render_cached(template: str, slots: dict[str, str] | None = None, **context:
     if html is None:
         html = render_template(template, **context, **{name: slot(name) for name in slots})
         cache[key] = html
+    else:
+        cached_page_served.send(current_app._get_current_object(), template=template)  # type: ignore[attr-defined]
     for name, value in slots.items():
         if not _SAFE_VALUE.match(value):
             raise ValueError(f"slot {name} holds characters that need escaping")

@@ -39,6 +39,7 @@ from reportline.services import (
     submissions,
     triage,
 )
+from reportline.web.page_cache import cached_page_served
 from tests.conftest import settings_for_test
 from tests.helpers import (
     FAST_ARGON2,
@@ -48,6 +49,7 @@ from tests.helpers import (
     VALID_REPORT,
     Enrolled,
     MovableClock,
+    pin_unit_key,
     totp_code,
 )
 
@@ -71,11 +73,16 @@ class HitRecorder:
         self._hits: list[Hit] = []
         self._templates: dict[int, list[str]] = {}
         template_rendered.connect(self._on_template, app)
+        cached_page_served.connect(self._on_cached_page, app)
         request_finished.connect(self._on_response, app)
 
     def _on_template(self, _app: Flask, template: Template, **_extra: Any) -> None:
         with self._lock:
             self._templates.setdefault(threading.get_ident(), []).append(str(template.name))
+
+    def _on_cached_page(self, _app: Flask, template: str, **_extra: Any) -> None:
+        with self._lock:
+            self._templates.setdefault(threading.get_ident(), []).append(template)
 
     def _on_response(self, _app: Flask, response: Any, **_extra: Any) -> None:
         with self._lock:
@@ -141,7 +148,11 @@ class LiveSite:
         draft = submissions.ReportDraft(**{**VALID_REPORT, **fields})
         with self.database() as db:
             _case, receipt = submissions.submit_report(
-                db, draft, self.settings.receipt_pepper, self.today()
+                db,
+                draft,
+                self.settings.receipt_pepper,
+                self.settings.unit_key_fingerprint,
+                self.today(),
             )
         return " ".join(receipt.words)
 
@@ -193,7 +204,13 @@ class LiveSite:
         """An officer set up by the CLI: can sign in, but does not hold the unit key."""
         with self.database() as db:
             new = officers.create_officer(
-                db, email, "officer", OFFICER_PASSWORD, FAST_ARGON2, self.clock()
+                db,
+                email,
+                "officer",
+                OFFICER_PASSWORD,
+                FAST_ARGON2,
+                self.clock(),
+                self.settings.integrity_key,
             )
         return Enrolled(email, OFFICER_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes)
 
@@ -217,8 +234,16 @@ def running_site(instance: Path) -> Iterator[LiveSite]:
     app = create_app(settings, clock=clock)
     recorder = HitRecorder(app)
     with app.extensions["reportline.sessionmaker"]() as db:
-        result = setup.initialise(db, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD, FAST_ARGON2, clock())
+        result = setup.initialise(
+            db,
+            SUPERVISOR_EMAIL,
+            SUPERVISOR_PASSWORD,
+            FAST_ARGON2,
+            clock(),
+            app.extensions["reportline.settings"].integrity_key,
+        )
         db.commit()
+        pin_unit_key(app, result.unit_key_fingerprint)
         new = result.supervisor
         supervisor = Enrolled(new.officer.email, SUPERVISOR_PASSWORD, new.totp_seed, new.officer.id)
         supervisor_key = new.private_key
