@@ -192,3 +192,26 @@ def test_a_stored_key_with_absurd_argon2_costs_is_refused_before_any_work() -> N
     inflated = wrapped[:17] + struct.pack(">I", 10**6) + wrapped[21:]
     with pytest.raises(CiphertextFormatError, match="out-of-range"):
         read_params(inflated)
+
+
+def test_an_envelope_whose_slots_hold_different_keys_is_refused() -> None:
+    """Key commitment: a writer cannot show one reader one text and another reader another."""
+    from reportline.crypto.envelope import COMMIT_BYTES, SEALED_KEY_BYTES, _slot_info
+
+    envelope = seal_envelope(
+        b"the same words for both",
+        {Recipient.CASE: ALICE.public_key(), Recipient.REPORTER: BOB.public_key()},
+        CTX,
+    )
+    # Replace the reporter's slot with a different content key sealed to the reporter.
+    other_key = aead.new_key()
+    start = 2 + (1 + SEALED_KEY_BYTES) + 1
+    forged = (
+        envelope[:start]
+        + seal(other_key, BOB.public_key(), _slot_info(CTX, int(Recipient.REPORTER)))
+        + envelope[start + SEALED_KEY_BYTES :]
+    )
+    assert len(forged) == len(envelope)
+    with pytest.raises(DecryptionError, match="commitment"):
+        open_envelope(forged, Recipient.REPORTER, BOB, CTX)
+    assert COMMIT_BYTES == 32
