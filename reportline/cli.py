@@ -218,6 +218,22 @@ def officer_add(email: str, role: str, password_stdin: bool) -> None:
     )
 
 
+@officer.command("unlock")
+@click.argument("email")
+def officer_unlock(email: str) -> None:
+    """Lift the lockout of an account locked after failed sign-ins (e.g. the last supervisor)."""
+    settings = _settings(_instance_path())
+    with _db(settings) as session:
+        try:
+            locked = officers.lift_lockout_by_email(
+                session, email, settings.receipt_pepper, utcnow()
+            )
+        except ServiceError as exc:
+            raise click.ClickException(str(exc).capitalize() + ".") from exc
+        session.commit()
+    click.echo(f"{locked.email} can sign in again.")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)

@@ -199,3 +199,27 @@ def test_the_recovery_key_gives_a_new_supervisor_the_unit_key(
         ["recover", "--recovery-key-file", str(damaged), "--grant-to", "new.chief@unit.example"],
     )
     assert refused.exit_code != 0
+
+
+def test_an_operator_can_lift_a_lockout_from_the_command_line(
+    instance: Path, tmp_path: Path
+) -> None:
+    from sqlalchemy import select
+
+    from reportline.config import load_settings
+    from reportline.db import make_engine, make_sessionmaker
+    from reportline.models import Officer
+
+    _init(instance, tmp_path / "k.txt")
+    settings = load_settings(os.environ, instance)
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine)() as session:
+        chief = session.scalars(select(Officer)).one()
+        chief.locked = True
+        session.commit()
+    result = CliRunner().invoke(main, ["officer", "unlock", "chief@unit.example"])
+    assert result.exit_code == 0 and "can sign in again" in result.output
+    with make_sessionmaker(engine)() as session:
+        assert not session.scalars(select(Officer)).one().locked
+    engine.dispose()
+    assert CliRunner().invoke(main, ["officer", "unlock", "nobody@unit.example"]).exit_code != 0

@@ -99,9 +99,7 @@ def sign_in(
         email = normalise_email(email)
     except Exception:
         email = email.strip().lower()[:254]
-    account = throttle.account_key("login", email, settings.receipt_pepper)
-    client = throttle.client_key(session, "login", client_address, now)
-    throttle.check(session, [account, client], now)
+    guard = login_guard(session, email, client_address, now, settings)
 
     officer = session.scalars(select(Officer).where(Officer.email == email)).first()
     usable = bool(officer and officer.active and not officer.locked and officer.has_keys)
@@ -109,9 +107,9 @@ def sign_in(
     factor = _check_second_factor(session, officer, private_key, code, now)
 
     if officer is None or private_key is None or factor is None:
-        _fail(session, officer, account, client, now, settings)
+        record_login_failure(session, guard, officer, now, settings)
         raise LoginFailed("sign-in failed")
-    throttle.clear(session, account)
+    throttle.clear(session, guard.account)
     token = start_session(session, officer, private_key, ACTIVE, now)
     audit.record(session, officer.email, "officer.signed_in", now, factor=factor)
     return SignInResult(token, ACTIVE, officer)
@@ -165,20 +163,46 @@ def _check_second_factor(
     return "totp" if second_factor.accept_totp(officer, seed, code, now) else None
 
 
-def _fail(
+@dataclass(frozen=True)
+class LoginGuard:
+    """The throttle keys that guard one password check: the account's and the client's."""
+
+    account: str
+    client: str
+
+
+def login_guard(
+    session: Session, email: str, client_address: str | None, now: datetime, settings: Settings
+) -> LoginGuard:
+    """The guard for a password check on `email`; raise Throttled while a delay runs."""
+    guard = LoginGuard(
+        account=throttle.account_key("login", email, settings.receipt_pepper),
+        client=throttle.client_key(
+            session, "login", client_address, now, throttle.OFFICER_BUCKET_BITS
+        ),
+    )
+    throttle.check(session, [guard.account, guard.client], now)
+    return guard
+
+
+def record_login_failure(
     session: Session,
+    guard: LoginGuard,
     officer: Officer | None,
-    account: str,
-    client: str,
     now: datetime,
     settings: Settings,
 ) -> None:
+    """Count a failed password or code; lock an existing account after too many."""
     failures = throttle.record_failure(
-        session, account, now, settings.login_free_attempts, settings.throttle_max_delay_seconds
+        session,
+        guard.account,
+        now,
+        settings.login_free_attempts,
+        settings.throttle_max_delay_seconds,
     )
     throttle.record_failure(
         session,
-        client,
+        guard.client,
         now,
         settings.login_free_attempts * 3,
         settings.throttle_max_delay_seconds,

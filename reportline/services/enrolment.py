@@ -17,13 +17,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from reportline.config import Settings
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
 from reportline.crypto.password import derive_password_key, read_params, unwrap_private_key
 from reportline.models import EnrolmentInvite, Officer, RecoveryCode
-from reportline.services import audit, throttle
-from reportline.services.errors import InviteInvalid, LoginFailed
+from reportline.services import audit, auth, integrity, throttle
+from reportline.services.errors import InviteInvalid, LoginFailed, ServiceError
 from reportline.services.officers import (
     end_all_sessions,
     new_officer_row,
@@ -69,7 +70,13 @@ def reset_second_factor(session: Session, officer: Officer, by: Officer, now: da
     """Forget the officer's authenticator and recovery codes; return a one-time reset token.
 
     Their sessions end at once; until they use the link they cannot sign in.
+    Raises ServiceError for oneself, a deactivated officer, or one not yet enrolled
+    (they still have their enrolment link).
     """
+    if officer.id == by.id:
+        raise ServiceError("you cannot reset your own authenticator app")
+    if not officer.active or not officer.has_keys:
+        raise ServiceError("only an active, enrolled officer's authenticator can be reset")
     officer.totp_seed_sealed = None
     officer.totp_last_step = None
     end_all_sessions(session, officer.id)
@@ -119,29 +126,32 @@ def redeem_reset(
     session: Session,
     token: str,
     password: str,
-    pepper: bytes,
+    client_address: str | None,
     now: datetime,
-    free_attempts: int,
-    max_delay_seconds: int,
+    settings: Settings,
 ) -> tuple[Officer, PrivateKey]:
     """Check the officer's current password on a reset link; return their unlocked key.
 
-    Wrong passwords count against the same throttle as sign-in. Raises
-    InviteInvalid, Throttled, or LoginFailed for a wrong password.
+    Guarded exactly like sign-in (per account and client, delays, lockout).
+    Raises InviteInvalid, Throttled, or LoginFailed for a wrong password or a
+    locked account.
     """
     officer, purpose = find_link(session, token, now)
     if purpose != RESET or officer.wrapped_private_key is None:
         raise InviteInvalid("not a reset link")
-    account = throttle.account_key("login", officer.email, pepper)
-    throttle.check(session, [account], now)
+    guard = auth.login_guard(session, officer.email, client_address, now, settings)
     key = derive_password_key(password, read_params(officer.wrapped_private_key))
     try:
         private_key = unwrap_private_key(
             officer.wrapped_private_key, key, officer_key_context(officer.id)
         )
+        integrity.check_officer_key(settings.integrity_key, officer)
     except DecryptionError as exc:
-        throttle.record_failure(session, account, now, free_attempts, max_delay_seconds)
+        auth.record_login_failure(session, guard, officer, now, settings)
         raise LoginFailed("wrong password") from exc
+    if officer.locked:
+        raise LoginFailed("account locked")
+    throttle.clear(session, guard.account)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
     audit.record(session, officer.email, "officer.reset_link_used", now, officer=officer.id)
     return officer, private_key

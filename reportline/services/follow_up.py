@@ -33,6 +33,7 @@ from reportline.services.triage import MAX_MESSAGE_LENGTH, MessageInvalid
 
 SESSION_PURPOSE = "reporter-session"
 PURPOSE = "follow-up"
+GLOBAL_MAX_DELAY = 10
 
 
 @dataclass
@@ -77,7 +78,9 @@ def sign_in(
     as a right one until the very end.
     """
     receipt = parse_receipt(typed_receipt)
-    client = throttle.client_key(session, PURPOSE, client_address, now)
+    client = throttle.client_key(
+        session, PURPOSE, client_address, now, throttle.REPORTER_BUCKET_BITS
+    )
     everyone = throttle.global_key(PURPOSE)
     throttle.check(session, [client, everyone], now)
 
@@ -102,8 +105,10 @@ def sign_in(
         throttle.record_failure(
             session, client, now, settings.follow_up_free_attempts_per_client, cap
         )
+        # Everyone shares this bucket, so its delay stays short: guessing a 129-bit
+        # receipt is hopeless anyway, and one attacker must not lock all reporters out.
         throttle.record_failure(
-            session, everyone, now, settings.follow_up_free_attempts_global, cap
+            session, everyone, now, settings.follow_up_free_attempts_global, GLOBAL_MAX_DELAY
         )
         raise ReceiptNotFound("no case matches this receipt")
     session.add(

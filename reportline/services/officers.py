@@ -165,6 +165,17 @@ def lift_lockout(
     audit.record(session, by.email, "officer.unlocked", now, officer=officer.id)
 
 
+def lift_lockout_by_email(session: Session, email: str, pepper: bytes, now: datetime) -> Officer:
+    """The operator's way to unlock an account (CLI); raise ServiceError if unknown."""
+    officer = session.scalars(select(Officer).where(Officer.email == email.strip().lower())).first()
+    if officer is None:
+        raise ServiceError(f"no officer with e-mail {email}")
+    officer.locked = False
+    throttle.clear(session, throttle.account_key("login", officer.email, pepper))
+    audit.record(session, "cli", "officer.unlocked", now, officer=officer.id)
+    return officer
+
+
 def list_officers(session: Session) -> list[Officer]:
     """Every officer, active first, then by e-mail."""
     return list(session.scalars(select(Officer).order_by(Officer.active.desc(), Officer.email)))

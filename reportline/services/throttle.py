@@ -5,10 +5,13 @@ them. After a number of free failures each further failure doubles the wait
 (2 s, 4 s, 8 s ... up to a cap); attempts during the wait are refused before
 any expensive work is done.
 
-Clients are never identified by their address. An address is mapped to one of
-4,096 buckets by a keyed hash whose key is random, lives for one hour and is
-then deleted: a bucket holds thousands of possible addresses, and after the
-hour nobody can say which addresses a bucket held.
+Clients are never identified by their address. An address is mapped to a
+bucket by a keyed hash whose key is random, lives for one hour and is then
+deleted. Reporter-side buckets are deliberately coarse (64 of them): on an
+intranet of a few thousand machines each bucket holds dozens, so even someone
+who copies the database and the hour's key within the hour cannot tell which
+machine made a failed attempt; after the hour nobody can say which addresses
+a bucket held. Stored times are whole minutes.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from reportline.models import ThrottleBucket, ThrottleSalt
 from reportline.services.errors import Throttled
 
 WINDOW = timedelta(hours=1)
-CLIENT_BUCKET_BITS = 12
+REPORTER_BUCKET_BITS = 6
+OFFICER_BUCKET_BITS = 12
 GLOBAL = "global"
 
 
@@ -35,25 +39,27 @@ def _hour(now: datetime) -> int:
     return int(now.replace(tzinfo=UTC).timestamp()) // 3600
 
 
-def client_key(session: Session, purpose: str, address: str | None, now: datetime) -> str:
-    """The throttle key of the client bucket an address falls into this hour."""
+def client_key(
+    session: Session, purpose: str, address: str | None, now: datetime, bits: int
+) -> str:
+    """The throttle key of the client bucket (one of 2**bits) an address falls into this hour."""
     hour = _hour(now)
+    session.execute(delete(ThrottleSalt).where(ThrottleSalt.hour < hour))
     salt_row = session.get(ThrottleSalt, hour)
     if salt_row is None:
         salt_row = _new_salt(session, hour)
     digest = hmac.new(salt_row.salt, (address or "").encode("utf-8"), hashlib.sha256).digest()
-    bucket = int.from_bytes(digest[:2], "big") >> (16 - CLIENT_BUCKET_BITS)
-    return f"{purpose}:client:{bucket:03x}"
+    bucket = int.from_bytes(digest[:2], "big") >> (16 - bits)
+    return f"{purpose}:client:{bucket:04x}"
 
 
 def _new_salt(session: Session, hour: int) -> ThrottleSalt:
-    """Create this hour's salt (another process may win the race) and drop old ones."""
+    """Create this hour's salt (another process may win the race)."""
     try:
         with session.begin_nested():
             session.add(ThrottleSalt(hour=hour, salt=secrets.token_bytes(32)))
     except IntegrityError:
         pass
-    session.execute(delete(ThrottleSalt).where(ThrottleSalt.hour < hour))
     salt_row = session.get(ThrottleSalt, hour)
     if salt_row is None:  # inserted above by us or by a concurrent worker: cannot happen
         raise RuntimeError("throttle salt vanished")
@@ -86,11 +92,12 @@ def record_failure(
     session: Session, key: str, now: datetime, free_attempts: int, max_delay_seconds: int
 ) -> int:
     """Count a failure against `key` and set its next delay; return failures in the window."""
+    minute = now.replace(second=0, microsecond=0)
     bucket = session.get(ThrottleBucket, key, with_for_update=True)
     if bucket is None:
         try:
             with session.begin_nested():
-                session.add(ThrottleBucket(key=key, failures=0, window_started_at=now))
+                session.add(ThrottleBucket(key=key, failures=0, window_started_at=minute))
         except IntegrityError:  # another worker created it first: use theirs
             pass
         bucket = session.get(ThrottleBucket, key, with_for_update=True, populate_existing=True)
@@ -100,7 +107,7 @@ def record_failure(
         bucket.next_allowed_at is None or bucket.next_allowed_at <= now
     ):
         bucket.failures = 0
-        bucket.window_started_at = now
+        bucket.window_started_at = minute
     bucket.failures += 1
     excess = bucket.failures - free_attempts
     if excess > 0:

@@ -192,18 +192,13 @@ def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
                     settings().integrity_key,
                 )
             else:
-                config = settings()
                 officer, private_key = enrolment.redeem_reset(
-                    db,
-                    token,
-                    form.password.data or "",
-                    config.receipt_pepper,
-                    now(),
-                    config.login_free_attempts,
-                    config.throttle_max_delay_seconds,
+                    db, token, form.password.data or "", client_address(), now(), settings()
                 )
         except WeakPassword as exc:
             form.password.errors = list(exc.problems)
+        except InviteInvalid:
+            return render_template("triage/enrol_invalid.html"), 404
         except LoginFailed:
             db.commit()  # the failure counts against sign-in throttling
             form.password.errors = [_("That is not your current password.")]
