@@ -39,7 +39,7 @@ class Settings:
     argon2: Argon2Cost = field(default_factory=lambda: Argon2Cost(3, 65536, 1))
     officer_idle_minutes: int = 15
     officer_absolute_hours: int = 8
-    reporter_session_minutes: int = 30
+    reporter_session_minutes: int = 60
     https: bool = False
     proxy_hops: int = 0
     leave_url: str = "/leave"

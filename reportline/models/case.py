@@ -59,7 +59,6 @@ class Case(Base):
     message_count: Mapped[int] = mapped_column(default=0)
     status_change_count: Mapped[int] = mapped_column(default=0)
     unread_by_unit: Mapped[int] = mapped_column(default=0)
-    unread_by_reporter: Mapped[int] = mapped_column(default=0)
 
 
 class Message(Base):

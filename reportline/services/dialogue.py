@@ -95,8 +95,6 @@ def add_message(
     session.add(message)
     if author == "reporter":
         case.unread_by_unit += 1
-    else:
-        case.unread_by_reporter += 1
     session.flush()
     return message
 
@@ -130,16 +128,12 @@ def read_dialogue(
     return entries
 
 
-def mark_read(session: Session, case: Case, reader: str) -> None:
-    """Mark the other side's messages as read by `reader` ('unit' or 'reporter')."""
-    author = "reporter" if reader == "unit" else "officer"
+def mark_read_by_unit(session: Session, case: Case) -> None:
+    """Mark the reporter's messages as read by the unit (officers' reads are theirs to record)."""
     for message in session.scalars(
         select(Message).where(
-            Message.case_id == case.id, Message.author == author, Message.unread.is_(True)
+            Message.case_id == case.id, Message.author == "reporter", Message.unread.is_(True)
         )
     ):
         message.unread = False
-    if reader == "unit":
-        case.unread_by_unit = 0
-    else:
-        case.unread_by_reporter = 0
+    case.unread_by_unit = 0

@@ -3,12 +3,15 @@
 The cookie holds only a random session token. The row holds the token's hash,
 a coarse purge hour and a blob sealed under the token's key that says which
 case it is and carries the reporter's private key, so the database alone links
-no session to any case.
+no session to any case. The row is written once, at sign-in, and never again:
+reading the case writes nothing, and a reply touches only the case's rows, so
+not even the database's own bookkeeping (PostgreSQL's transaction ids) ties
+the session row to the case. The idle timeout lives in the signed cookie.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -33,6 +36,8 @@ from reportline.services.triage import MAX_MESSAGE_LENGTH, MessageInvalid
 
 SESSION_PURPOSE = "reporter-session"
 PURPOSE = "follow-up"
+# However active, a follow-up session ends this long after sign-in.
+MAX_SESSION = timedelta(hours=4)
 GLOBAL_MAX_DELAY = 10
 
 
@@ -89,7 +94,7 @@ def sign_in(
         select(Case).where(Case.receipt_hmac == receipt.lookup_hmac(settings.receipt_pepper))
     ).first()
     token = new_token()
-    expires = now + timedelta(minutes=settings.reporter_session_minutes)
+    expires = now + MAX_SESSION
     sealed = seal_payload(
         token,
         SESSION_PURPOSE,
@@ -118,27 +123,20 @@ def sign_in(
     return token
 
 
-def resume(
-    session: Session, token: SessionToken, now: datetime, settings: Settings
-) -> SignedInReporter:
-    """The reporter behind a token, with the session's life extended; or SessionExpired."""
+def resume(session: Session, token: SessionToken, now: datetime) -> SignedInReporter:
+    """The reporter behind a token, or SessionExpired. Writes nothing.
+
+    The caller enforces the idle timeout (kept in the signed cookie).
+    """
     row = session.get(ReporterSession, token.id_hash)
     if row is None:
         raise SessionExpired("no such session")
     payload = open_payload(token, SESSION_PURPOSE, row.sealed)
     if datetime.fromisoformat(payload["expires"]) < now:
-        session.delete(row)
-        session.flush()
         raise SessionExpired("session ended")
     case = session.get(Case, payload["case"])
     if case is None:
-        session.delete(row)
-        session.flush()
         raise SessionExpired("case no longer exists")
-    expires = now + timedelta(minutes=settings.reporter_session_minutes)
-    payload["expires"] = expires.isoformat()
-    row.sealed = seal_payload(token, SESSION_PURPOSE, payload)
-    row.purge_after = _purge_after(expires)
     return SignedInReporter(
         case=case, private_key=PrivateKey(unb64(payload["key"])), token=token, row=row
     )
@@ -150,14 +148,18 @@ def end(session: Session, token: SessionToken) -> None:
 
 
 def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
-    """Decrypt the conversation for the reporter and mark the unit's messages as seen."""
+    """Check and decrypt the conversation for the reporter. Writes nothing.
+
+    The unit's messages since the reporter last wrote are marked new (nothing
+    about what the reporter has read is stored).
+    """
     case = reporter.case
     keys = cases.keys_for_reporter(case, reporter.private_key)
     entries = dialogue.read_dialogue(
         session, case, Recipient.REPORTER, reporter.private_key, keys.mac_key
     )
-    if case.unread_by_reporter:
-        dialogue.mark_read(session, case, "reporter")
+    last_reply = max((e.seq for e in entries if e.author == "reporter"), default=0)
+    entries = [replace(e, unread=e.author != "reporter" and e.seq > last_reply) for e in entries]
     return FollowUpView(
         status=case.status,
         received_on=case.received_on,

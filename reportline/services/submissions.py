@@ -107,7 +107,6 @@ def submit_report(
         message_count=0,
         status_change_count=0,
         unread_by_unit=0,
-        unread_by_reporter=0,
     )
     session.add(case)
     session.flush()

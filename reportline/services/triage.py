@@ -147,7 +147,7 @@ def open_case(
     emails = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
     history = _history(session, case, keys, secret, emails)
     if case.unread_by_unit:
-        dialogue.mark_read(session, case, "unit")
+        dialogue.mark_read_by_unit(session, case)
     audit.record(session, officer.email, "case.viewed", now, case_id=case.id)
     return OpenedCase(
         case_id=case.id,

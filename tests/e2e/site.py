@@ -160,7 +160,7 @@ class LiveSite:
         """The case a receipt opens."""
         with self.database() as db:
             token = follow_up.sign_in(db, receipt, None, self.clock(), self.settings)
-            reporter = follow_up.resume(db, token, self.clock(), self.settings)
+            reporter = follow_up.resume(db, token, self.clock())
             follow_up.end(db, token)
             return reporter.case.id
 
@@ -180,7 +180,7 @@ class LiveSite:
         """The reporter behind `receipt` sends a reply."""
         with self.database() as db:
             token = follow_up.sign_in(db, receipt, None, self.clock(), self.settings)
-            reporter = follow_up.resume(db, token, self.clock(), self.settings)
+            reporter = follow_up.resume(db, token, self.clock())
             follow_up.reply(db, reporter, text, self.today())
             follow_up.end(db, token)
 

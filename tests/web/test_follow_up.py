@@ -170,7 +170,9 @@ def test_a_follow_up_session_expires_after_inactivity(
 ) -> None:
     follow_up_sign_in(reporter, submit_report(reporter))
     assert reporter.get("/follow-up/case").status_code == 200
-    clock.advance(minutes=31)
+    clock.advance(minutes=59)
+    assert reporter.get("/follow-up/case").status_code == 200
+    clock.advance(minutes=61)
     assert reporter.get("/follow-up/case").status_code == 303
 
 
@@ -208,14 +210,34 @@ def test_the_outcome_an_officer_shares_is_shown_to_the_reporter_when_closed(
     assert "Closed" in page and "The officer has been dismissed." in page and "Outcome" in page
 
 
-def test_a_signed_in_reporter_sees_the_unit_messages_marked_new_once(
+def test_the_units_messages_are_new_until_the_reporter_replies(
     reporter: FlaskClient, supervisor: FlaskClient
 ) -> None:
     receipt = submit_report(reporter)
     officer_writes(supervisor, first_reference(supervisor), "Can you call us?")
     follow_up_sign_in(reporter, receipt)
     assert ">New<" in reporter.get("/follow-up/case").get_data(as_text=True)
+    assert ">New<" in reporter.get("/follow-up/case").get_data(as_text=True)  # nothing stored
+    reporter_replies(reporter, "I would rather not call.")
     assert ">New<" not in reporter.get("/follow-up/case").get_data(as_text=True)
+
+
+def test_reading_the_case_writes_nothing_and_the_session_row_is_never_updated(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session, clock: MovableClock
+) -> None:
+    receipt = submit_report(reporter)
+    officer_writes(supervisor, first_reference(supervisor), "A question")
+    follow_up_sign_in(reporter, receipt)
+    before_case = repr(tuple(db.execute(select(Case.__table__)).one()))
+    before_session = db.scalars(select(ReporterSession)).one().sealed
+    clock.advance(minutes=20)
+    reporter.get("/follow-up/case")
+    reporter_replies(reporter, "An answer")
+    reporter.get("/follow-up/case")
+    db.expire_all()
+    assert db.scalars(select(ReporterSession)).one().sealed == before_session
+    case_after = repr(tuple(db.execute(select(Case.__table__)).one()))
+    assert case_after != before_case  # the reply itself did change the case (message count)
 
 
 def test_follow_up_sign_in_needs_a_csrf_token(reporter: FlaskClient, unit: Enrolled) -> None:

@@ -7,6 +7,7 @@ records anything about the visitor.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
@@ -41,6 +42,7 @@ blueprint = Blueprint("reporter", __name__)
 
 SUBMISSION_KEY = "report_form"
 REPORTER_KEY = "reporter"
+REPORTER_IDLE_KEY = "reporter_idle_until"
 
 
 @blueprint.get("/")
@@ -158,17 +160,28 @@ def _start_reporter_session(token: str) -> None:
     if language:
         session["lang"] = language
     session[REPORTER_KEY] = token
+    _extend_idle_timeout()
+
+
+def _extend_idle_timeout() -> None:
+    # The idle deadline lives in the signed cookie, so staying active writes nothing
+    # to the database (see services.follow_up). Minutes are enough precision.
+    idle = timedelta(minutes=settings().reporter_session_minutes)
+    session[REPORTER_IDLE_KEY] = (now() + idle).strftime("%Y-%m-%dT%H:%M")
 
 
 def _signed_in_reporter() -> follow_up.SignedInReporter | None:
-    db = get_session()
+    """The signed-in reporter, or None (their session is then forgotten)."""
     try:
-        token = decode_token(session.get(REPORTER_KEY))
-        return follow_up.resume(db, token, now(), settings())
+        if session.get(REPORTER_IDLE_KEY, "") < now().strftime("%Y-%m-%dT%H:%M"):
+            raise SessionExpired("idle too long")
+        reporter = follow_up.resume(get_session(), decode_token(session.get(REPORTER_KEY)), now())
     except SessionExpired:
         session.pop(REPORTER_KEY, None)
-        db.commit()
+        session.pop(REPORTER_IDLE_KEY, None)
         return None
+    _extend_idle_timeout()
+    return reporter
 
 
 @blueprint.route("/follow-up/case", methods=["GET", "POST"])
@@ -196,7 +209,6 @@ def follow_up_case() -> BaseResponse | str | tuple[str, int]:
         else:
             status = 400
     page = follow_up.view(db, reporter)
-    db.commit()
     return render_template("reporter/follow_up_case.html", view=page, form=form), status
 
 
