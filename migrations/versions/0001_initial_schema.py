@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:21:30.076256
+Create Date: 2026-11-23 11:22:17.860520
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ def upgrade() -> None:
     sa.Column('message_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('status_change_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('unread_by_unit', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('state_mac', sa.LargeBinary(length=32), nullable=False),
     sa.CheckConstraint("status IN ('received', 'acknowledged', 'assessing', 'investigating', 'referred', 'closed')", name=op.f('ck_cases_status')),
     sa.ForeignKeyConstraint(['unit_key_id'], ['unit_keys.id'], name=op.f('fk_cases_unit_key_id_unit_keys')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),

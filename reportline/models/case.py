@@ -59,6 +59,9 @@ class Case(Base):
     message_count: Mapped[int] = mapped_column(default=0)
     status_change_count: Mapped[int] = mapped_column(default=0)
     unread_by_unit: Mapped[int] = mapped_column(default=0)
+    # HMAC under the case's MAC key over status, dates and counts (cases.state_mac):
+    # a database writer cannot close, re-date or truncate a case unnoticed.
+    state_mac: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class Message(Base):

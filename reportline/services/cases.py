@@ -110,7 +110,8 @@ def bind_case(
 def keys_for_reporter(case: Case, reporter_key: PrivateKey) -> CaseKeys:
     """The case's keys as the receipt holder knows them, checked against the binding.
 
-    Raises DecryptionError if the case key or the binding was replaced.
+    Raises DecryptionError if the case key or the binding was replaced, or the
+    case's status, dates or counts were altered.
     """
     bound = aead.decrypt(
         hkdf(reporter_key.raw, "case:binding"), case.key_binding, binding_context(case.id)
@@ -119,13 +120,15 @@ def keys_for_reporter(case: Case, reporter_key: PrivateKey) -> CaseKeys:
         bound[:32], hashlib.sha256(case.case_public_key).digest()
     ):
         raise DecryptionError("the case key was replaced")
+    check_state(case, bound[32:])
     return CaseKeys(PublicKey(case.case_public_key), reporter_key.public_key(), bound[32:])
 
 
 def keys_for_officer(secret: CaseSecret, case: Case) -> CaseKeys:
     """The case's keys as the unit knows them, checked against the sealed report.
 
-    Raises DecryptionError if a public key was replaced in the database.
+    Raises DecryptionError if a public key was replaced in the database, or the
+    case's status, dates or counts were altered.
     """
     case_public = secret.private_key().public_key()
     report = open_report(secret, case)
@@ -134,7 +137,34 @@ def keys_for_officer(secret: CaseSecret, case: Case) -> CaseKeys:
         str(report.get("reporter_key_sha256", "")), reporter_hash
     ):
         raise DecryptionError("a public key of this case was replaced")
+    check_state(case, secret.mac_key())
     return CaseKeys(case_public, PublicKey(case.reporter_public_key), secret.mac_key())
+
+
+def state_mac(mac_key: bytes, case: Case) -> bytes:
+    """The MAC over what the queue and both sides rely on in the clear."""
+    header = context(
+        "case-state",
+        case=case.id,
+        status=case.status,
+        received=case.received_on.isoformat(),
+        acknowledged=case.acknowledged_on.isoformat() if case.acknowledged_on else "-",
+        changes=case.status_change_count,
+        messages=case.message_count,
+        unit_key=case.unit_key_id,
+    )
+    return hmac.new(mac_key, header, "sha256").digest()
+
+
+def seal_state(case: Case, mac_key: bytes) -> None:
+    """Recompute the case's state MAC after changing its status, dates or counts."""
+    case.state_mac = state_mac(mac_key, case)
+
+
+def check_state(case: Case, mac_key: bytes) -> None:
+    """Raise DecryptionError if the case's status, dates or counts were altered."""
+    if not hmac.compare_digest(case.state_mac, state_mac(mac_key, case)):
+        raise DecryptionError("the case's status or dates were altered")
 
 
 def grant_context(case_id: int, unit_key_id: int) -> bytes:

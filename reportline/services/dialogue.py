@@ -24,7 +24,7 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey
 from reportline.db import random_id
 from reportline.models import Case, Message
-from reportline.services.cases import CaseKeys
+from reportline.services.cases import CaseKeys, check_state, seal_state
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ def add_message(
     session.add(message)
     if author == "reporter":
         case.unread_by_unit += 1
+    seal_state(case, keys.mac_key)
     session.flush()
     return message
 
@@ -113,6 +114,7 @@ def read_dialogue(
     messages = session.scalars(
         select(Message).where(Message.case_id == case.id).order_by(Message.seq)
     ).all()
+    check_state(case, mac_key)
     if [m.seq for m in messages] != list(range(1, case.message_count + 1)):
         raise DecryptionError("the dialogue has a missing or extra message")
     entries = []

@@ -87,7 +87,9 @@ def queue_page(
 def _row(case: Case, keyring: UnitKeyring, today: date) -> QueueRow:
     category = at_risk = problem = None
     try:
-        report = cases.open_report(cases.open_case_secret(case, keyring), case)
+        secret = cases.open_case_secret(case, keyring)
+        cases.check_state(case, secret.mac_key())
+        report = cases.open_report(secret, case)
         category, at_risk = report["category"], report["at_risk"]
     except NoKeyAccess:
         problem = "no_access"

@@ -108,6 +108,7 @@ def submit_report(
         status_change_count=0,
         unread_by_unit=0,
     )
+    cases.seal_state(case, secret.mac_key())
     session.add(case)
     session.flush()
     return case, receipt

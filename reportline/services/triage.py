@@ -212,6 +212,7 @@ def change_status(
         case.acknowledged_on = now.date()
     case.status = to_status
     case.status_changed_on = now.date()
+    cases.seal_state(case, keys.mac_key)
     session.flush()
     audit.record(
         session,

@@ -272,3 +272,39 @@ def test_the_queue_still_shows_the_other_cases_when_one_fails_its_check(
     html = queue.get_data(as_text=True)
     assert queue.status_code == 200
     assert "Cannot be decrypted: possible tampering" in html and "Corruption" in html
+
+
+def test_a_case_closed_or_re_dated_in_the_database_is_flagged_everywhere(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    from datetime import date
+
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    case = db.scalars(select(Case)).one()
+    db.execute(update(Case).where(Case.id == case.id).values(status="closed"))
+    queue = supervisor.get("/triage/?status=all").get_data(as_text=True)
+    assert "Cannot be decrypted: possible tampering" in queue
+    assert supervisor.get(f"/triage/cases/{reference}").status_code == 500
+    follow_up_sign_in(reporter, receipt)
+    assert reporter.get("/follow-up/case").status_code == 500
+    db.execute(
+        update(Case)
+        .where(Case.id == case.id)
+        .values(status="received", received_on=date(2026, 1, 1))
+    )
+    assert supervisor.get(f"/triage/cases/{reference}").status_code == 500
+
+
+def test_a_status_change_deleted_from_the_history_is_noticed(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    from reportline.models import StatusChange
+
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    officer_moves(supervisor, reference, "acknowledged")
+    officer_moves(supervisor, reference, "closed", "No further action")
+    last = db.scalars(select(StatusChange).where(StatusChange.seq == 2)).one()
+    db.execute(StatusChange.__table__.delete().where(StatusChange.id == last.id))
+    assert supervisor.get(f"/triage/cases/{reference}").status_code == 500
