@@ -51,7 +51,7 @@ def _settings(instance: Path) -> Settings:
 def _db(settings: Settings) -> Iterator[Session]:
     engine = make_engine(settings.database_url)
     try:
-        with make_sessionmaker(engine)() as session:
+        with make_sessionmaker(engine, settings.audit_key)() as session:
             yield session
     finally:
         engine.dispose()

@@ -60,6 +60,11 @@ class Settings:
         return hkdf(self.receipt_pepper, "instance:integrity")
 
     @property
+    def audit_key(self) -> bytes:
+        """Key of the audit log's HMAC chain: without the instance config it cannot be redone."""
+        return hkdf(self.receipt_pepper, "instance:audit-chain")
+
+    @property
     def blob_path(self) -> Path:
         """Folder for stored blobs (sealed attachments in later work)."""
         return self.instance_path / "blobs"

@@ -64,6 +64,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit (views render after committing)."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, audit_key: bytes | None = None) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit (views render after committing).
+
+    `audit_key` (from the instance config) keys the audit log's hash chain;
+    sessions without it can read but not append to the audit log.
+    """
+    return sessionmaker(engine, expire_on_commit=False, info={"audit_key": audit_key})

@@ -159,9 +159,10 @@ def db(database_url: str, app_settings: dict[str, Any], instance_path: Path) -> 
     )
     if database_url.startswith("sqlite"):
         event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
-    with make_sessionmaker(engine)() as session:
-        overrides = {k: v for k, v in app_settings.items() if k != "instance_path"}
-        session.info["settings"] = load_settings({}, instance_path, overrides)
+    overrides = {k: v for k, v in app_settings.items() if k != "instance_path"}
+    settings = load_settings({}, instance_path, overrides)
+    with make_sessionmaker(engine, settings.audit_key)() as session:
+        session.info["settings"] = settings
         yield session
     engine.dispose()
 

@@ -39,7 +39,7 @@ def register_web(app: Flask, settings: Settings) -> None:
         WTF_CSRF_SSL_STRICT=False,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    database.init_app(app, settings.database_url)
+    database.init_app(app, settings.database_url, settings.audit_key)
     csrf.init_app(app)
     i18n.init_app(app)
     labels.register(app)

@@ -186,7 +186,7 @@ def test_an_edited_audit_entry_breaks_the_chain(
     db.execute(update(AuditEntry).where(AuditEntry.id == target_id).values(actor=original_actor))
     assert audit.verify_chain(db) == []
     db.execute(AuditEntry.__table__.delete().where(AuditEntry.id == entries[2].id))
-    assert audit.verify_chain(db) == [entries[3].id]
+    assert audit.verify_chain(db) == [e.id for e in entries[3:]]  # everything after the gap
 
 
 def _forge_message(db: Session, case: Case, author: str, text: str) -> None:
@@ -308,3 +308,34 @@ def test_a_status_change_deleted_from_the_history_is_noticed(
     last = db.scalars(select(StatusChange).where(StatusChange.seq == 2)).one()
     db.execute(StatusChange.__table__.delete().where(StatusChange.id == last.id))
     assert supervisor.get(f"/triage/cases/{reference}").status_code == 500
+
+
+def test_an_audit_chain_recomputed_without_the_instance_key_does_not_verify(
+    supervisor: FlaskClient, db: Session
+) -> None:
+    import hashlib
+    import json
+
+    entries = db.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    # An insider re-attributes every entry and recomputes a plain SHA-256 chain.
+    prev = bytes(32)
+    for entry in entries:
+        canonical = json.dumps(
+            [
+                entry.id,
+                entry.at.isoformat(),
+                "someone else",
+                entry.action,
+                entry.case_id,
+                entry.detail,
+            ],
+            separators=(",", ":"),
+        ).encode()
+        link = hashlib.sha256(prev + canonical).digest()
+        db.execute(
+            update(AuditEntry)
+            .where(AuditEntry.id == entry.id)
+            .values(actor="someone else", prev_hash=prev, entry_hash=link)
+        )
+        prev = link
+    assert audit.verify_chain(db) == [e.id for e in entries]
