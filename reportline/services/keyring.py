@@ -68,6 +68,26 @@ def active_unit_key(session: Session, pinned_fingerprint: str | None) -> UnitKey
     return unit_key
 
 
+class PinnedUnitKey:
+    """The unit key reports are sealed to: the one pinned in the instance config.
+
+    The row is read and checked once per process; afterwards the pinned key is
+    used from memory (a planted or changed row cannot take its place anyway).
+    """
+
+    def __init__(self, fingerprint: str | None) -> None:
+        self.fingerprint = fingerprint
+        self._loaded: tuple[int, PublicKey] | None = None
+
+    def get(self, session: Session) -> tuple[int, PublicKey]:
+        """(generation id, public key); raise SetupError or DecryptionError as active_unit_key."""
+        loaded = self._loaded
+        if loaded is None:
+            unit_key = active_unit_key(session, self.fingerprint)
+            loaded = self._loaded = (unit_key.id, PublicKey(unit_key.public_key))
+        return loaded
+
+
 def create_unit_key(session: Session, now: datetime) -> tuple[UnitKey, PrivateKey]:
     """Generate the unit key pair. The caller must grant it before the request ends."""
     private_key = generate_private_key()

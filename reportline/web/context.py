@@ -7,6 +7,7 @@ from datetime import date, datetime
 from flask import current_app, request
 
 from reportline.config import Settings
+from reportline.services.keyring import PinnedUnitKey
 
 
 def settings() -> Settings:
@@ -29,3 +30,12 @@ def today() -> date:
 def client_address() -> str | None:
     """The client's network address, for throttle buckets only. Never stored or logged."""
     return request.remote_addr
+
+
+def pinned_unit_key() -> PinnedUnitKey:
+    """The app's unit key (pinned in the config, loaded once per process)."""
+    value: PinnedUnitKey | None = current_app.extensions.get("reportline.unit_key")
+    pin = settings().unit_key_fingerprint
+    if value is None or value.fingerprint != pin:
+        value = current_app.extensions["reportline.unit_key"] = PinnedUnitKey(pin)
+    return value

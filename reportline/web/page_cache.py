@@ -10,6 +10,7 @@ flashed messages) is rendered normally.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from blinker import Namespace
@@ -29,18 +30,26 @@ def slot(name: str) -> str:
     return f"RLSLOT-{name}-a7c31f9e"
 
 
-def render_cached(template: str, slots: dict[str, str] | None = None, **context: Any) -> str:
-    """Render `template` once per language; fill `slots` (name -> token) on each request."""
+def render_cached(
+    template: str,
+    slots: dict[str, str] | None = None,
+    context: Callable[[], dict[str, Any]] | None = None,
+) -> str:
+    """Render `template` once per language; fill `slots` (name -> token) on each request.
+
+    `context` builds the template's variables; it is called only when rendering.
+    """
     slots = slots or {}
     if "_flashes" in session:
-        return render_template(template, **context, **slots)
+        return render_template(template, **(context() if context else {}), **slots)
     cache: dict[tuple[str, str], str] = current_app.extensions.setdefault(
         "reportline.page_cache", {}
     )
     key = (template, str(get_locale()))
     html = cache.get(key)
     if html is None:
-        html = render_template(template, **context, **{name: slot(name) for name in slots})
+        variables = context() if context else {}
+        html = render_template(template, **variables, **{name: slot(name) for name in slots})
         cache[key] = html
     else:
         cached_page_served.send(current_app._get_current_object(), template=template)  # type: ignore[attr-defined]

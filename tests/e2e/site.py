@@ -39,6 +39,7 @@ from reportline.services import (
     submissions,
     triage,
 )
+from reportline.services.keyring import PinnedUnitKey
 from reportline.web.page_cache import cached_page_served
 from tests.conftest import settings_for_test
 from tests.helpers import (
@@ -151,7 +152,7 @@ class LiveSite:
                 db,
                 draft,
                 self.settings.receipt_pepper,
-                self.settings.unit_key_fingerprint,
+                PinnedUnitKey(self.settings.unit_key_fingerprint),
                 self.today(),
             )
         return " ".join(receipt.words)

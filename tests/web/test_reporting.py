@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -188,3 +189,17 @@ def test_the_form_is_rendered_once_but_every_visitor_gets_their_own_tokens(
     second.get("/language/cy")
     welsh = second.get("/report").get_data(as_text=True)
     assert 'lang="cy"' in welsh and 'lang="en"' in first.get("/report").get_data(as_text=True)
+
+
+def test_a_report_whose_random_id_is_taken_is_stored_under_another(
+    reporter: FlaskClient, unit: Enrolled, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reportline.db import random_id
+    from reportline.services import submissions
+
+    submit_report(reporter)
+    taken = db.scalars(select(Case.id)).one()
+    ids = iter([taken, random_id()])
+    monkeypatch.setattr(submissions, "random_id", lambda: next(ids))
+    submit_report(reporter.application.test_client(), what_happened="second one")
+    assert _count_cases(db) == 2

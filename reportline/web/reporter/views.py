@@ -24,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.crypto.receipt import WORD_COUNT, MalformedReceipt, ReceiptProblem
@@ -31,7 +32,7 @@ from reportline.services import follow_up, submissions
 from reportline.services.errors import ReceiptNotFound, SessionExpired, Throttled
 from reportline.services.sessions import decode_token
 from reportline.services.triage import MessageInvalid
-from reportline.web.context import client_address, now, settings, today
+from reportline.web.context import client_address, now, pinned_unit_key, settings, today
 from reportline.web.database import get_session
 from reportline.web.forms import csrf
 from reportline.web.i18n import LANGUAGES
@@ -60,7 +61,7 @@ def report() -> str | tuple[str, int]:
         return render_cached(
             "reporter/report.html",
             slots={"csrf_value": generate_csrf(), "submission_value": submission},
-            form=ReportForm(formdata=None),
+            context=lambda: {"form": ReportForm(formdata=None)},
         )
     form = ReportForm()
     if not form.validate():
@@ -82,11 +83,17 @@ def report() -> str | tuple[str, int]:
         at_risk_detail=form.at_risk_detail.data,
     )
     db = get_session()
-    config = settings()
-    _case, receipt = submissions.submit_report(
-        db, draft, config.receipt_pepper, config.unit_key_fingerprint, today()
-    )
-    db.commit()
+    for attempt in range(3):
+        _case, receipt = submissions.submit_report(
+            db, draft, settings().receipt_pepper, pinned_unit_key(), today()
+        )
+        try:
+            db.commit()
+            break
+        except IntegrityError:  # the random case id was taken: nothing stored, try again
+            db.rollback()
+            if attempt == 2:
+                raise
     session.pop(SUBMISSION_KEY, None)
     return render_template(
         "reporter/receipt.html", receipt_words=receipt.words, at_risk=draft.at_risk == "yes"
