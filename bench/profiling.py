@@ -21,6 +21,7 @@ import functools
 import importlib
 import inspect
 import pstats
+import re
 import sys
 import threading
 import time
@@ -183,6 +184,7 @@ class QueryCounter:
 
     def __init__(self, engine: Engine) -> None:
         self.statements: Counter[str] = Counter()
+        self.shapes: list[str] = []
         self.commits = 0
         self.transaction_seconds = 0.0
         self._began: float | None = None
@@ -202,10 +204,18 @@ class QueryCounter:
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         keyword = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "?"
         self.statements[keyword] += 1
+        table = _TABLE.search(statement)
+        self.shapes.append(f"{keyword} {table.group(1)}" if table else statement.strip()[:40])
 
     def _commit(self, conn: Any) -> None:
         self.commits += 1
+        self.shapes.append("COMMIT")
         self._end(conn)
+
+    def take_shapes(self) -> list[str]:
+        """Each statement since the last call as keyword and table, in order; and reset."""
+        shapes, self.shapes = self.shapes, []
+        return shapes
 
     def take(self) -> dict[str, int]:
         """Statements by keyword (plus COMMIT) since the last call, and reset."""
@@ -241,6 +251,7 @@ _CRYPTO_FUNCTIONS = {
 }
 
 
+_TABLE = re.compile(r"(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
 CATEGORIES = Categories()
 _installed: set[str] = set()
 
@@ -324,6 +335,7 @@ class RequestProfiler:
         if self.queries:
             self.queries.take()
             self.queries.take_transaction_seconds()
+            self.queries.take_shapes()
         profile = self.profiles.setdefault(name, cProfile.Profile()) if self.profiling else None
         started = time.perf_counter()
         if profile:
@@ -343,6 +355,7 @@ class RequestProfiler:
                 "queries": self.queries.take() if self.queries else {},
                 "transaction_seconds": (
                     self.queries.take_transaction_seconds() if self.queries else 0.0),
+                "statements": self.queries.take_shapes() if self.queries else [],
             })
         return result
 
@@ -382,6 +395,7 @@ class RequestProfiler:
                     v for k, v in queries.items() if k != "COMMIT") / count,
                 "transaction_ms_mean": sum(s["transaction_seconds"] for s in samples)
                 * 1000 / count,
+                "statements_last_request": samples[-1]["statements"],
                 "profile_top_tottime": self._top(name, "tottime", top),
                 "profile_top_cumtime_app": self._top(name, "cumulative", top, only="reportline"),
             }
@@ -434,6 +448,8 @@ def print_summary(summary: dict[str, Any], top: int = 10) -> None:
               f"median {data['wall_ms_median']:.2f} ms, p95 {data['wall_ms_p95']:.2f} ms")
         print(f"   statements per request: {data['statements_per_request']:g} ({queries or '-'}); "
               f"{data['transaction_ms_mean']:.2f} ms inside transactions")
+        if data["statements_last_request"]:
+            print(f"   in order: {', '.join(data['statements_last_request'])}")
         print("   time by category (mean ms per request, exclusive):")
         for category, ms in data["categories_ms_mean"].items():
             print(f"     {ms:7.2f}  {category}")

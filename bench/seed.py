@@ -114,6 +114,7 @@ class Seeder:
         self.today = self.now.date()
         self.officers, self.keyring = self._team(credentials)
         self.result = SeedReport()
+        self._busy_seen = 0
 
     def _team(self, credentials: Credentials) -> tuple[list[Officer], UnitKeyring]:
         """The supervisor and four officers who hold the unit key; the unit keyring."""
@@ -192,8 +193,12 @@ class Seeder:
             else:
                 self._reporter_replies(receipt.text, when)
         self.result.statuses[case.status] += 1
-        if len(events) >= 5 and len(self.result.busy_cases) < 40 and rng.random() < 0.5:
-            self.result.busy_cases.append(cases.reference(case.id))
+        if len(events) >= 5:  # a case with a history and a dialogue: keep a sample of 40
+            self._busy_seen += 1
+            if len(self.result.busy_cases) < 40:
+                self.result.busy_cases.append(cases.reference(case.id))
+            elif (slot := rng.randrange(self._busy_seen)) < 40:
+                self.result.busy_cases[slot] = cases.reference(case.id)
 
 
     def _later(self, moment: datetime, days: int) -> datetime:
