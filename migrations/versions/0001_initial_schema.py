@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:22:17.860520
+Create Date: 2026-11-23 11:52:32.946662
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def upgrade() -> None:
     sqlite_with_rowid=False
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.create_index('ix_cases_queue', ['received_on', 'id'], unique=False)
+        batch_op.create_index('ix_cases_queue', ['received_on', 'id', 'status'], unique=False)
         batch_op.create_index('ix_cases_status_queue', ['status', 'received_on', 'id'], unique=False)
 
     op.create_table('enrolment_invites',

@@ -36,7 +36,8 @@ class Case(Base):
             "'referred', 'closed')",
             name="status",
         ),
-        Index("ix_cases_queue", "received_on", "id"),
+        # Both cover the queue's paging: "everything"/"open" and one status.
+        Index("ix_cases_queue", "received_on", "id", "status"),
         Index("ix_cases_status_queue", "status", "received_on", "id"),
         {"sqlite_with_rowid": False},
     )

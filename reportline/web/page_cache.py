@@ -34,27 +34,32 @@ def render_cached(
     template: str,
     slots: dict[str, str] | None = None,
     context: Callable[[], dict[str, Any]] | None = None,
+    variant: str = "",
 ) -> str:
-    """Render `template` once per language; fill `slots` (name -> token) on each request.
+    """Render `template` once per language (and variant); fill `slots` on each request.
 
-    `context` builds the template's variables; it is called only when rendering.
+    `slots` maps a name to a plain token; `context` builds the template's other
+    variables and is called only when rendering; `variant` names a version of
+    the page that differs in more than tokens.
     """
     slots = slots or {}
-    if "_flashes" in session:
-        return render_template(template, **(context() if context else {}), **slots)
-    cache: dict[tuple[str, str], str] = current_app.extensions.setdefault(
-        "reportline.page_cache", {}
-    )
-    key = (template, str(get_locale()))
-    html = cache.get(key)
-    if html is None:
-        variables = context() if context else {}
-        html = render_template(template, **variables, **{name: slot(name) for name in slots})
-        cache[key] = html
-    else:
-        cached_page_served.send(current_app._get_current_object(), template=template)  # type: ignore[attr-defined]
     for name, value in slots.items():
         if not _SAFE_VALUE.match(value):
             raise ValueError(f"slot {name} holds characters that need escaping")
+    cache: dict[tuple[str, str, str], str] = current_app.extensions.setdefault(
+        "reportline.page_cache", {}
+    )
+    key = (template, variant, str(get_locale()))
+    # Flashed messages belong to one visitor: such a page is rendered, never cached.
+    cacheable = "_flashes" not in session
+    html = cache.get(key) if cacheable else None
+    if html is None:
+        variables = context() if context else {}
+        html = render_template(template, **variables, **{name: slot(name) for name in slots})
+        if cacheable:
+            cache[key] = html
+    else:
+        cached_page_served.send(current_app._get_current_object(), template=template)  # type: ignore[attr-defined]
+    for name, value in slots.items():
         html = html.replace(slot(name), value)
     return html

@@ -203,3 +203,17 @@ def test_a_report_whose_random_id_is_taken_is_stored_under_another(
     monkeypatch.setattr(submissions, "random_id", lambda: next(ids))
     submit_report(reporter.application.test_client(), what_happened="second one")
     assert _count_cases(db) == 2
+
+
+def test_every_reporter_gets_their_own_receipt_from_the_cached_page(
+    app: Flask, unit: Enrolled
+) -> None:
+    receipts = {submit_report(app.test_client()) for _ in range(3)}
+    assert len(receipts) == 3
+    at_risk = app.test_client()
+    page = at_risk.get("/report").get_data(as_text=True)
+    data = {**VALID_REPORT, "at_risk": "yes", "csrf_token": csrf_token(page)}
+    data["submission"] = SUBMISSION_FIELD.search(page).group(1)  # type: ignore[union-attr]
+    html = at_risk.post("/report", data=data).get_data(as_text=True)
+    assert "You said someone is at risk of harm now" in html and "RLSLOT" not in html
+    assert "You said someone is at risk" not in app.test_client().get("/").get_data(as_text=True)

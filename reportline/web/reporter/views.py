@@ -36,7 +36,7 @@ from reportline.web.context import client_address, now, pinned_unit_key, setting
 from reportline.web.database import get_session
 from reportline.web.forms import csrf
 from reportline.web.i18n import LANGUAGES
-from reportline.web.page_cache import render_cached
+from reportline.web.page_cache import render_cached, slot
 from reportline.web.reporter.forms import ReceiptForm, ReplyForm, ReportForm
 
 blueprint = Blueprint("reporter", __name__)
@@ -95,8 +95,15 @@ def report() -> str | tuple[str, int]:
             if attempt == 2:
                 raise
     session.pop(SUBMISSION_KEY, None)
-    return render_template(
-        "reporter/receipt.html", receipt_words=receipt.words, at_risk=draft.at_risk == "yes"
+    at_risk = draft.at_risk == "yes"
+    return render_cached(
+        "reporter/receipt.html",
+        slots={f"word{i}": word for i, word in enumerate(receipt.words)},
+        context=lambda: {
+            "receipt_words": [slot(f"word{i}") for i in range(len(receipt.words))],
+            "at_risk": at_risk,
+        },
+        variant="at-risk" if at_risk else "",
     )
 
 
