@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:52:32.946662
+Create Date: 2026-11-23 11:56:34.313947
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ def upgrade() -> None:
     sa.Column('officer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('purpose', sa.String(length=8), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('mac', sa.LargeBinary(length=32), nullable=False),
     sa.CheckConstraint("purpose IN ('enrol', 'reset')", name=op.f('ck_enrolment_invites_purpose')),
     sa.ForeignKeyConstraint(['officer_id'], ['officers.id'], name=op.f('fk_enrolment_invites_officer_id_officers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_enrolment_invites'))

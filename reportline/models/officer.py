@@ -66,3 +66,6 @@ class EnrolmentInvite(Base):
     )
     purpose: Mapped[str] = mapped_column(String(8))
     expires_at: Mapped[datetime]
+    # token_hash and this MAC are keyed with the instance integrity key: a link
+    # planted in the database, or re-pointed at another officer, does not work.
+    mac: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -10,7 +10,7 @@ sign in, so a stolen password is not enough to enrol a new authenticator.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
@@ -37,19 +37,22 @@ ENROL = "enrol"
 RESET = "reset"
 
 
-def _token_hash(token: str) -> bytes:
-    return hashlib.sha256(b"reportline:v1:invite:" + token.encode("ascii")).digest()
-
-
-def _new_link(session: Session, officer: Officer, purpose: str, now: datetime) -> str:
+def _new_link(
+    session: Session, officer: Officer, purpose: str, now: datetime, integrity_key: bytes
+) -> str:
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
     token = secrets.token_urlsafe(32)
+    token_hash = integrity.link_token_hash(integrity_key, token)
+    expires = (now + LINK_LIFETIME).replace(microsecond=0)
     session.add(
         EnrolmentInvite(
-            token_hash=_token_hash(token),
+            token_hash=token_hash,
             officer_id=officer.id,
             purpose=purpose,
-            expires_at=now + LINK_LIFETIME,
+            expires_at=expires,
+            mac=integrity.link_mac(
+                integrity_key, token_hash, officer.id, purpose, expires.isoformat()
+            ),
         )
     )
     session.flush()
@@ -57,16 +60,23 @@ def _new_link(session: Session, officer: Officer, purpose: str, now: datetime) -
 
 
 def invite_officer(
-    session: Session, email: str, role: str, invited_by: Officer, now: datetime
+    session: Session,
+    email: str,
+    role: str,
+    invited_by: Officer,
+    now: datetime,
+    integrity_key: bytes,
 ) -> tuple[Officer, str]:
     """Create an officer without keys and return a one-time enrolment token."""
     officer = new_officer_row(session, email, role, now)
-    token = _new_link(session, officer, ENROL, now)
+    token = _new_link(session, officer, ENROL, now, integrity_key)
     audit.record(session, invited_by.email, "officer.invited", now, officer=officer.id, role=role)
     return officer, token
 
 
-def reset_second_factor(session: Session, officer: Officer, by: Officer, now: datetime) -> str:
+def reset_second_factor(
+    session: Session, officer: Officer, by: Officer, now: datetime, integrity_key: bytes
+) -> str:
     """Forget the officer's authenticator and recovery codes; return a one-time reset token.
 
     Their sessions end at once; until they use the link they cannot sign in.
@@ -81,18 +91,31 @@ def reset_second_factor(session: Session, officer: Officer, by: Officer, now: da
     officer.totp_last_step = None
     end_all_sessions(session, officer.id)
     session.execute(delete(RecoveryCode).where(RecoveryCode.officer_id == officer.id))
-    token = _new_link(session, officer, RESET, now)
+    token = _new_link(session, officer, RESET, now, integrity_key)
     audit.record(session, by.email, "officer.second_factor_reset", now, officer=officer.id)
     return token
 
 
-def find_link(session: Session, token: str, now: datetime) -> tuple[Officer, str]:
-    """The officer and purpose of a link; raise InviteInvalid if it is unknown, used or expired."""
+def find_link(
+    session: Session, token: str, now: datetime, integrity_key: bytes
+) -> tuple[Officer, str]:
+    """The officer and purpose of a link; raise InviteInvalid if it is unknown, used,
+    expired, or not one this instance made."""
     if not token or len(token) > 100 or not token.isascii():
         raise InviteInvalid("unknown link")
-    invite = session.get(EnrolmentInvite, _token_hash(token))
+    token_hash = integrity.link_token_hash(integrity_key, token)
+    invite = session.get(EnrolmentInvite, token_hash)
     if invite is None or invite.expires_at < now:
         raise InviteInvalid("unknown or expired link")
+    expected = integrity.link_mac(
+        integrity_key,
+        token_hash,
+        invite.officer_id,
+        invite.purpose,
+        invite.expires_at.isoformat(),
+    )
+    if not hmac.compare_digest(invite.mac, expected):
+        raise InviteInvalid("this link was not made by this instance")
     officer = session.get(Officer, invite.officer_id)
     usable = (
         officer is not None
@@ -113,7 +136,7 @@ def redeem_enrolment(
     integrity_key: bytes,
 ) -> tuple[Officer, PrivateKey]:
     """Set a new officer's password and key pair. Raises WeakPassword, InviteInvalid."""
-    officer, purpose = find_link(session, token, now)
+    officer, purpose = find_link(session, token, now, integrity_key)
     if purpose != ENROL:
         raise InviteInvalid("not an enrolment link")
     private_key = set_password(officer, password, cost, integrity_key)
@@ -136,7 +159,7 @@ def redeem_reset(
     Raises InviteInvalid, Throttled, or LoginFailed for a wrong password or a
     locked account.
     """
-    officer, purpose = find_link(session, token, now)
+    officer, purpose = find_link(session, token, now, settings.integrity_key)
     if purpose != RESET or officer.wrapped_private_key is None:
         raise InviteInvalid("not a reset link")
     guard = auth.login_guard(session, officer.email, client_address, now, settings)
@@ -146,6 +169,8 @@ def redeem_reset(
             officer.wrapped_private_key, key, officer_key_context(officer.id)
         )
         integrity.check_officer_key(settings.integrity_key, officer)
+        if private_key.public_key().raw != officer.public_key:
+            raise DecryptionError("the stored public key is not this officer's")
     except DecryptionError as exc:
         auth.record_login_failure(session, guard, officer, now, settings)
         raise LoginFailed("wrong password") from exc

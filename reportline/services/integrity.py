@@ -6,7 +6,10 @@ their key: the unit key's fingerprint is pinned in the instance config at
 submission checks it. One who could swap an officer's public key would be
 given the unit key at the next grant: officer keys carry an HMAC under the
 instance integrity key (derived from the pepper in the instance config), and
-supervisors can compare fingerprints with the officer before granting.
+supervisors can compare the key fingerprint the officer reads from their own
+account page (computed from the key their password unlocked) before granting.
+One-time links are found by a token hash keyed the same way and carry a MAC,
+so a link planted in the database does not work.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from reportline.crypto.context import context
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PublicKey
 from reportline.models import Officer, UnitKey
+from reportline.services.errors import SetupError
 
 
 def _mac(key: bytes, header: bytes, public_key: bytes) -> bytes:
@@ -31,8 +35,10 @@ def officer_key_mac(key: bytes, officer_id: int, public_key: bytes) -> bytes:
 
 def check_unit_key(pinned_fingerprint: str | None, unit_key: UnitKey) -> None:
     """Raise DecryptionError unless the unit key is the one pinned in the instance config."""
+    if pinned_fingerprint is None:
+        raise SetupError("no unit key is pinned in the instance config (run `reportline init`)")
     actual = PublicKey(unit_key.public_key).fingerprint
-    if pinned_fingerprint is None or not hmac.compare_digest(actual, pinned_fingerprint):
+    if not hmac.compare_digest(actual, pinned_fingerprint):
         raise DecryptionError("the unit key does not match the fingerprint pinned at init")
 
 
@@ -46,3 +52,14 @@ def check_officer_key(key: bytes, officer: Officer) -> None:
         )
     ):
         raise DecryptionError("an officer's public key failed its integrity check")
+
+
+def link_token_hash(key: bytes, token: str) -> bytes:
+    """What the database stores to find a one-time link by its token."""
+    return hmac.new(key, b"reportline:v1:link-token:" + token.encode("ascii"), "sha256").digest()
+
+
+def link_mac(key: bytes, token_hash: bytes, officer_id: int, purpose: str, expires: str) -> bytes:
+    """The MAC binding a one-time link to its officer, purpose and expiry."""
+    header = context("link-row", officer=officer_id, kind=purpose, expires=expires)
+    return hmac.new(key, header + token_hash, "sha256").digest()

@@ -111,4 +111,3 @@ def submit_report(
     cases.seal_state(case, secret.mac_key())
     session.add(case)  # written at the caller's commit, which is also where a taken id shows
     return case, receipt
-

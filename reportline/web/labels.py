@@ -80,8 +80,14 @@ REPORT_FIELDS = (
 )
 
 
+def grouped(text: str, size: int = 4) -> str:
+    """Text in groups of `size` characters, easier to read aloud (key fingerprints)."""
+    return " ".join(text[i : i + size] for i in range(0, len(text), size))
+
+
 def register(app: Flask) -> None:
     """Make the label tables available to every template."""
+    app.jinja_env.filters["grouped"] = grouped
     app.jinja_env.globals.update(
         CATEGORY=CATEGORY,
         HOW_KNOWN=HOW_KNOWN,

@@ -190,7 +190,9 @@ class LiveSite:
         with self.database() as db:
             me = db.get(Officer, self.supervisor.officer_id)
             assert me is not None
-            _officer, token = enrolment.invite_officer(db, email, role, me, self.clock())
+            _officer, token = enrolment.invite_officer(
+                db, email, role, me, self.clock(), self.settings.integrity_key
+            )
         return token
 
     def reset_link(self, officer_id: int) -> str:
@@ -199,7 +201,9 @@ class LiveSite:
             me = db.get(Officer, self.supervisor.officer_id)
             officer = db.get(Officer, officer_id)
             assert me is not None and officer is not None
-            return enrolment.reset_second_factor(db, officer, me, self.clock())
+            return enrolment.reset_second_factor(
+                db, officer, me, self.clock(), self.settings.integrity_key
+            )
 
     def add_officer(self, email: str) -> Enrolled:
         """An officer set up by the CLI: can sign in, but does not hold the unit key."""

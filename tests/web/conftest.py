@@ -25,7 +25,12 @@ def samples(
     supervisor_row = db.get(Officer, unit.officer_id)
     assert supervisor_row is not None
     _, token = enrolment.invite_officer(
-        db, "invited@unit.example", "officer", supervisor_row, clock()
+        db,
+        "invited@unit.example",
+        "officer",
+        supervisor_row,
+        clock(),
+        db.info["settings"].integrity_key,
     )
     db.commit()
     return {

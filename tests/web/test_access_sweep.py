@@ -126,7 +126,9 @@ def test_a_half_signed_in_officer_can_only_set_up_the_second_factor(
     officer_row = db.get(Officer, officer.officer_id)
     supervisor_row = db.get(Officer, unit.officer_id)
     assert officer_row and supervisor_row
-    token = enrolment.reset_second_factor(db, officer_row, supervisor_row, clock())
+    token = enrolment.reset_second_factor(
+        db, officer_row, supervisor_row, clock(), db.info["settings"].integrity_key
+    )
     db.commit()
     client = app.test_client()
     link = f"/triage/enrol/{token}"

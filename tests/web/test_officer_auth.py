@@ -285,7 +285,14 @@ def test_an_expired_enrolment_link_does_not_work(
     app: Flask, unit: Enrolled, db: Session, clock: MovableClock
 ) -> None:
     supervisor_row = db.get(Officer, unit.officer_id)
-    _, token = enrolment.invite_officer(db, "late@unit.example", "officer", supervisor_row, clock())  # type: ignore[arg-type]
+    _, token = enrolment.invite_officer(
+        db,
+        "late@unit.example",
+        "officer",
+        supervisor_row,
+        clock(),  # type: ignore[arg-type]
+        db.info["settings"].integrity_key,
+    )
     db.commit()
     clock.advance(hours=73)
     response = app.test_client().get(f"/triage/enrol/{token}")

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
+from reportline.crypto.keys import PublicKey
 from reportline.models import Officer
 from reportline.services import enrolment, keyring, officers
 from reportline.services.errors import NotFound, ServiceError
@@ -43,7 +44,12 @@ def invite() -> str | tuple[str, int]:
         db = get_session()
         try:
             officer, token = enrolment.invite_officer(
-                db, form.email.data or "", form.role.data or "", g.signed_in.officer, now()
+                db,
+                form.email.data or "",
+                form.role.data or "",
+                g.signed_in.officer,
+                now(),
+                settings().integrity_key,
             )
         except ServiceError as exc:
             db.rollback()
@@ -66,6 +72,7 @@ def officer_detail(officer_id: int) -> str:
     return render_template(
         "admin/officer.html",
         officer=officer,
+        fingerprint=PublicKey(officer.public_key).fingerprint if officer.public_key else "",
         holds_key=keyring.holds_unit_key(db, officer.id),
         form=ActionForm(),
         is_self=officer.id == g.signed_in.officer.id,
@@ -110,7 +117,9 @@ def reset_second_factor(officer_id: int) -> str | BaseResponse:
     db = get_session()
     officer = _officer(officer_id)
     try:
-        token = enrolment.reset_second_factor(db, officer, g.signed_in.officer, now())
+        token = enrolment.reset_second_factor(
+            db, officer, g.signed_in.officer, now(), settings().integrity_key
+        )
     except ServiceError as exc:
         db.rollback()
         flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")

@@ -174,7 +174,7 @@ def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
     authenticator confirms theirs; both then set up the authenticator app."""
     db = get_session()
     try:
-        officer, purpose = enrolment.find_link(db, token, now())
+        officer, purpose = enrolment.find_link(db, token, now(), settings().integrity_key)
     except InviteInvalid:
         return render_template("triage/enrol_invalid.html"), 404
     form: ChoosePasswordForm | ConfirmPasswordForm = (
@@ -321,6 +321,7 @@ def account() -> str:
         "triage/account.html",
         officer=officer,
         remaining_codes=second_factor.remaining_recovery_codes(db, officer),
+        fingerprint=_signed_in().private_key.public_key().fingerprint,
         form=ActionForm(),
     )
 
