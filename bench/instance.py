@@ -1,34 +1,35 @@
-"""A ReportLine instance set up the way `reportline init` sets one up, for benchmarking.
+"""A ReportLine instance set up the way a real one is, for benchmarking.
 
-The instance folder gets a config.toml with fresh secrets, the database is
-migrated with `reportline.migrate.upgrade` and initialised with
-`reportline.services.setup.initialise` (unit key, recovery key, a supervisor
-who holds the unit key). The supervisor's credentials are written beside it in
-bench-credentials.json so a later run can sign in again: bench data only,
-git-ignored, never a real instance.
+`reportline init` does it, as an operator would: a config with fresh secrets,
+the migrations (`reportline.migrate.upgrade`), `setup.initialise` (unit key,
+recovery key, a supervisor who holds the unit key) and the pinned unit key.
+The benchmark then adds its database URL and Argon2 cost to the config, so
+the server needs no environment. The supervisor's credentials are written
+beside it in bench-credentials.json so a later run can sign in again: bench
+data only, git-ignored, never a real instance.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pyotp
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from reportline import utcnow
+from bench.common import REPO
 from reportline.config import CONFIG_FILE_NAME, Settings, load_settings
 from reportline.crypto.kdf import Argon2Cost
 from reportline.db import make_engine, make_sessionmaker
-from reportline.migrate import upgrade
-from reportline.services import setup
 
 SUPERVISOR_EMAIL = "supervisor@bench.reportline.invalid"
 SUPERVISOR_PASSWORD = "violet kettle harbour sketch lantern"
@@ -45,47 +46,45 @@ class Credentials:
     email: str
     password: str
     totp_seed: str
-    officer_id: int
 
 
 def create_instance(
     folder: Path, database_url: str | None = None, argon2: Argon2Cost | None = None
 ) -> Credentials:
-    """Write a config, migrate, initialise; return the supervisor's credentials.
+    """Run `reportline init` into `folder`; return the supervisor's credentials.
 
     `database_url` defaults to SQLite in the folder; `argon2` to production defaults.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f'secret_key = "{base64.b64encode(secrets.token_bytes(32)).decode()}"',
-        f'receipt_pepper = "{base64.b64encode(secrets.token_bytes(32)).decode()}"',
-    ]
-    if database_url:
-        lines.append(f'database_url = "{database_url}"')
+    extra = {"database_url": f'"{database_url}"'} if database_url else {}
     if argon2:
-        lines += [
-            f"argon2_time_cost = {argon2.time_cost}",
-            f"argon2_memory_cost_kib = {argon2.memory_cost_kib}",
-            f"argon2_parallelism = {argon2.parallelism}",
-        ]
-    (folder / CONFIG_FILE_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    settings = instance_settings(folder)
-    upgrade(settings.database_url)
-    with open_session(settings) as session:
-        result = setup.initialise(
-            session, SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD, settings.argon2, utcnow()
-        )
-        session.commit()
-    new = result.supervisor
-    credentials = Credentials(new.officer.email, SUPERVISOR_PASSWORD, new.totp_seed,
-                              new.officer.id)
+        extra |= {"argon2_time_cost": str(argon2.time_cost),
+                  "argon2_memory_cost_kib": str(argon2.memory_cost_kib),
+                  "argon2_parallelism": str(argon2.parallelism)}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REPORTLINE_")}
+    environment |= {"REPORTLINE_INSTANCE": str(folder), "PYTHONPATH": str(REPO)}
+    environment |= {f"REPORTLINE_{k.upper()}": v.strip('"') for k, v in extra.items()}
+    done = subprocess.run(
+        [sys.executable, "-m", "reportline.cli", "init", "--admin", SUPERVISOR_EMAIL,
+         "--password-stdin", "--recovery-key-file", str(folder / "recovery-key.txt")],
+        input=SUPERVISOR_PASSWORD + "\n", capture_output=True, text=True, cwd=REPO,
+        env=environment, check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"reportline init failed:\n{done.stdout}\n{done.stderr}")
+    uri = next(line for line in done.stdout.splitlines() if line.startswith("otpauth://"))
+    with (folder / CONFIG_FILE_NAME).open("a", encoding="utf-8") as config:
+        config.writelines(f"{key} = {value}\n" for key, value in extra.items())
+    credentials = Credentials(SUPERVISOR_EMAIL, SUPERVISOR_PASSWORD,
+                              pyotp.parse_uri(uri).secret)
     (folder / CREDENTIALS_FILE).write_text(json.dumps(asdict(credentials)), encoding="utf-8")
     return credentials
 
 
 def load_credentials(folder: Path) -> Credentials:
     """The supervisor credentials written by `create_instance`."""
-    return Credentials(**json.loads((folder / CREDENTIALS_FILE).read_text(encoding="utf-8")))
+    saved = json.loads((folder / CREDENTIALS_FILE).read_text(encoding="utf-8"))
+    return Credentials(saved["email"], saved["password"], saved["totp_seed"])
 
 
 def instance_settings(folder: Path) -> Settings:
@@ -98,7 +97,7 @@ def open_session(settings: Settings) -> Iterator[Session]:
     """A database session on the instance's database, outside any request."""
     engine = make_engine(settings.database_url)
     try:
-        with make_sessionmaker(engine)() as session:
+        with make_sessionmaker(engine, settings.audit_key)() as session:
             yield session
     finally:
         engine.dispose()

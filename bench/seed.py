@@ -113,6 +113,7 @@ class Seeder:
         self.now = utcnow().replace(microsecond=0) - timedelta(hours=1)
         self.today = self.now.date()
         self.officers, self.keyring = self._team(credentials)
+        self.unit_key = keyring.PinnedUnitKey(self.settings.unit_key_fingerprint)
         self.result = SeedReport()
         self._busy_seen = 0
 
@@ -128,9 +129,11 @@ class Seeder:
             officer = existing.get(email)
             if officer is None:
                 officer = officers.create_officer(
-                    self.session, email, "officer", OFFICER_PASSWORD, self.settings.argon2, now
+                    self.session, email, "officer", OFFICER_PASSWORD, self.settings.argon2, now,
+                    self.settings.integrity_key,
                 ).officer
-                keyring.grant_unit_key(self.session, unit_keys, officer, supervisor, now)
+                keyring.grant_unit_key(self.session, unit_keys, officer, supervisor, now,
+                                       self.settings.integrity_key)
             team.append(officer)
         self.session.commit()
         return team, unit_keys
@@ -163,7 +166,7 @@ class Seeder:
         rng = self.rng
         received_on = self.today - timedelta(days=age)
         case, receipt = submissions.submit_report(
-            self.session, _draft(rng), self.settings.receipt_pepper, received_on
+            self.session, _draft(rng), self.settings.receipt_pepper, self.unit_key, received_on
         )
         self.result.reports += 1
         events: list[tuple[datetime, str, str]] = []
@@ -210,7 +213,7 @@ class Seeder:
 
     def _reporter_replies(self, receipt: str, when: datetime) -> None:
         token = follow_up.sign_in(self.session, receipt, None, when, self.settings)
-        reporter = follow_up.resume(self.session, token, when, self.settings)
+        reporter = follow_up.resume(self.session, token, when)
         follow_up.reply(self.session, reporter, _text(self.rng, 10, 150), when.date())
         follow_up.end(self.session, token)
         self.result.messages += 1

@@ -237,6 +237,7 @@ def profile_submissions(count: int) -> dict[str, Any]:
     probes = [
         ("reportline.services.submissions", "submit_report"),
         ("reportline.services.keyring", "active_unit_key"),
+        ("reportline.services.keyring", "PinnedUnitKey.get"),
         ("reportline.services.submissions", "_unused_case_id"),
         ("reportline.crypto.receipt", "generate_receipt"),
         ("reportline.services.cases", "CaseSecret.private_key"),

@@ -42,6 +42,8 @@ def form_cache() -> None:
 
     from reportline.web.reporter import views
 
+    if hasattr(views, "render_cached"):
+        raise SystemExit("form-cache: this revision already caches the report form")
     original = views.render_template
     cache: dict[str, str] = {}
 
@@ -100,6 +102,8 @@ def lean_submit() -> None:
     from reportline.db import random_id
     from reportline.services import keyring, submissions
 
+    if not hasattr(submissions, "_unused_case_id"):
+        raise SystemExit("lean-submit: this revision already skips these queries")
     original = keyring.active_unit_key
     cached: list[Any] = []
 
