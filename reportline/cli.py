@@ -11,6 +11,7 @@ import base64
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -286,6 +287,8 @@ def demo(host: str, port: int) -> None:
     _print_enrolment(result.supervisor, show_qr=True)
     click.echo(f"\nReporters start at http://{host}:{port}/")
     click.echo(f"ReportLine is serving on http://{host}:{port} (press Ctrl+C to stop)")
+    # Stopped by a signal as well as by Ctrl+C, the demo still removes its instance.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         _serve(_app_or_exit(), host, port, 8)
     finally:
