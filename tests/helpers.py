@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
-from reportline.crypto.password import derive_password_key, read_params, unwrap_private_key
 from reportline.models import Officer
 from reportline.services import officers
 
@@ -165,9 +164,8 @@ def reporter_replies(client: FlaskClient, text: str) -> Any:
 def unlock_officer_key(db: Session, who: Enrolled) -> PrivateKey:
     """An officer's private key, unwrapped with their password (as sign-in does)."""
     row = db.get(Officer, who.officer_id)
-    assert row is not None and row.wrapped_private_key is not None
-    key = derive_password_key(who.password, read_params(row.wrapped_private_key))
-    return unwrap_private_key(row.wrapped_private_key, key, officers.officer_key_context(row.id))
+    assert row is not None
+    return officers.unlock_private_key(row, who.password, db.info["settings"].integrity_key)
 
 
 def receipt_fragments(receipt: str) -> list[str]:

@@ -25,13 +25,16 @@ from reportline.crypto.keys import PrivateKey, generate_private_key, open_sealed
 from reportline.crypto.password import (
     WrapParams,
     derive_password_key,
-    read_params,
-    unwrap_private_key,
 )
 from reportline.models import Officer, OfficerSession
-from reportline.services import audit, integrity, second_factor, throttle
+from reportline.services import audit, second_factor, throttle
 from reportline.services.errors import LoginFailed, SessionExpired
-from reportline.services.officers import end_all_sessions, normalise_email, officer_key_context
+from reportline.services.officers import (
+    check_own_key,
+    end_all_sessions,
+    normalise_email,
+    unlock_private_key,
+)
 from reportline.services.sessions import (
     SessionToken,
     b64,
@@ -119,19 +122,10 @@ def _check_password(
     officer: Officer | None, email: str, password: str, settings: Settings
 ) -> PrivateKey | None:
     if officer is not None and officer.wrapped_private_key is not None:
-        key = derive_password_key(password, read_params(officer.wrapped_private_key))
         try:
-            private_key = unwrap_private_key(
-                officer.wrapped_private_key, key, officer_key_context(officer.id)
-            )
-            # A key pair swapped in the database (wrapped key, public key and seed
-            # together) would unwrap, but its public key carries no valid MAC.
-            integrity.check_officer_key(settings.integrity_key, officer)
-            if private_key.public_key().raw != officer.public_key:
-                raise DecryptionError("the stored public key is not this officer's")
+            return unlock_private_key(officer, password, settings.integrity_key)
         except DecryptionError:
             return None
-        return private_key
     key = derive_password_key(password, _decoy_params(email, settings))
     with contextlib.suppress(DecryptionError):
         aead.decrypt(key.key, _decoy()[1][1:80], b"decoy")
@@ -259,15 +253,12 @@ def resume_session(
     payload = open_payload(token, SESSION_PURPOSE, row.sealed)
     private_key = PrivateKey(unb64(payload["key"]))
     try:
-        integrity.check_officer_key(settings.integrity_key, officer)
-        key_matches = private_key.public_key().raw == officer.public_key
-    except DecryptionError:
-        key_matches = False
-    if not key_matches:
+        check_own_key(officer, private_key, settings.integrity_key)
+    except DecryptionError as exc:
         # A session row minted in the database holds some other key: refuse it.
         session.delete(row)
         session.flush()
-        raise SessionExpired("session key does not belong to this officer")
+        raise SessionExpired("session key does not belong to this officer") from exc
     if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
         row.last_seen_at = now
     return SignedInOfficer(

@@ -21,15 +21,14 @@ from reportline.config import Settings
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
-from reportline.crypto.password import derive_password_key, read_params, unwrap_private_key
 from reportline.models import EnrolmentInvite, Officer, RecoveryCode
 from reportline.services import audit, auth, integrity, throttle
 from reportline.services.errors import InviteInvalid, LoginFailed, ServiceError
 from reportline.services.officers import (
     end_all_sessions,
     new_officer_row,
-    officer_key_context,
     set_password,
+    unlock_private_key,
 )
 
 LINK_LIFETIME = timedelta(hours=72)
@@ -163,14 +162,8 @@ def redeem_reset(
     if purpose != RESET or officer.wrapped_private_key is None:
         raise InviteInvalid("not a reset link")
     guard = auth.login_guard(session, officer.email, client_address, now, settings)
-    key = derive_password_key(password, read_params(officer.wrapped_private_key))
     try:
-        private_key = unwrap_private_key(
-            officer.wrapped_private_key, key, officer_key_context(officer.id)
-        )
-        integrity.check_officer_key(settings.integrity_key, officer)
-        if private_key.public_key().raw != officer.public_key:
-            raise DecryptionError("the stored public key is not this officer's")
+        private_key = unlock_private_key(officer, password, settings.integrity_key)
     except DecryptionError as exc:
         auth.record_login_failure(session, guard, officer, now, settings)
         raise LoginFailed("wrong password") from exc

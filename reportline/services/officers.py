@@ -11,9 +11,16 @@ from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
 from reportline.crypto.context import context
+from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey, generate_private_key
-from reportline.crypto.password import derive_password_key, new_params, wrap_private_key
+from reportline.crypto.password import (
+    derive_password_key,
+    new_params,
+    read_params,
+    unwrap_private_key,
+    wrap_private_key,
+)
 from reportline.models import EnrolmentInvite, Officer, OfficerSession
 from reportline.models.officer import ROLES
 from reportline.services import audit, integrity, keyring, throttle
@@ -94,6 +101,29 @@ def set_password(
     )
     officer.key_mac = integrity.officer_key_mac(integrity_key, officer.id, officer.public_key)
     return private_key
+
+
+def unlock_private_key(officer: Officer, password: str, integrity_key: bytes) -> PrivateKey:
+    """The officer's private key, unwrapped with their password and checked as their own.
+
+    Raises DecryptionError for a wrong password, or a key pair swapped in the
+    database (it would unwrap, but its public key carries no valid MAC).
+    """
+    if officer.wrapped_private_key is None:
+        raise DecryptionError("the officer has no key pair yet")
+    key = derive_password_key(password, read_params(officer.wrapped_private_key))
+    private_key = unwrap_private_key(
+        officer.wrapped_private_key, key, officer_key_context(officer.id)
+    )
+    check_own_key(officer, private_key, integrity_key)
+    return private_key
+
+
+def check_own_key(officer: Officer, private_key: PrivateKey, integrity_key: bytes) -> None:
+    """Raise DecryptionError unless `private_key` belongs to the officer's MAC'd public key."""
+    integrity.check_officer_key(integrity_key, officer)
+    if private_key.public_key().raw != officer.public_key:
+        raise DecryptionError("the stored public key is not this officer's")
 
 
 @dataclass(frozen=True)
