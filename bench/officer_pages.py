@@ -42,6 +42,7 @@ from bench.common import (
     write_results,
 )
 from bench.instance import Credentials, create_instance, load_credentials
+from bench.whatif import EXPERIMENTS
 from reportline.migrate import upgrade
 
 FOLDER = RESULTS / "officer-pages" / "instance"
@@ -331,7 +332,7 @@ def main() -> None:
     parser.add_argument("--no-serve", action="store_true",
                         help="skip the measurement under waitress (with --profile)")
     parser.add_argument("--profile-count", type=int, default=40)
-    parser.add_argument("--what-if", action="append", default=[], choices=["hpke-cache"],
+    parser.add_argument("--what-if", action="append", default=[], choices=sorted(EXPERIMENTS),
                         help="also measure with a simulated optimisation (bench/whatif.py)")
     args = parser.parse_args()
 

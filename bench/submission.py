@@ -46,6 +46,7 @@ from bench.common import (
     write_results,
 )
 from bench.instance import FAST_ARGON2, create_instance, scratch_postgres
+from bench.whatif import EXPERIMENTS
 
 TARGET_RATIO = 0.80
 WORK = RESULTS / "submission-work"
@@ -304,7 +305,7 @@ def main() -> None:
                         help="also profile one submission in-process (categories, queries)")
     parser.add_argument("--profile-count", type=int, default=300)
     parser.add_argument("--what-if", action="append", default=[],
-                        choices=["form-cache", "receipt-cache", "lean-submit", "hpke-cache"],
+                        choices=sorted(EXPERIMENTS),
                         help="also measure ReportLine with a simulated optimisation "
                         "(repeat for more, measured cumulatively)")
     args = parser.parse_args()

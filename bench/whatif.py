@@ -21,6 +21,16 @@ lean-submit
 hpke-cache
     Build the HPKE private-key object of a key once per request instead of on
     every `open_sealed` (the queue opens 50 case secrets with the same unit key).
+no-page-cache
+    The reverse of a change already made: render the landing page, the blank
+    report form and the receipt afresh on every request instead of filling
+    tokens into a copy rendered once (reportline/web/page_cache.py), to show
+    what that cache is worth.
+
+form-cache, receipt-cache, lean-submit and hpke-cache were adopted by the app
+(page_cache.render_cached, the leaner submissions.submit_report and
+keys.PrivateKey._hpke_key); on such a revision they refuse to run rather than
+patch twice.
 
 With --what-if given more than once, the benchmarks measure them cumulatively
 (A, then A+B, ...), so each step's gain shows.
@@ -73,6 +83,8 @@ def receipt_cache() -> None:
 
     from reportline.web.reporter import views
 
+    if hasattr(views, "render_cached"):
+        raise SystemExit("receipt-cache: this revision already caches the receipt page")
     original = views.render_template
     cache: dict[tuple[str, bool], str] = {}
     marks = tuple(f"receiptword{n}x" for n in range(10))
@@ -126,6 +138,8 @@ def hpke_cache() -> None:
 
     from reportline.crypto.keys import PrivateKey
 
+    if hasattr(PrivateKey, "_hpke_key"):
+        raise SystemExit("hpke-cache: this revision already keeps each key's HPKE object")
     original = PrivateKey._hpke
 
     def cached(self: PrivateKey) -> Any:
@@ -139,11 +153,29 @@ def hpke_cache() -> None:
     PrivateKey._hpke = cached  # type: ignore[method-assign]
 
 
+def no_page_cache() -> None:
+    """Render the cached reporter pages on every request (what the page cache saves)."""
+    from flask import current_app
+
+    from reportline.web.reporter import views
+
+    if not hasattr(views, "render_cached"):
+        raise SystemExit("no-page-cache: this revision has no page cache")
+    original = views.render_cached
+
+    def uncached(*args: Any, **kwargs: Any) -> str:
+        current_app.extensions.pop("reportline.page_cache", None)
+        return original(*args, **kwargs)
+
+    views.render_cached = uncached  # type: ignore[assignment]
+
+
 EXPERIMENTS: dict[str, Callable[[], None]] = {
     "form-cache": form_cache,
     "receipt-cache": receipt_cache,
     "lean-submit": lean_submit,
     "hpke-cache": hpke_cache,
+    "no-page-cache": no_page_cache,
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
@@ -51,6 +52,11 @@ class PublicKey:
         return hashlib.sha256(self.raw).hexdigest()[:16]
 
     def _hpke(self) -> hpke.MLKEM768X25519PublicKey:
+        return self._hpke_key
+
+    # Built once per key object: a queue page seals or opens fifty times with one key.
+    @cached_property
+    def _hpke_key(self) -> hpke.MLKEM768X25519PublicKey:
         kem_part = self.raw[1 : 1 + MLKEM_PUBLIC_BYTES]
         x_part = self.raw[1 + MLKEM_PUBLIC_BYTES :]
         return hpke.MLKEM768X25519PublicKey(
@@ -79,6 +85,12 @@ class PrivateKey:
         )
 
     def _hpke(self) -> hpke.MLKEM768X25519PrivateKey:
+        return self._hpke_key
+
+    # Built once per key object (it lives no longer than the request that unlocked
+    # it): expanding the ML-KEM seed is most of the cost of opening a sealed key.
+    @cached_property
+    def _hpke_key(self) -> hpke.MLKEM768X25519PrivateKey:
         return hpke.MLKEM768X25519PrivateKey(*self._parts())
 
     def public_key(self) -> PublicKey:
