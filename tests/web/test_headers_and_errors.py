@@ -121,6 +121,22 @@ def test_nothing_typed_into_a_url_is_reflected_unescaped(app: Flask) -> None:
 
 
 def test_the_language_switch_never_redirects_off_site(app: Flask) -> None:
-    for target in ("https://evil.example/", "//evil.example/", "javascript:alert(1)"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/",
+        "javascript:alert(1)",
+        "/%5Cevil.example",  # a backslash, which browsers read as a slash
+        "/%5C%5Cevil.example",
+        "/%09/evil.example",  # a tab, which browsers drop
+        "/%0A/evil.example",
+        "/triage/",  # not a reporter page
+        "/no-such-page",
+    ):
         response = app.test_client().get(f"/language/cy?next={target}")
-        assert response.headers["Location"] == "/"
+        assert response.headers["Location"] == "/", target
+
+
+def test_the_language_switch_returns_to_the_reporter_page_it_was_used_on(app: Flask) -> None:
+    for target in ("/report", "/follow-up", "/"):
+        response = app.test_client().get(f"/language/cy?next={target}")
+        assert response.headers["Location"] == target

@@ -6,14 +6,15 @@ records anything about the visitor.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -25,6 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.crypto.receipt import WORD_COUNT, MalformedReceipt, ReceiptProblem
@@ -252,14 +254,21 @@ def neutral() -> str:
     return render_template("reporter/neutral.html")
 
 
+# A plain path only: browsers read a backslash as a slash and drop tabs and
+# newlines, so "/" + backslash + "evil.example" would lead off-site.
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?|/")
+
+
 def _safe_next(target: str | None) -> str:
-    """A same-site path to return to, or the landing page."""
-    if not target:
-        return url_for("reporter.landing")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("reporter.landing")
-    return target
+    """The reporter page to return to after switching language, or the landing page."""
+    landing = url_for("reporter.landing")
+    if not target or not _PLAIN_PATH.fullmatch(target):
+        return landing
+    try:
+        endpoint, _args = current_app.url_map.bind("localhost").match(target, method="GET")
+    except HTTPException:  # not a page, not a GET page, or a redirect
+        return landing
+    return target if str(endpoint).startswith("reporter.") else landing
 
 
 @blueprint.get("/language/<code>")
