@@ -76,7 +76,9 @@ def open_totp_seed(officer: Officer, private_key: PrivateKey) -> str:
 
 def matching_step(seed: str, code: str, now: datetime) -> int | None:
     """The time step within the window whose code equals `code`, or None."""
-    digits = "".join(ch for ch in code if ch.isdigit())
+    # ASCII digits only: str.isdigit() also takes other scripts' digits, which
+    # compare_digest refuses with an exception instead of a mismatch.
+    digits = "".join(ch for ch in code if ch in "0123456789")
     if len(digits) != 6:
         # Still compute codes so that a malformed code costs the same as a wrong one.
         digits = "xxxxxx"

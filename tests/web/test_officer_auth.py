@@ -68,6 +68,17 @@ def test_every_kind_of_mistake_gets_the_same_answer(
     assert _failed(sign_in(app.test_client(), wrong, clock, code=code))
 
 
+def test_digits_from_other_scripts_are_a_wrong_code_and_count_as_a_failure(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    victim = add_officer(db, clock, "digits@unit.example")
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in totp_code(victim.totp_seed, clock))
+    for _attempt in range(4):
+        assert _failed(sign_in(app.test_client(), victim, clock, code=arabic_indic))
+    # The failures were recorded: the next attempt is delayed like any other guessing.
+    assert sign_in(app.test_client(), victim, clock, code=arabic_indic).status_code == 429
+
+
 def test_a_code_is_accepted_once_only(app: Flask, unit: Enrolled, clock: MovableClock) -> None:
     code = totp_code(unit.totp_seed, clock)
     assert sign_in(app.test_client(), unit, clock, code=code).status_code == 303

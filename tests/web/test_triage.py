@@ -117,6 +117,8 @@ def test_the_queue_is_paginated_newest_first_and_filtered_by_status(
     assert "Page 1 of 1 (1 case)" in acknowledged
     assert officer.get("/triage/?status=bogus").status_code == 404
     assert officer.get("/triage/?page=99").status_code == 200
+    for odd in ("%C2%B2", "-1", "x", "%D9%A2"):  # superscript two, negative, letter, Arabic two
+        assert officer.get(f"/triage/?page={odd}").status_code == 200
     app.extensions["reportline.engine"].dispose()
 
 

@@ -226,7 +226,7 @@ def queue() -> str:
         access.current_keyring(),
         _signed_in().officer,
         now(),
-        page=int(page_number) if page_number.isdigit() else 1,
+        page=int(page_number) if page_number.isascii() and page_number.isdigit() else 1,
         page_size=settings().queue_page_size,
         status=None if status == "all" else status,
     )
