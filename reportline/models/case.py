@@ -37,7 +37,7 @@ class Case(Base):
             name="status",
         ),
         # Both cover the queue's paging: "everything"/"open" and one status.
-        Index("ix_cases_queue", "received_on", "id", "status"),
+        Index("ix_cases_queue", "received_on", "id", "status", "unread_by_unit"),
         Index("ix_cases_status_queue", "status", "received_on", "id"),
         {"sqlite_with_rowid": False},
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
@@ -59,18 +59,23 @@ def queue_page(
     page_size: int,
     status: str | None = None,
 ) -> QueuePage:
-    """Newest cases first; `status` is a status, "open", or None for all. Audited."""
+    """Newest cases first; `status` is a status, "open", or None for all. Audited.
+
+    "open" also lists closed cases with replies no officer has read yet: a
+    reporter may still write after a case is closed, and nothing they send may
+    go unseen.
+    """
     where: list[Any] = []
     if status == "open":
-        where.append(Case.status.in_(OPEN_STATUSES))
+        where.append(or_(Case.status.in_(OPEN_STATUSES), Case.unread_by_unit > 0))
     elif status in STATUSES:
         where.append(Case.status == status)
     total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
-    # Page through the index alone (it holds date, id and status), then load only
-    # the page's rows: skipping thousands of multi-kilobyte rows is what made deep
-    # pages slow.
+    # Page through the index alone (it holds date, id, status and unread replies),
+    # then load only the page's rows: skipping thousands of multi-kilobyte rows is
+    # what made deep pages slow.
     ids = session.scalars(
         select(Case.id)
         .where(*where)

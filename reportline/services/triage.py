@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -49,7 +49,7 @@ class StatusEntry:
     to_status: str
     officer_email: str | None
     changed_at: datetime
-    reason: str
+    reason: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class OpenedCase:
     status: str
     received_on: date
     acknowledged_on: date | None
-    report: dict[str, Any]
+    report: dict[str, Any] = field(repr=False)
     dialogue: list[dialogue.DialogueEntry]
     history: list[StatusEntry]
     next_statuses: tuple[str, ...]
@@ -208,7 +208,9 @@ def change_status(
         )
     change.mac = status_change_mac(keys.mac_key, change)
     session.add(change)
-    if to_status == "acknowledged" and case.acknowledged_on is None:
+    # Any decision about a new case acknowledges it, closing it included, so a case
+    # closed unacknowledged and reopened later still starts its feedback clock.
+    if case.acknowledged_on is None:
         case.acknowledged_on = now.date()
     case.status = to_status
     case.status_changed_on = now.date()

@@ -210,6 +210,37 @@ def test_the_outcome_an_officer_shares_is_shown_to_the_reporter_when_closed(
     assert "Closed" in page and "The officer has been dismissed." in page and "Outcome" in page
 
 
+def test_a_reply_to_a_closed_case_brings_it_back_into_the_default_queue(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    officer_moves(supervisor, reference, "closed", "Nothing to investigate")
+    assert reference not in supervisor.get("/triage/").get_data(as_text=True)
+
+    follow_up_sign_in(reporter, receipt)
+    reporter_replies(reporter, "I have found the messages he sent.")
+    queue = supervisor.get("/triage/").get_data(as_text=True)
+    assert reference in queue and "1 new reply" in queue
+    case = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert "I have found the messages he sent." in case
+    assert reference not in supervisor.get("/triage/").get_data(as_text=True)  # read: back out
+    assert reference in supervisor.get("/triage/?status=closed").get_data(as_text=True)
+
+
+def test_closing_a_new_case_acknowledges_it_and_reopening_keeps_the_feedback_clock(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    officer_moves(supervisor, reference, "closed")
+    officer_moves(supervisor, reference, "assessing", "New information")
+    follow_up_sign_in(reporter, receipt)
+    page = reporter.get("/follow-up/case").get_data(as_text=True)
+    assert "Not yet" not in page
+    assert "23 November 2026" in page and "23 February 2027" in page  # acknowledged when closed
+
+
 def test_the_units_messages_are_new_until_the_reporter_replies(
     reporter: FlaskClient, supervisor: FlaskClient
 ) -> None:
