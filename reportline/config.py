@@ -33,9 +33,10 @@ class Settings:
     """Everything ReportLine reads from its configuration, parsed and checked."""
 
     instance_path: Path
-    secret_key: bytes
-    receipt_pepper: bytes
-    database_url: str
+    # Secrets (and a URL that may hold a password) stay out of reprs and tracebacks.
+    secret_key: bytes = field(repr=False)
+    receipt_pepper: bytes = field(repr=False)
+    database_url: str = field(repr=False)
     argon2: Argon2Cost = field(default_factory=lambda: Argon2Cost(3, 65536, 1))
     officer_idle_minutes: int = 15
     officer_absolute_hours: int = 8

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -68,7 +68,7 @@ class SignedInOfficer:
     stage: str
     token: SessionToken
     row: OfficerSession
-    pending_totp_seed: str | None = None
+    pending_totp_seed: str | None = field(default=None, repr=False)
 
 
 @cache

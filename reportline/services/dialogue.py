@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
@@ -35,7 +35,7 @@ class DialogueEntry:
     author: str
     kind: str
     sent_on: date
-    text: str
+    text: str = field(repr=False)
     unread: bool
     officer_id: int | None
 

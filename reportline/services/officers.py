@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -132,9 +132,9 @@ class NewOfficer:
 
     officer: Officer
     private_key: PrivateKey
-    totp_seed: str
-    totp_uri: str
-    recovery_codes: list[str]
+    totp_seed: str = field(repr=False)
+    totp_uri: str = field(repr=False)
+    recovery_codes: list[str] = field(repr=False)
 
 
 def new_officer_row(session: Session, email: str, role: str, now: datetime) -> Officer:

@@ -57,6 +57,9 @@ class ReportDraft:
     at_risk: str
     at_risk_detail: str
 
+    def __repr__(self) -> str:
+        return f"ReportDraft(category={self.category!r}, <report text hidden>)"
+
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
             raise ValueError("unknown category")
