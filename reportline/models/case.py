@@ -14,12 +14,14 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reportline.db import Base
 
 STATUSES = ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
+HAS_UNREAD = "unread_by_unit > 0"
 
 
 class Case(Base):
@@ -39,6 +41,15 @@ class Case(Base):
         # Both cover the queue's paging: "everything"/"open" and one status.
         Index("ix_cases_queue", "received_on", "id", "status", "unread_by_unit"),
         Index("ix_cases_status_queue", "status", "received_on", "id"),
+        # The closed cases the default ("open") view still lists, counted without
+        # scanning every closed case.
+        Index(
+            "ix_cases_unread",
+            "status",
+            "unread_by_unit",
+            sqlite_where=text(HAS_UNREAD),
+            postgresql_where=text(HAS_UNREAD),
+        ),
         {"sqlite_with_rowid": False},
     )
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from reportline import create_app
@@ -140,3 +143,41 @@ def test_feedback_is_due_three_calendar_months_after_acknowledgement() -> None:
     assert add_months(date(2026, 11, 30), 3) == date(2027, 2, 28)
     assert feedback_by(date(2026, 1, 31), date(2026, 1, 20)) == date(2026, 4, 30)
     assert feedback_by(None, date(2026, 1, 1)) == date(2026, 4, 8)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's planner has no statistics to go by
+def test_every_queue_view_pages_through_an_index_without_sorting(
+    app: Flask, reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    """The plans that keep the queue fast at 100,000 reports (bench/officer_pages.py).
+
+    Without table statistics SQLite plans the same for ten rows as for a
+    hundred thousand, so a plan that sorts or merges indexes here would sort
+    every case in the database on every view.
+    """
+    submit_report(reporter)
+    engine = app.extensions["reportline.engine"]
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM cases" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for view in ("open", "all", "closed", "received"):
+            assert supervisor.get(f"/triage/?status={view}&page=1").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert len(statements) >= 12  # count(s), the page's ids and the page's rows, per view
+    with engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = " | ".join(
+                row[-1]
+                for row in connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", parameters
+                )
+            )
+            assert "TEMP B-TREE" not in plan and "MULTI-INDEX" not in plan, (statement, plan)
+            # An index or the primary key, never a scan of the table itself.
+            assert "USING" in plan, (statement, plan)
