@@ -2,7 +2,7 @@
 
     python -m bench.storage            # after python -m bench.officer_pages
 
-Prints each table's and index's size (SQLite's dbstat), then copies the four
+Prints each table's and index's size (SQLite's dbstat), then copies the three
 big tables twice into a scratch file, in the order their rows arrive (a case's
 rows on its day, in random order within the day, as random ids make them):
 once as the app declares them (WITHOUT ROWID) and once as rowid tables whose
@@ -46,7 +46,6 @@ def table_sizes(path: Path) -> list[tuple[str, int, float]]:
 # Each big table, and the order its rows arrive in.
 ARRIVAL = {
     "cases": "received_on, random()",
-    "case_key_grants": "(SELECT received_on FROM source.cases c WHERE c.id = case_id), random()",
     "status_changes": "changed_at",
     "messages": "sent_on, seq",
 }
