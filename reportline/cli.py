@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -132,6 +133,12 @@ def init(admin_email: str, password_stdin: bool, recovery_key_file: Path) -> Non
     instance = _instance_path()
     if recovery_key_file.exists():
         raise click.ClickException(f"{recovery_key_file} already exists; it is never overwritten.")
+    folder = recovery_key_file.resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise click.ClickException(
+            f"Cannot write the recovery key into {folder}: choose a folder that exists and "
+            "that you can write to."
+        )
     password = _read_password(password_stdin)
     _write_new_config(instance)
     settings = _settings(instance)
@@ -162,29 +169,59 @@ def _initialise(
             raise click.ClickException("Password refused: " + " ".join(exc.problems)) from exc
         except ServiceError as exc:
             raise click.ClickException(str(exc).capitalize() + ".") from exc
-        # The file is written before the commit: if the commit fails the file is
-        # useless and removed; the other way round a recovery key could be lost.
-        descriptor = os.open(recovery_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(format_recovery_key(result.recovery_key))
+        # The recovery key file and the pin are written before the commit: if the
+        # commit fails the file is removed and the next `init` replaces the pin; the
+        # other way round a recovery key could be lost, or reports refused for want
+        # of a pin.
+        _write_recovery_key(recovery_key_file, format_recovery_key(result.recovery_key))
         try:
+            _pin_unit_key(settings.instance_path, result.unit_key_fingerprint)
             session.commit()
         except Exception:
             recovery_key_file.unlink(missing_ok=True)
             raise
-    _pin_unit_key(settings.instance_path, result.unit_key_fingerprint)
     return result
 
 
+def _write_recovery_key(path: Path, text: str) -> None:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise click.ClickException(
+            f"Cannot write the recovery key to {path}: {exc.strerror}."
+        ) from exc
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise click.ClickException(
+            f"Cannot write the recovery key to {path}: {exc.strerror}. Nothing was created."
+        ) from exc
+
+
+_PIN_COMMENT = (
+    "# The unit key new reports are sealed to (written by `init`; see docs/security.md).\n"
+)
+_PIN_LINE = re.compile(r"^unit_key_fingerprint\s*=.*\n?", re.MULTILINE)
+
+
 def _pin_unit_key(instance: Path, fingerprint: str) -> None:
-    """Record the unit key's fingerprint in the instance config: new reports are sealed
-    only to that key, so a key planted in the database is never used."""
+    """Record the unit key's fingerprint in the instance config, replacing any earlier
+    pin: new reports are sealed only to that key, so a key planted in the database is
+    never used. The config is replaced whole, never left half-written."""
     config = instance / CONFIG_FILE_NAME
-    with config.open("a", encoding="utf-8") as handle:
-        handle.write(
-            "# The unit key new reports are sealed to (written by `init`; see docs/security.md).\n"
-            f'unit_key_fingerprint = "{fingerprint}"\n'
-        )
+    text = _PIN_LINE.sub("", config.read_text("utf-8").replace(_PIN_COMMENT, ""))
+    text = text.rstrip("\n") + "\n" + _PIN_COMMENT + f'unit_key_fingerprint = "{fingerprint}"\n'
+    draft = config.with_name(config.name + ".new")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(draft, config)
 
 
 @main.group()
@@ -232,7 +269,10 @@ def officer_unlock(email: str) -> None:
         except ServiceError as exc:
             raise click.ClickException(str(exc).capitalize() + ".") from exc
         session.commit()
-    click.echo(f"{locked.email} can sign in again.")
+    if locked.active:
+        click.echo(f"{locked.email} can sign in again.")
+    else:
+        click.echo(f"{locked.email} is unlocked, but the account is deactivated: no sign-in.")
 
 
 @main.command()
@@ -273,23 +313,27 @@ def _serve(app: Flask, host: str, port: int, threads: int) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 def demo(host: str, port: int) -> None:
     """Start a throw-away demo instance with a demo supervisor, and serve it."""
+    # Nothing from a real deployment's environment (its database URL above all) may
+    # reach the demo: it lives in its own folder, on SQLite, and goes with it.
+    for name in [name for name in os.environ if name.startswith("REPORTLINE_")]:
+        del os.environ[name]
     instance = Path(tempfile.mkdtemp(prefix="reportline-demo-"))
     os.environ["REPORTLINE_INSTANCE"] = str(instance)
-    password = " ".join(secrets.choice(wordlist()) for _ in range(5))
-    _write_new_config(instance)
-    settings = _settings(instance)
-    _upgrade(settings)
-    result = _initialise(settings, DEMO_EMAIL, password, instance / "recovery-key.txt")
-    click.echo(f"Demo instance (throw-away): {instance}")
-    click.echo(f"Sign in at http://{host}:{port}/triage/login as the demo supervisor:")
-    click.echo(f"E-mail:   {DEMO_EMAIL}")
-    click.echo(f"Password: {password}")
-    _print_enrolment(result.supervisor, show_qr=True)
-    click.echo(f"\nReporters start at http://{host}:{port}/")
-    click.echo(f"ReportLine is serving on http://{host}:{port} (press Ctrl+C to stop)")
     # Stopped by a signal as well as by Ctrl+C, the demo still removes its instance.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        password = " ".join(secrets.choice(wordlist()) for _ in range(5))
+        _write_new_config(instance)
+        settings = _settings(instance)
+        _upgrade(settings)
+        result = _initialise(settings, DEMO_EMAIL, password, instance / "recovery-key.txt")
+        click.echo(f"Demo instance (throw-away): {instance}")
+        click.echo(f"Sign in at http://{host}:{port}/triage/login as the demo supervisor:")
+        click.echo(f"E-mail:   {DEMO_EMAIL}")
+        click.echo(f"Password: {password}")
+        _print_enrolment(result.supervisor, show_qr=True)
+        click.echo(f"\nReporters start at http://{host}:{port}/")
+        click.echo(f"ReportLine is serving on http://{host}:{port} (press Ctrl+C to stop)")
         _serve(_app_or_exit(), host, port, 8)
     finally:
         shutil.rmtree(instance, ignore_errors=True)  # throw-away: nothing outlives the demo

@@ -223,3 +223,87 @@ def test_an_operator_can_lift_a_lockout_from_the_command_line(
         assert not session.scalars(select(Officer)).one().locked
     engine.dispose()
     assert CliRunner().invoke(main, ["officer", "unlock", "nobody@unit.example"]).exit_code != 0
+
+
+def test_unlocking_a_deactivated_account_says_it_still_cannot_sign_in(
+    instance: Path, tmp_path: Path
+) -> None:
+    from sqlalchemy import select
+
+    from reportline.config import load_settings
+    from reportline.db import make_engine, make_sessionmaker
+    from reportline.models import Officer
+
+    _init(instance, tmp_path / "k.txt")
+    engine = make_engine(load_settings(os.environ, instance).database_url)
+    with make_sessionmaker(engine)() as session:
+        chief = session.scalars(select(Officer)).one()
+        chief.locked, chief.active = True, False
+        session.commit()
+    engine.dispose()
+    result = CliRunner().invoke(main, ["officer", "unlock", "chief@unit.example"])
+    assert result.exit_code == 0 and "deactivated" in result.output
+    assert "can sign in again" not in result.output
+
+
+def test_init_on_a_recreated_database_replaces_the_pinned_unit_key(
+    instance: Path, tmp_path: Path
+) -> None:
+    from reportline.config import load_settings
+
+    assert _init(instance, tmp_path / "one.txt").exit_code == 0  # type: ignore[attr-defined]
+    for database_file in instance.glob("reportline.sqlite3*"):
+        database_file.unlink()
+    again = _init(instance, tmp_path / "two.txt")
+    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    printed = re.search(r"Unit key fingerprint: (\w+)", again.output)  # type: ignore[attr-defined]
+    settings = load_settings(os.environ, instance)  # still valid TOML: one pin, not two
+    assert printed is not None and settings.unit_key_fingerprint == printed.group(1)
+    assert (instance / "config.toml").read_text().count("unit_key_fingerprint") == 1
+    assert stat.S_IMODE((instance / "config.toml").stat().st_mode) == 0o600
+
+
+def test_init_refuses_an_unwritable_recovery_key_folder_before_asking_anything(
+    instance: Path, tmp_path: Path
+) -> None:
+    result = _init(instance, tmp_path / "no-such-folder" / "recovery.txt")
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert "Cannot write the recovery key" in result.output  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+    assert not instance.exists()  # nothing was created
+
+
+def test_demo_serves_a_throw_away_instance_and_removes_it_when_stopped(tmp_path: Path) -> None:
+    port = _free_port()
+    elsewhere = tmp_path / "real-deployment.sqlite3"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reportline.cli", "demo", "--port", str(port)],
+        # A real deployment's settings in the environment must not reach the demo.
+        env={**os.environ, "REPORTLINE_DATABASE_URL": f"sqlite:///{elsewhere}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+                    assert response.status == 200
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/triage/login") as response:
+                    assert response.status == 200
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[0]
+                assert time.monotonic() < deadline, "the demo did not start"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    folder = re.search(r"Demo instance \(throw-away\): (\S+)", output)
+    assert folder is not None, output
+    assert "E-mail:   supervisor@demo.reportline.invalid" in output
+    assert re.search(r"^Password: \S+( \S+){4}$", output, re.MULTILINE)
+    assert re.search(r"^otpauth://totp/\S+$", output, re.MULTILINE)
+    assert not Path(folder.group(1)).exists()  # removed on SIGTERM
+    assert not elsewhere.exists()
