@@ -179,6 +179,24 @@ def deactivate(session: Session, officer: Officer, by: Officer, now: datetime) -
     """Stop an officer at once: sessions ended, sealed unit key copies deleted."""
     if officer.id == by.id:
         raise ServiceError("you cannot deactivate your own account")
+    # The other active officers, locked so that two supervisors deactivating each
+    # other at the same moment cannot both succeed (SQLite serialises writers anyway).
+    others = list(
+        session.scalars(
+            select(Officer)
+            .where(Officer.active.is_(True), Officer.id != officer.id)
+            .with_for_update()
+        )
+    )
+    if officer.is_supervisor and not any(o.is_supervisor for o in others):
+        raise ServiceError("they are the last active supervisor; make another supervisor first")
+    if keyring.holds_unit_key(session, officer.id) and not any(
+        keyring.holds_unit_key(session, o.id) for o in others
+    ):
+        raise ServiceError(
+            "they are the last active officer who can read reports; "
+            "give another officer access first"
+        )
     officer.active = False
     end_all_sessions(session, officer.id)
     keyring.revoke_unit_key(session, officer)

@@ -72,6 +72,28 @@ def test_a_supervisor_cannot_deactivate_themselves(
     assert db.get(Officer, unit.officer_id).active  # type: ignore[union-attr]
 
 
+def test_nobody_can_deactivate_the_last_officer_who_can_read_reports(
+    app: Flask, supervisor: FlaskClient, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    newcomer = add_officer(db, clock, "new.supervisor@unit.example", role="supervisor")
+    client = app.test_client()
+    sign_in(client, newcomer, clock)
+    page = f"/triage/admin/officers/{unit.officer_id}"
+    answer = post_form(client, page, f"{page}/deactivate", {})
+    assert answer.status_code == 303
+    shown = client.get(page).get_data(as_text=True)
+    assert "Nothing was changed" in shown and "last active officer who can read reports" in shown
+    assert db.get(Officer, unit.officer_id).active  # type: ignore[union-attr]
+
+    # Once someone else holds the key, the original holder can go.
+    colleague = add_officer(db, clock, "colleague@unit.example")
+    colleague_page = f"/triage/admin/officers/{colleague.officer_id}"
+    post_form(supervisor, colleague_page, f"{colleague_page}/grant", {})
+    post_form(client, page, f"{page}/deactivate", {})
+    db.expire_all()
+    assert not db.get(Officer, unit.officer_id).active  # type: ignore[union-attr]
+
+
 def test_resetting_the_second_factor_needs_the_link_and_the_current_password(
     app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock
 ) -> None:
