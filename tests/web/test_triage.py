@@ -60,10 +60,14 @@ def test_a_move_the_state_machine_forbids_is_refused_and_changes_nothing(
 ) -> None:
     submit_report(reporter)
     reference = first_reference(supervisor)
-    response = officer_moves(supervisor, reference, "investigating")
-    assert response.status_code == 303
-    page = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
-    assert "The status was not changed" in page
+    response = officer_moves(supervisor, reference, "investigating", "Typed with care")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "There is a problem" in page and 'href="#status"' in page  # the error summary
+    assert "This case cannot move to that status now" in page
+    assert "Typed with care" in page  # what was typed is kept
+    too_long = officer_moves(supervisor, reference, "acknowledged", "x" * 2001)
+    assert too_long.status_code == 400 and 'href="#reason"' in too_long.get_data(as_text=True)
     assert db.scalars(select(Case)).one().status == "received"
     assert db.scalars(select(StatusChange)).all() == []
 

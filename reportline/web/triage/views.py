@@ -249,8 +249,10 @@ def case(reference: str) -> str:
     return _render_case(opened, MessageForm())
 
 
-def _render_case(opened: triage.OpenedCase, message_form: MessageForm) -> str:
-    status_form = StatusForm()
+def _render_case(
+    opened: triage.OpenedCase, message_form: MessageForm, status_form: StatusForm | None = None
+) -> str:
+    status_form = status_form or StatusForm(formdata=None)
     status_form.status.choices = choices({s: STATUS[s] for s in opened.next_statuses})
     return render_template(
         "triage/case.html", opened=opened, status_form=status_form, message_form=message_form
@@ -259,7 +261,8 @@ def _render_case(opened: triage.OpenedCase, message_form: MessageForm) -> str:
 
 @blueprint.post("/cases/<reference>/status")
 def change_status(reference: str) -> BaseResponse | tuple[str, int]:
-    """Move the case to another status."""
+    """Move the case to another status; a refusal is shown on the case page with what
+    was typed kept and the problem named next to its field."""
     db = get_session()
     form = StatusForm()
     if form.validate():
@@ -273,15 +276,23 @@ def change_status(reference: str) -> BaseResponse | tuple[str, int]:
                 _signed_in().officer,
                 now(),
             )
-        except (InvalidTransition, triage.MessageInvalid) as exc:
+        except InvalidTransition as exc:
             db.rollback()
-            flash(_("The status was not changed: %(why)s.", why=str(exc)), "error")
+            form.status.errors = [
+                _("This case cannot move to that status now: %(why)s.", why=str(exc))
+            ]
+        except triage.MessageInvalid as exc:
+            db.rollback()
+            form.reason.errors = [str(exc).capitalize() + "."]
         else:
             db.commit()
             flash(_("Status changed."), "success")
-    else:
-        flash(_("The status was not changed: check the form."), "error")
-    return redirect(url_for("triage.case", reference=reference), code=303)
+            return redirect(url_for("triage.case", reference=reference), code=303)
+    opened = triage.open_case(
+        db, _case_id(reference), access.current_keyring(), _signed_in().officer, now()
+    )
+    db.commit()
+    return _render_case(opened, MessageForm(formdata=None), form), 400
 
 
 @blueprint.post("/cases/<reference>/messages")
