@@ -73,6 +73,18 @@ def invite_officer(
     return officer, token
 
 
+def renew_enrolment_link(
+    session: Session, officer: Officer, by: Officer, now: datetime, integrity_key: bytes
+) -> str:
+    """A new enrolment link for an invited officer who has not used theirs (lost or
+    expired); the old link stops working. Raises ServiceError for anyone else."""
+    if not officer.active or officer.has_keys:
+        raise ServiceError("only an active officer who has not yet enrolled can get a new link")
+    token = _new_link(session, officer, ENROL, now, integrity_key)
+    audit.record(session, by.email, "officer.enrolment_link_renewed", now, officer=officer.id)
+    return token
+
+
 def reset_second_factor(
     session: Session, officer: Officer, by: Officer, now: datetime, integrity_key: bytes
 ) -> str:

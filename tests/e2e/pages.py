@@ -213,9 +213,23 @@ RECIPES: list[Recipe] = [
     _recipe(
         "officer-reset-link",
         OFFICER,
-        {"triage.admin.officer_detail"},
+        {"triage.admin.officer_detail", "triage.admin.confirm_reset_second_factor"},
         "admin/invited.html",
         steps.officer_reset_link,
+    ),
+    _recipe(
+        "officer-reset-confirm",
+        OFFICER,
+        {"triage.admin.officer_detail", "triage.admin.confirm_reset_second_factor"},
+        "admin/confirm.html",
+        steps.confirm_reset,
+    ),
+    _recipe(
+        "officer-deactivate-confirm",
+        OFFICER,
+        {"triage.admin.officer_detail", "triage.admin.confirm_deactivate"},
+        "admin/confirm.html",
+        steps.confirm_deactivate,
     ),
     _recipe(
         "reset-authenticator",

@@ -242,10 +242,24 @@ def recovery_codes(page: Page, site: LiveSite, _sample: Sample) -> None:
 
 
 def officer_reset_link(page: Page, site: LiveSite, _sample: Sample) -> None:
-    officer_id = site.add_officer("ines.patel@unit.example").officer_id
+    confirm_reset(page, site, _sample, "ines.patel@unit.example")
+    submit(page, "main form[action$='/reset-second-factor']")
+
+
+def confirm_reset(page: Page, site: LiveSite, _sample: Sample, email: str = "") -> None:
+    """The page that asks before an officer's authenticator app is reset."""
+    officer_id = site.add_officer(email or "lee.carter@unit.example").officer_id
     sign_in(page, site, site.supervisor)
     page.goto(f"/triage/admin/officers/{officer_id}")
-    submit(page, "main form[action$='/reset-second-factor']")
+    page.click("main a[href$='/reset-second-factor']")
+
+
+def confirm_deactivate(page: Page, site: LiveSite, _sample: Sample) -> None:
+    """The page that asks before an officer is deactivated."""
+    officer_id = site.add_officer("morgan.reed@unit.example").officer_id
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/admin/officers/{officer_id}")
+    page.click("main a[href$='/deactivate']")
 
 
 def open_reset_link(page: Page, site: LiveSite, email: str) -> None:

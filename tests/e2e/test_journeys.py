@@ -2,7 +2,9 @@
 
 A reporter sends a report and reads the receipt; the supervisor signs in and
 reads it; the unit and the reporter talk through the follow-up page; another
-reporter's receipt never shows someone else's case. Focus moves by Tab,
+reporter's receipt never shows someone else's case; a supervisor invites an
+officer, replaces the enrolment link and deactivates them after the
+confirmation page. Focus moves by Tab,
 Shift+Tab and the arrow keys, choices are made with Space and the arrows, and
 forms are sent with Enter: nothing is clicked.
 """
@@ -147,6 +149,30 @@ def test_unit_and_reporter_talk_through_follow_up_by_keyboard(
     page_text = someone_else.locator("main").inner_text()
     assert "anyone else in the room" not in page_text
     assert "exhibits officer" not in page_text
+
+
+def test_supervisor_invites_replaces_the_link_and_deactivates_by_keyboard(
+    browsing: Browsing, site: LiveSite
+) -> None:
+    page = browsing.new_page(javascript=False)
+    sign_in(page, site, site.supervisor)
+    activate(page, "header a[href='/triage/admin/']")
+    activate(page, "main a[href='/triage/admin/officers/new']")
+    type_into(page, "#email", "robin.shaw@unit.example")
+    choose_radio(page, "role", "officer")
+    activate(page, MAIN_SUBMIT)
+    first_link = page.locator("#enrolment-link").inner_text()
+
+    activate(page, "main a[href*='/triage/admin/officers/']")  # "Go to their page"
+    activate(page, "main form[action$='/enrolment-link'] button[type=submit]", key="Space")
+    second_link = page.locator("#enrolment-link").inner_text()
+    assert second_link.startswith("http") and second_link != first_link
+
+    activate(page, "main a[href*='/triage/admin/officers/']")
+    activate(page, "main a[href$='/deactivate']")
+    assert page.locator("h1").inner_text() == "Deactivate this officer?"
+    activate(page, "main form[action$='/deactivate'] button[type=submit]", key="Space")
+    assert "is deactivated and signed out everywhere" in page.locator("main").inner_text()
 
 
 def test_skip_link_is_the_first_stop_and_takes_focus_to_the_main_content(

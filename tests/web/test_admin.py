@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from reportline.models import Officer, OfficerSession, UnitKeyGrant
+from reportline.models import AuditEntry, Officer, OfficerSession, UnitKeyGrant
 from tests.helpers import Enrolled, MovableClock, add_officer, post_form, sign_in, submit_report
 
 
@@ -153,3 +153,64 @@ def test_an_invalid_email_is_refused(supervisor: FlaskClient) -> None:
         {"email": "not an email", "role": "officer"},
     )
     assert response.status_code == 400
+
+
+def test_deactivating_and_resetting_ask_first_and_say_what_will_happen(
+    supervisor: FlaskClient, db: Session, clock: MovableClock
+) -> None:
+    officer = add_officer(db, clock, "careful@unit.example")
+    page = f"/triage/admin/officers/{officer.officer_id}"
+    detail = supervisor.get(page).get_data(as_text=True)
+    # No single click on the officer's page deactivates or resets: these are links.
+    assert f'action="{page}/deactivate"' not in detail and f'href="{page}/deactivate"' in detail
+    assert f'action="{page}/reset-second-factor"' not in detail
+    assert f'href="{page}/reset-second-factor"' in detail
+
+    confirm = supervisor.get(f"{page}/deactivate").get_data(as_text=True)
+    assert "this cannot be undone" in confirm and f'action="{page}/deactivate"' in confirm
+    assert db.get(Officer, officer.officer_id).active  # type: ignore[union-attr]  # asked only
+    reset = supervisor.get(f"{page}/reset-second-factor").get_data(as_text=True)
+    assert "recovery codes stop working" in reset
+    assert f'action="{page}/reset-second-factor"' in reset
+
+    post_form(supervisor, f"{page}/deactivate", f"{page}/deactivate", {})
+    db.expire_all()
+    assert not db.get(Officer, officer.officer_id).active  # type: ignore[union-attr]
+
+
+def test_a_lost_or_expired_enrolment_link_can_be_replaced(
+    app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock
+) -> None:
+    created = post_form(
+        supervisor,
+        "/triage/admin/officers/new",
+        "/triage/admin/officers/new",
+        {"email": "slow.starter@unit.example", "role": "officer"},
+    ).get_data(as_text=True)
+    old = re.search(r'id="enrolment-link">http://localhost([^<]+)<', created)
+    assert old
+    officer_id = db.scalars(
+        select(Officer.id).where(Officer.email == "slow.starter@unit.example")
+    ).one()
+    clock.advance(minutes=10)
+    page = f"/triage/admin/officers/{officer_id}"
+    assert "Make a new enrolment link" in supervisor.get(page).get_data(as_text=True)
+    renewed = post_form(supervisor, page, f"{page}/enrolment-link", {}).get_data(as_text=True)
+    new = re.search(r'id="enrolment-link">http://localhost([^<]+)<', renewed)
+    assert new and new.group(1) != old.group(1)
+    newcomer = app.test_client()
+    assert newcomer.get(old.group(1)).status_code == 404  # the old link stopped working
+    assert newcomer.get(new.group(1)).status_code == 200
+    assert db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "officer.enrolment_link_renewed")
+    ).one()
+
+
+def test_an_enrolled_officer_gets_no_new_enrolment_link(
+    supervisor: FlaskClient, db: Session, clock: MovableClock
+) -> None:
+    officer = add_officer(db, clock, "already.in@unit.example")
+    page = f"/triage/admin/officers/{officer.officer_id}"
+    assert "Make a new enrolment link" not in supervisor.get(page).get_data(as_text=True)
+    post_form(supervisor, page, f"{page}/enrolment-link", {})
+    assert "Nothing was changed" in supervisor.get(page).get_data(as_text=True)

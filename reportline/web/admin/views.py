@@ -104,10 +104,50 @@ def _act(officer_id: int, action: str) -> BaseResponse:
     return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
 
 
+def _confirm(officer: Officer, action: str) -> str:
+    """The page that says what an action that cannot be undone will do, and does it."""
+    return render_template(
+        "admin/confirm.html",
+        officer=officer,
+        action=action,
+        is_self=officer.id == g.signed_in.officer.id,
+    )
+
+
+@blueprint.get("/officers/<int:officer_id>/deactivate")
+def confirm_deactivate(officer_id: int) -> str:
+    """What deactivating does, and the button that does it."""
+    return _confirm(_officer(officer_id), "deactivate")
+
+
 @blueprint.post("/officers/<int:officer_id>/deactivate")
 def deactivate(officer_id: int) -> BaseResponse:
-    """Deactivate an officer: sessions ended and sealed key copies deleted at once."""
+    """Deactivate an officer: sessions ended and sealed key copies deleted at once, for good."""
     return _act(officer_id, "deactivate")
+
+
+@blueprint.post("/officers/<int:officer_id>/enrolment-link")
+def renew_enrolment_link(officer_id: int) -> str | BaseResponse:
+    """A new one-time enrolment link for an officer who lost theirs or let it expire."""
+    db = get_session()
+    officer = _officer(officer_id)
+    try:
+        token = enrolment.renew_enrolment_link(
+            db, officer, g.signed_in.officer, now(), settings().integrity_key
+        )
+    except ServiceError as exc:
+        db.rollback()
+        flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
+        return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
+    db.commit()
+    link = url_for("triage.enrol", token=token, _external=True)
+    return render_template("admin/invited.html", officer=officer, link=link, purpose="enrol")
+
+
+@blueprint.get("/officers/<int:officer_id>/reset-second-factor")
+def confirm_reset_second_factor(officer_id: int) -> str:
+    """What resetting an officer's authenticator does, and the button that does it."""
+    return _confirm(_officer(officer_id), "reset")
 
 
 @blueprint.post("/officers/<int:officer_id>/reset-second-factor")
