@@ -102,9 +102,14 @@ def sign_in(
         email = normalise_email(email)
     except Exception:
         email = email.strip().lower()[:254]
+    # The account's row is locked first (PostgreSQL; SQLite runs one writer at a
+    # time anyway): parallel sign-ins to one account then take turns, and each sees
+    # the failures, lockout and used codes of the one before.
+    officer = session.scalars(
+        select(Officer).where(Officer.email == email).with_for_update()
+    ).first()
     guard = login_guard(session, email, client_address, now, settings)
 
-    officer = session.scalars(select(Officer).where(Officer.email == email)).first()
     usable = bool(officer and officer.active and not officer.locked and officer.has_keys)
     private_key = _check_password(officer if usable else None, email, password, settings)
     factor = _check_second_factor(session, officer, private_key, code, now)
@@ -154,7 +159,7 @@ def _check_second_factor(
     if second_factor.looks_like_recovery_code(code):
         second_factor.matching_step(seed, "", now)
         return "recovery_code" if second_factor.use_recovery_code(session, officer, code) else None
-    return "totp" if second_factor.accept_totp(officer, seed, code, now) else None
+    return "totp" if second_factor.accept_totp(session, officer, seed, code, now) else None
 
 
 @dataclass(frozen=True)
@@ -320,7 +325,7 @@ def complete_totp_enrolment(
     if seed is None or second_factor.matching_step(seed, code, now) is None:
         return None
     second_factor.store_totp_seed(officer, seed)
-    second_factor.accept_totp(officer, seed, code, now)
+    second_factor.accept_totp(session, officer, seed, code, now)
     codes = second_factor.new_recovery_codes(session, officer)
     end_session(session, signed_in.token)
     token = start_session(session, officer, signed_in.private_key, ACTIVE, now)

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 
 import pyotp
 import segno
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from reportline.crypto.context import context
 from reportline.crypto.errors import DecryptionError
@@ -91,12 +92,28 @@ def matching_step(seed: str, code: str, now: datetime) -> int | None:
     return found
 
 
-def accept_totp(officer: Officer, seed: str, code: str, now: datetime) -> bool:
-    """Check a TOTP code and remember its step so the same code is refused next time."""
+def accept_totp(session: Session, officer: Officer, seed: str, code: str, now: datetime) -> bool:
+    """Check a TOTP code and remember its step so the same code is refused next time.
+
+    The step is recorded by a conditional UPDATE, so of two sign-ins racing with
+    one code (on PostgreSQL, where they can run at once) only one succeeds.
+    """
     step = matching_step(seed, code, now)
     if step is None or (officer.totp_last_step is not None and step <= officer.totp_last_step):
         return False
-    officer.totp_last_step = step
+    session.flush()  # the officer's pending changes first, so they cannot overwrite the step
+    result = session.execute(
+        update(Officer)
+        .where(
+            Officer.id == officer.id,
+            or_(Officer.totp_last_step.is_(None), Officer.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(officer, "totp_last_step", step)
     return True
 
 
@@ -131,12 +148,16 @@ def use_recovery_code(session: Session, officer: Officer, code: str) -> bool:
     normalised = _normalise_recovery_code(code)
     if len(normalised) != 16:
         return False
-    row = session.get(RecoveryCode, _hash_recovery_code(normalised))
-    if row is None or row.officer_id != officer.id:
-        return False
-    session.delete(row)
-    session.flush()
-    return True
+    # One conditional DELETE: of two sign-ins racing with one code, only one deletes it.
+    result = session.execute(
+        delete(RecoveryCode)
+        .where(
+            RecoveryCode.code_hash == _hash_recovery_code(normalised),
+            RecoveryCode.officer_id == officer.id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def remaining_recovery_codes(session: Session, officer: Officer) -> int:

@@ -317,3 +317,26 @@ def test_officer_pages_never_reach_the_reporter_side_cookie_path(
 ) -> None:
     assert supervisor.get_cookie("rl_officer", path="/") is None
     assert supervisor.get_cookie("rl_officer", path="/triage") is not None
+
+
+def test_two_sign_ins_racing_with_one_code_cannot_both_use_it(
+    unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    """Both read the officer before either writes, as two PostgreSQL workers can."""
+    from sqlalchemy.orm import sessionmaker
+
+    from reportline.services import second_factor
+
+    other = sessionmaker(bind=db.get_bind())()
+    first, second = db.get(Officer, unit.officer_id), other.get(Officer, unit.officer_id)
+    assert first is not None and second is not None
+    code = totp_code(unit.totp_seed, clock)
+    assert second_factor.accept_totp(db, first, unit.totp_seed, code, clock())
+    db.commit()
+    assert not second_factor.accept_totp(other, second, unit.totp_seed, code, clock())
+
+    recovery = unit.recovery_codes[0]
+    assert second_factor.use_recovery_code(db, first, recovery)
+    db.commit()
+    assert not second_factor.use_recovery_code(other, second, recovery)
+    other.close()
