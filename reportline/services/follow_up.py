@@ -39,6 +39,7 @@ PURPOSE = "follow-up"
 # However active, a follow-up session ends this long after sign-in.
 MAX_SESSION = timedelta(hours=4)
 GLOBAL_MAX_DELAY = 10
+CLIENT_MAX_DELAY = 60
 
 
 @dataclass
@@ -87,7 +88,12 @@ def sign_in(
         session, PURPOSE, client_address, now, throttle.REPORTER_BUCKET_BITS
     )
     everyone = throttle.global_key(PURPOSE)
-    throttle.check(session, [client, everyone], now)
+    throttle.check(session, [client], now)
+    # The shared delay holds back only clients whose bucket has already failed this
+    # hour: a reporter's first attempts always get through, so nobody can close the
+    # line to everyone by guessing from many addresses.
+    if throttle.failures(session, client, now):
+        throttle.check(session, [everyone], now)
 
     reporter_key = receipt.reporter_private_key()
     case = session.scalars(
@@ -106,7 +112,9 @@ def sign_in(
     )
     session.execute(delete(ReporterSession).where(ReporterSession.purge_after < now))
     if case is None:
-        cap = settings.throttle_max_delay_seconds
+        # A bucket is shared by many machines, so its delay stays short too: it
+        # slows guessing (hopeless against 129 bits) without locking colleagues out.
+        cap = min(settings.throttle_max_delay_seconds, CLIENT_MAX_DELAY)
         throttle.record_failure(
             session, client, now, settings.follow_up_free_attempts_per_client, cap
         )

@@ -50,7 +50,9 @@ def client_key(
         salt_row = _new_salt(session, hour)
     digest = hmac.new(salt_row.salt, (address or "").encode("utf-8"), hashlib.sha256).digest()
     bucket = int.from_bytes(digest[:2], "big") >> (16 - bits)
-    return f"{purpose}:client:{bucket:04x}"
+    # The hour is part of the key: when the salt changes, a bucket's delay stays with
+    # that hour's bucket instead of passing to a new, random set of machines.
+    return f"{purpose}:client:{hour:x}:{bucket:04x}"
 
 
 def _new_salt(session: Session, hour: int) -> ThrottleSalt:
@@ -86,6 +88,14 @@ def check(session: Session, keys: list[str], now: datetime) -> None:
             wait = max(wait, int((bucket.next_allowed_at - now).total_seconds()) + 1)
     if wait:
         raise Throttled(wait)
+
+
+def failures(session: Session, key: str, now: datetime) -> int:
+    """Failures counted against `key` in its current window (0 if none or expired)."""
+    bucket = session.get(ThrottleBucket, key)
+    if bucket is None or now - bucket.window_started_at > WINDOW:
+        return 0
+    return bucket.failures
 
 
 def record_failure(

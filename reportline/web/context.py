@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date, datetime
 
 from flask import current_app, request
@@ -28,8 +29,19 @@ def today() -> date:
 
 
 def client_address() -> str | None:
-    """The client's network address, for throttle buckets only. Never stored or logged."""
-    return request.remote_addr
+    """The client's network address, for throttle buckets only. Never stored or logged.
+
+    An IPv6 address stands for its /64: one machine can use any address in it,
+    which would otherwise let it spread guesses over every bucket.
+    """
+    address = request.remote_addr
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
 
 
 def pinned_unit_key() -> PinnedUnitKey:

@@ -137,6 +137,46 @@ def test_everyone_is_slowed_once_the_global_limit_is_reached(
     app.extensions["reportline.engine"].dispose()
 
 
+def test_the_shared_delay_never_holds_back_a_reporter_with_no_failures_of_their_own(
+    app_settings: dict[str, object], unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    """Guessing from many addresses cannot close the line to everyone else."""
+    from reportline.services import throttle
+
+    app_settings["follow_up_free_attempts_global"] = 2
+    app_settings["follow_up_free_attempts_per_client"] = 50
+    app = create_app(app_settings, clock=clock)
+    reporter = app.test_client()
+    receipt = submit_report(reporter)
+    for _ in range(3):
+        follow_up_sign_in(app.test_client(), "abacus " * 10)
+    assert follow_up_sign_in(app.test_client(), "abacus " * 10).status_code == 429
+
+    # Someone whose bucket this hour has no failures (the buckets' key is random, so
+    # pick an address that does not share the guesser's) still gets in at once.
+    def bucket(address: str) -> str:
+        return throttle.client_key(db, "follow-up", address, clock(), 6)
+
+    guesser = bucket("127.0.0.1")
+    address = next(f"10.1.2.{n}" for n in range(1, 255) if bucket(f"10.1.2.{n}") != guesser)
+    colleague = app.test_client()
+    colleague.environ_base["REMOTE_ADDR"] = address
+    assert follow_up_sign_in(colleague, receipt).status_code == 303
+    app.extensions["reportline.engine"].dispose()
+
+
+def test_an_ipv6_client_is_one_client_across_its_64_addresses(app: Flask) -> None:
+    from reportline.web.context import client_address
+
+    seen = set()
+    for address in ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::abcd"):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            seen.add(client_address())
+    assert seen == {"2001:db8:1:2::/64"}
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "10.0.0.7"}):
+        assert client_address() == "10.0.0.7"
+
+
 def test_the_follow_up_session_keeps_no_receipt_and_no_case_in_the_database(
     reporter: FlaskClient, unit: Enrolled, db: Session
 ) -> None:
