@@ -33,6 +33,7 @@ from reportline.services.officers import (
     check_own_key,
     end_all_sessions,
     normalise_email,
+    rewrap_if_cost_changed,
     unlock_private_key,
 )
 from reportline.services.sessions import (
@@ -118,6 +119,7 @@ def sign_in(
         record_login_failure(session, guard, officer, now, settings)
         raise LoginFailed("sign-in failed")
     throttle.clear(session, guard.account)
+    rewrap_if_cost_changed(officer, private_key, password, settings.argon2)
     token = start_session(session, officer, private_key, ACTIVE, now)
     audit.record(session, officer.email, "officer.signed_in", now, factor=factor)
     return SignInResult(token, ACTIVE, officer)

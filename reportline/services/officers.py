@@ -119,6 +119,27 @@ def unlock_private_key(officer: Officer, password: str, integrity_key: bytes) ->
     return private_key
 
 
+def rewrap_if_cost_changed(
+    officer: Officer, private_key: PrivateKey, password: str, cost: Argon2Cost
+) -> bool:
+    """After a successful sign-in, re-wrap the officer's key at the configured Argon2id
+    cost if it was wrapped at another (the operator changed it); return whether it was.
+
+    Otherwise existing accounts would keep the old cost and unknown ones (checked at
+    the new cost) would take a measurably different time to refuse.
+    """
+    if officer.wrapped_private_key is None or read_params(officer.wrapped_private_key).cost == cost:
+        return False
+    params = new_params(cost)
+    officer.wrapped_private_key = wrap_private_key(
+        private_key,
+        params,
+        derive_password_key(password, params),
+        officer_key_context(officer.id),
+    )
+    return True
+
+
 def check_own_key(officer: Officer, private_key: PrivateKey, integrity_key: bytes) -> None:
     """Raise DecryptionError unless `private_key` belongs to the officer's MAC'd public key."""
     integrity.check_officer_key(integrity_key, officer)

@@ -340,3 +340,25 @@ def test_two_sign_ins_racing_with_one_code_cannot_both_use_it(
     db.commit()
     assert not second_factor.use_recovery_code(other, second, recovery)
     other.close()
+
+
+def test_a_changed_argon2_cost_reaches_each_key_at_its_next_sign_in(
+    app_settings: dict[str, object], unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    from reportline.crypto.kdf import Argon2Cost
+    from reportline.crypto.password import read_params
+
+    def cost() -> Argon2Cost:
+        db.expire_all()
+        officer = db.get(Officer, unit.officer_id)
+        assert officer is not None and officer.wrapped_private_key is not None
+        return read_params(officer.wrapped_private_key).cost
+
+    before = cost()
+    app_settings["argon2_time_cost"] = before.time_cost + 1  # the operator raises the cost
+    app = create_app(app_settings, clock=clock)
+    assert sign_in(app.test_client(), unit, clock).status_code == 303
+    assert cost() == Argon2Cost(before.time_cost + 1, before.memory_cost_kib, before.parallelism)
+    clock.advance(seconds=30)
+    assert sign_in(app.test_client(), unit, clock).status_code == 303  # the new wrap opens
+    app.extensions["reportline.engine"].dispose()
