@@ -59,10 +59,15 @@ def register_error_handlers(app: Flask) -> None:
     """Map HTTP errors and domain exceptions to pages; roll back on failure."""
 
     @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException) -> tuple[str, int]:
+    def _http_error(error: HTTPException) -> tuple[str, int, list[tuple[str, str]]]:
         _rollback()
         status = error.code or 500
-        return render_error(status if status in MESSAGES else 400)
+        nearest = status if status in MESSAGES else (500 if status >= 500 else 400)
+        page, _nearest = render_error(nearest)
+        # The status and headers HTTP requires stay (Allow on a 405, for one); only
+        # the body is ours.
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return page, status, headers
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_error: CSRFError) -> tuple[str, int]:

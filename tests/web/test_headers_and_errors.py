@@ -87,6 +87,8 @@ def test_a_wrong_method_gets_a_friendly_405(app: Flask) -> None:
     response = app.test_client().delete("/report")
     assert response.status_code == 405
     assert "That action is not possible here" in response.get_data(as_text=True)
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert response.headers["Content-Type"].startswith("text/html")
 
 
 def test_an_oversized_body_is_refused_with_413_and_nothing_stored(
