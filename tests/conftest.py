@@ -73,7 +73,8 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
-def _empty_postgres(url: str) -> None:
+def empty_postgres(url: str) -> None:
+    """Delete every row of a migrated PostgreSQL database (the schema stays)."""
     engine = make_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as connection:
@@ -103,7 +104,7 @@ def database_url(backend: str, instance_path: Path, request: pytest.FixtureReque
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         return f"sqlite:///{target}"
     url = str(request.getfixturevalue("postgres_url"))
-    _empty_postgres(url)
+    empty_postgres(url)
     return url
 
 

@@ -230,9 +230,10 @@ def unused_receipt() -> str:
 
 
 @contextmanager
-def running_site(instance: Path) -> Iterator[LiveSite]:
-    """Migrate, initialise and serve a fresh instance until the block ends."""
-    database_url = f"sqlite:///{instance / 'reportline.sqlite3'}"
+def running_site(instance: Path, database_url: str | None = None) -> Iterator[LiveSite]:
+    """Migrate, initialise and serve a fresh instance until the block ends (on SQLite in
+    the instance folder, or on the empty database `database_url` names)."""
+    database_url = database_url or f"sqlite:///{instance / 'reportline.sqlite3'}"
     upgrade(database_url)
     settings = settings_for_test(instance, database_url, log_level="WARNING")
     clock = MovableClock()

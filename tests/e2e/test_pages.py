@@ -1,9 +1,9 @@
 """Every page, in every state the registry knows: reached, accessible, and photographed.
 
 axe-core checks each page against WCAG 2.2 AA at desktop and phone widths;
-reporter pages are also checked in Welsh and at 320 px, where nothing may
-scroll sideways. Screenshots go to docs/screenshots/<recipe>-desktop.png and
-<recipe>-phone.png.
+every page is checked at 320 px, where nothing may scroll sideways, and
+reporter pages also in Welsh and for their "Leave this site" button.
+Screenshots go to docs/screenshots/<recipe>-desktop.png and <recipe>-phone.png.
 """
 
 from __future__ import annotations
@@ -131,8 +131,10 @@ def test_page_passes_axe_at_desktop_and_phone_widths(
     page.set_viewport_size(PHONE)
     assert_accessible(page, axe, f"{recipe} at phone width")
     screenshot(page, f"{recipe.name}-phone")
+    assert_fits_narrowest_phone(page, str(recipe))
     if recipe.side == REPORTER:
-        assert_fits_narrowest_phone(page, str(recipe))
+        leave = page.locator("header a[data-leave]")
+        assert leave.count() == 1 and leave.get_attribute("href") == "/leave", recipe
 
 
 @pytest.mark.parametrize("recipe", WELSH, ids=str)
