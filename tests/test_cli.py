@@ -121,6 +121,18 @@ def test_officer_add_prints_the_provisioning_uri_on_its_own_line(
         input="harbour violin pepper cactus\n",
     )
     assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    supervisor = CliRunner().invoke(
+        main,
+        ["officer", "add", "deputy@unit.example", "--role", "supervisor", "--password-stdin"],
+        input="harbour violin pepper cactus\n",
+    )
+    assert supervisor.exit_code == 0 and "deputy@unit.example (supervisor)" in supervisor.output
+    bad_role = CliRunner().invoke(
+        main,
+        ["officer", "add", "x@unit.example", "--role", "admin", "--password-stdin"],
+        input="harbour violin pepper cactus\n",
+    )
+    assert bad_role.exit_code == 2 and "officer" in bad_role.output  # names the choices
 
 
 def test_a_missing_secret_stops_commands_with_a_message_that_says_how_to_fix_it(
@@ -150,7 +162,8 @@ def test_serve_runs_the_production_server_without_banner_or_access_log(
     _init(instance, tmp_path / "k.txt")
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "reportline.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "reportline.cli", "serve", "--host", "127.0.0.1",
+         "--port", str(port)],
         env={**os.environ},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -305,5 +318,6 @@ def test_demo_serves_a_throw_away_instance_and_removes_it_when_stopped(tmp_path:
     assert "E-mail:   supervisor@demo.reportline.invalid" in output
     assert re.search(r"^Password: \S+( \S+){4}$", output, re.MULTILINE)
     assert re.search(r"^otpauth://totp/\S+$", output, re.MULTILINE)
+    assert "scan this QR code" in output and "\u2588" * 20 in output  # drawn in the terminal
     assert not Path(folder.group(1)).exists()  # removed on SIGTERM
     assert not elsewhere.exists()

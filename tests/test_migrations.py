@@ -70,3 +70,20 @@ def test_reporter_tables_keep_no_insertion_order_on_sqlite(
     engine.dispose()
     for table in ("cases", "messages", "status_changes"):
         assert "WITHOUT ROWID" in sql[table]
+
+
+def test_sqlite_runs_with_wal_foreign_keys_secure_delete_and_full_sync(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from reportline.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'settings.sqlite3'}")
+    with engine.connect() as connection:
+        pragmas = {
+            name: connection.execute(text(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "foreign_keys", "secure_delete", "synchronous")
+        }
+    engine.dispose()
+    assert pragmas == {
+        "journal_mode": "wal", "foreign_keys": 1, "secure_delete": 1, "synchronous": 2
+    }

@@ -315,3 +315,37 @@ def test_follow_up_sign_in_needs_a_csrf_token(reporter: FlaskClient, unit: Enrol
     receipt = submit_report(reporter)
     assert reporter.post("/follow-up", data={"receipt": receipt}).status_code == 400
     assert post_form(reporter, "/follow-up", "/follow-up", {"receipt": receipt}).status_code == 303
+
+
+def test_the_reporter_sees_every_status_in_plain_words(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    follow_up_sign_in(reporter, receipt)
+    path = [
+        ("acknowledged", "Acknowledged", "confirmed that the unit has it"),
+        ("assessing", "Being assessed", "deciding what needs to happen next"),
+        ("referred", "Referred", "passed to the right team"),
+        ("investigating", "Under investigation", "investigating what you reported"),
+        ("closed", "Closed", "finished its work on your report"),
+    ]
+    page = reporter.get("/follow-up/case").get_data(as_text=True)
+    assert ">Received<" in page and "waiting for an officer to read it" in page
+    for status, label, explained in path:
+        assert officer_moves(supervisor, reference, status).status_code == 303, status
+        page = reporter.get("/follow-up/case").get_data(as_text=True)
+        assert f">{label}<" in page and explained in page, status
+
+
+def test_an_officer_sees_which_reporter_messages_are_new_until_the_case_is_opened(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    follow_up_sign_in(reporter, receipt)
+    reporter_replies(reporter, "One more thing I remembered.")
+    first_view = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert "One more thing I remembered." in first_view and ">New<" in first_view
+    second_view = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert ">New<" not in second_view

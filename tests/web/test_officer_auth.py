@@ -362,3 +362,30 @@ def test_a_changed_argon2_cost_reaches_each_key_at_its_next_sign_in(
     clock.advance(seconds=30)
     assert sign_in(app.test_client(), unit, clock).status_code == 303  # the new wrap opens
     app.extensions["reportline.engine"].dispose()
+
+
+@pytest.mark.parametrize("who", ["unknown account", "wrong password", "right password"])
+def test_every_sign_in_runs_argon2id_exactly_once(
+    app: Flask, unit: Enrolled, clock: MovableClock, monkeypatch: pytest.MonkeyPatch, who: str
+) -> None:
+    """The expensive step costs the same whether or not the account exists."""
+    from reportline.crypto import password
+    from reportline.services import auth, officers
+
+    runs: list[int] = []
+    original = password.argon2id
+
+    def counted(*args: object, **kwargs: object) -> bytes:
+        runs.append(1)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(password, "argon2id", counted)
+    assert auth.derive_password_key is password.derive_password_key  # one place to count
+    assert officers.derive_password_key is password.derive_password_key
+    attempt = Enrolled(unit.email, unit.password, unit.totp_seed, unit.officer_id)
+    if who == "unknown account":
+        attempt.email = "nobody.here@unit.example"
+    elif who == "wrong password":
+        attempt.password = "not the password at all"
+    sign_in(app.test_client(), attempt, clock)
+    assert len(runs) == 1

@@ -36,14 +36,19 @@ def _form(client: FlaskClient) -> tuple[str, dict[str, str]]:
 def test_the_landing_page_explains_the_line_and_its_limits(reporter: FlaskClient) -> None:
     page = reporter.get("/").get_data(as_text=True)
     for words in (
-        "within 7 days",
+        "What you can report",  # what the line is for
+        "within 7 days",  # what happens next, and when
         "within 3 months",
-        "work computer",
-        "Call 999",
+        "does not record your name",  # how anonymity is protected
+        "Your report is encrypted as soon as it arrives",
+        "Where anonymity ends",
+        "A work computer or phone may record",  # where it ends: the device,
+        "What you write can identify you",  # the wording of the report,
+        "Telling colleagues",  # and telling colleagues
+        "Call 999",  # someone in danger now
         "Leave this site",
-        "What you can report",
     ):
-        assert words in page
+        assert words in page, words
 
 
 def test_a_valid_report_is_stored_sealed_and_a_ten_word_receipt_shown(
