@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -156,30 +157,39 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _start(arguments: list[str], environment: dict[str, str]) -> subprocess.Popen[str]:
+    """Run `reportline ARGUMENTS` in its own process, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "reportline.cli", *arguments],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _get_when_up(server: subprocess.Popen[str], url: str, seconds: float) -> tuple[str, Any]:
+    """GET `url` once the server answers (200 only); fail if it exits or never answers."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url) as response:
+                assert response.status == 200
+                return response.read().decode(), response.headers
+        except OSError:
+            assert server.poll() is None, server.communicate()[0]
+            assert time.monotonic() < deadline, f"{url} did not answer"
+            time.sleep(0.2)
+
+
 def test_serve_runs_the_production_server_without_banner_or_access_log(
     instance: Path, tmp_path: Path
 ) -> None:
     _init(instance, tmp_path / "k.txt")
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reportline.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(port)],
-        env={**os.environ},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = _start(["serve", "--host", "127.0.0.1", "--port", str(port)], dict(os.environ))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/report") as response:
-                    body = response.read().decode()
-                    headers = response.headers
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+        body, headers = _get_when_up(server, f"http://127.0.0.1:{port}/report", 30)
         assert "Make a report" in body
         assert headers.get("Server") in (None, "")
         assert "default-src 'none'" in headers["Content-Security-Policy"]
@@ -289,27 +299,12 @@ def test_init_refuses_an_unwritable_recovery_key_folder_before_asking_anything(
 def test_demo_serves_a_throw_away_instance_and_removes_it_when_stopped(tmp_path: Path) -> None:
     port = _free_port()
     elsewhere = tmp_path / "real-deployment.sqlite3"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reportline.cli", "demo", "--port", str(port)],
-        # A real deployment's settings in the environment must not reach the demo.
-        env={**os.environ, "REPORTLINE_DATABASE_URL": f"sqlite:///{elsewhere}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # A real deployment's settings in the environment must not reach the demo.
+    environment = {**os.environ, "REPORTLINE_DATABASE_URL": f"sqlite:///{elsewhere}"}
+    server = _start(["demo", "--port", str(port)], environment)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
-                    assert response.status == 200
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/triage/login") as response:
-                    assert response.status == 200
-                break
-            except OSError:
-                assert server.poll() is None, server.communicate()[0]
-                assert time.monotonic() < deadline, "the demo did not start"
-                time.sleep(0.2)
+        _get_when_up(server, f"http://127.0.0.1:{port}/", 60)
+        _get_when_up(server, f"http://127.0.0.1:{port}/triage/login", 10)
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)

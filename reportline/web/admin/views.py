@@ -126,22 +126,27 @@ def deactivate(officer_id: int) -> BaseResponse:
     return _act(officer_id, "deactivate")
 
 
-@blueprint.post("/officers/<int:officer_id>/enrolment-link")
-def renew_enrolment_link(officer_id: int) -> str | BaseResponse:
-    """A new one-time enrolment link for an officer who lost theirs or let it expire."""
+def _show_new_link(officer_id: int, purpose: str) -> str | BaseResponse:
+    """Make a one-time link ("enrol" or "reset") for the officer and show it once, or
+    say on their page why nothing was changed."""
     db = get_session()
     officer = _officer(officer_id)
+    make = enrolment.renew_enrolment_link if purpose == "enrol" else enrolment.reset_second_factor
     try:
-        token = enrolment.renew_enrolment_link(
-            db, officer, g.signed_in.officer, now(), settings().integrity_key
-        )
+        token = make(db, officer, g.signed_in.officer, now(), settings().integrity_key)
     except ServiceError as exc:
         db.rollback()
         flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
         return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
     db.commit()
     link = url_for("triage.enrol", token=token, _external=True)
-    return render_template("admin/invited.html", officer=officer, link=link, purpose="enrol")
+    return render_template("admin/invited.html", officer=officer, link=link, purpose=purpose)
+
+
+@blueprint.post("/officers/<int:officer_id>/enrolment-link")
+def renew_enrolment_link(officer_id: int) -> str | BaseResponse:
+    """A new one-time enrolment link for an officer who lost theirs or let it expire."""
+    return _show_new_link(officer_id, "enrol")
 
 
 @blueprint.get("/officers/<int:officer_id>/reset-second-factor")
@@ -154,19 +159,7 @@ def confirm_reset_second_factor(officer_id: int) -> str:
 def reset_second_factor(officer_id: int) -> str | BaseResponse:
     """Lost phone: forget the officer's authenticator and show a one-time link to set up
     a new one (they confirm their password there)."""
-    db = get_session()
-    officer = _officer(officer_id)
-    try:
-        token = enrolment.reset_second_factor(
-            db, officer, g.signed_in.officer, now(), settings().integrity_key
-        )
-    except ServiceError as exc:
-        db.rollback()
-        flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
-        return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
-    db.commit()
-    link = url_for("triage.enrol", token=token, _external=True)
-    return render_template("admin/invited.html", officer=officer, link=link, purpose="reset")
+    return _show_new_link(officer_id, "reset")
 
 
 @blueprint.post("/officers/<int:officer_id>/unlock")
