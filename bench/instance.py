@@ -24,12 +24,10 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from bench.common import REPO
 from reportline.config import CONFIG_FILE_NAME, Settings, load_settings
 from reportline.crypto.kdf import Argon2Cost
-from reportline.db import make_engine, make_sessionmaker
 
 SUPERVISOR_EMAIL = "supervisor@bench.reportline.invalid"
 SUPERVISOR_PASSWORD = "violet kettle harbour sketch lantern"
@@ -90,17 +88,6 @@ def load_credentials(folder: Path) -> Credentials:
 def instance_settings(folder: Path) -> Settings:
     """The instance's settings as the app would load them (ignoring the environment)."""
     return load_settings({}, folder)
-
-
-@contextmanager
-def open_session(settings: Settings) -> Iterator[Session]:
-    """A database session on the instance's database, outside any request."""
-    engine = make_engine(settings.database_url)
-    try:
-        with make_sessionmaker(engine, settings.audit_key)() as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 @contextmanager

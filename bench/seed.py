@@ -24,11 +24,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bench.common import VOCABULARY
-from bench.instance import Credentials, instance_settings, open_session
+from bench.instance import Credentials, instance_settings
 from reportline import utcnow
 from reportline.crypto.password import derive_password_key, read_params, unwrap_private_key
 from reportline.models import Case, Officer
-from reportline.services import cases, follow_up, keyring, officers, submissions, triage
+from reportline.services import cases, follow_up, instance, keyring, officers, submissions, triage
 from reportline.services.keyring import UnitKeyring
 
 SPAN_DAYS = 3 * 365
@@ -129,11 +129,11 @@ class Seeder:
             officer = existing.get(email)
             if officer is None:
                 officer = officers.create_officer(
-                    self.session, email, "officer", OFFICER_PASSWORD, self.settings.argon2, now,
-                    self.settings.integrity_key,
+                    self.session, email, "officer", OFFICER_PASSWORD,
+                    instance.argon2_cost(self.settings), now, instance.integrity_key(self.settings),
                 ).officer
                 keyring.grant_unit_key(self.session, unit_keys, officer, supervisor, now,
-                                       self.settings.integrity_key)
+                                       instance.integrity_key(self.settings))
             team.append(officer)
         self.session.commit()
         return team, unit_keys
@@ -223,7 +223,7 @@ def seed_instance(folder: Path, credentials: Credentials, count: int, seed: int 
                   ) -> SeedReport:
     """Fill an initialised instance with `count` reports and their histories."""
     settings = instance_settings(folder)
-    with open_session(settings) as session:
+    with instance.database_session(settings) as session:
         seeder = Seeder(session, folder, credentials, seed)
         result = seeder.add_reports(count)
         total = session.scalar(select(func.count()).select_from(Case)) or 0

@@ -15,22 +15,18 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import waitress
 from flask import Flask
-from sqlalchemy.orm import Session
 
 from reportline import create_app, utcnow
 from reportline.config import CONFIG_FILE_NAME, ConfigError, Settings, load_settings
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import wordlist
-from reportline.db import make_engine, make_sessionmaker
 from reportline.migrate import upgrade
-from reportline.services import audit, keyring, maintenance, officers, setup
+from reportline.services import audit, instance, keyring, maintenance, officers, setup
 from reportline.services.errors import ServiceError, WeakPassword
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from reportline.services.officers import NewOfficer
@@ -47,16 +43,6 @@ def _settings(instance: Path) -> Settings:
         return load_settings(os.environ, instance)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-@contextmanager
-def _db(settings: Settings) -> Iterator[Session]:
-    engine = make_engine(settings.database_url)
-    try:
-        with make_sessionmaker(engine, settings.audit_key)() as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -160,10 +146,15 @@ def init(admin_email: str, password_stdin: bool, recovery_key_file: Path) -> Non
 def _initialise(
     settings: Settings, admin_email: str, password: str, recovery_key_file: Path
 ) -> setup.InitialisedInstance:
-    with _db(settings) as session:
+    with instance.database_session(settings) as session:
         try:
             result = setup.initialise(
-                session, admin_email, password, settings.argon2, utcnow(), settings.integrity_key
+                session,
+                admin_email,
+                password,
+                instance.argon2_cost(settings),
+                utcnow(),
+                instance.integrity_key(settings),
             )
         except WeakPassword as exc:
             raise click.ClickException("Password refused: " + " ".join(exc.problems)) from exc
@@ -239,10 +230,16 @@ def officer_add(email: str, role: str, password_stdin: bool) -> None:
     """Add an officer with their own key pair. A supervisor then gives them access."""
     settings = _settings(_instance_path())
     password = _read_password(password_stdin)
-    with _db(settings) as session:
+    with instance.database_session(settings) as session:
         try:
             new = officers.create_officer(
-                session, email, role, password, settings.argon2, utcnow(), settings.integrity_key
+                session,
+                email,
+                role,
+                password,
+                instance.argon2_cost(settings),
+                utcnow(),
+                instance.integrity_key(settings),
             )
         except WeakPassword as exc:
             raise click.ClickException("Password refused: " + " ".join(exc.problems)) from exc
@@ -261,7 +258,7 @@ def officer_add(email: str, role: str, password_stdin: bool) -> None:
 def officer_unlock(email: str) -> None:
     """Lift the lockout of an account locked after failed sign-ins (e.g. the last supervisor)."""
     settings = _settings(_instance_path())
-    with _db(settings) as session:
+    with instance.database_session(settings) as session:
         try:
             locked = officers.lift_lockout_by_email(
                 session, email, settings.receipt_pepper, utcnow()
@@ -359,11 +356,11 @@ def recover(recovery_key_file: Path, email: str) -> None:
     everyone left): add a supervisor with `officer add`, then run this.
     """
     settings = _settings(_instance_path())
-    with _db(settings) as session:
+    with instance.database_session(settings) as session:
         try:
             recovery_private = parse_recovery_key(recovery_key_file.read_text("utf-8"))
             officer = keyring.grant_with_recovery_key(
-                session, recovery_private, email, utcnow(), settings.integrity_key
+                session, recovery_private, email, utcnow(), instance.integrity_key(settings)
             )
         except (DecryptionError, ServiceError) as exc:
             raise click.ClickException(str(exc).capitalize() + ".") from exc
@@ -392,7 +389,7 @@ def audit_group() -> None:
 def audit_verify() -> None:
     """Check the audit log's hash chain; exit 1 if any entry was altered or removed."""
     settings = _settings(_instance_path())
-    with _db(settings) as session:
+    with instance.database_session(settings) as session:
         broken = audit.verify_chain(session)
     if broken:
         click.echo(f"Audit log damaged at entries: {', '.join(map(str, broken))}", err=True)
@@ -404,7 +401,7 @@ def audit_verify() -> None:
 def purge() -> None:
     """Delete expired sessions and throttle counters (safe to run from cron)."""
     settings = _settings(_instance_path())
-    with _db(settings) as session:
+    with instance.database_session(settings) as session:
         maintenance.purge_expired(session, utcnow(), settings)
         session.commit()
     click.echo("Expired sessions and counters removed.")

@@ -2,7 +2,9 @@
 
 `load_settings` is a pure function over a mapping of environment variables and
 an instance folder. A missing secret or a bad value stops start-up with a
-`ConfigError` that names the setting and says how to fix it.
+`ConfigError` that names the setting and says how to fix it. This module is
+the bottom layer: it imports nothing else from ReportLine (keys derived from
+the secrets come from `reportline.services.instance`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-from reportline.crypto.kdf import Argon2Cost, hkdf
 
 CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "REPORTLINE_"
@@ -37,7 +37,9 @@ class Settings:
     secret_key: bytes = field(repr=False)
     receipt_pepper: bytes = field(repr=False)
     database_url: str = field(repr=False)
-    argon2: Argon2Cost = field(default_factory=lambda: Argon2Cost(3, 65536, 1))
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65536
+    argon2_parallelism: int = 1
     officer_idle_minutes: int = 15
     officer_absolute_hours: int = 8
     reporter_session_minutes: int = 60
@@ -54,21 +56,6 @@ class Settings:
     log_level: str = "INFO"
     # Written by `init`: the unit public key new reports may be sealed to.
     unit_key_fingerprint: str | None = None
-
-    @property
-    def integrity_key(self) -> bytes:
-        """Key for MACs over rows a database writer must not plant (unit and officer keys)."""
-        return hkdf(self.receipt_pepper, "instance:integrity")
-
-    @property
-    def audit_key(self) -> bytes:
-        """Key of the audit log's HMAC chain: without the instance config it cannot be redone."""
-        return hkdf(self.receipt_pepper, "instance:audit-chain")
-
-    @property
-    def blob_path(self) -> Path:
-        """Folder for stored blobs (sealed attachments in later work)."""
-        return self.instance_path / "blobs"
 
 
 # Settings that are plain integers, with the smallest value that makes sense.
@@ -88,8 +75,18 @@ _INT_SETTINGS: dict[str, int] = {
 _BOOL_SETTINGS = {"https"}
 _STR_SETTINGS = {"leave_url", "log_level", "database_url", "unit_key_fingerprint"}
 _SECRET_SETTINGS = {"secret_key", "receipt_pepper"}
-_ARGON2_KEYS = {"argon2_time_cost", "argon2_memory_cost_kib", "argon2_parallelism"}
-_KNOWN = ({f.name for f in fields(Settings)} - {"instance_path", "argon2"}) | _ARGON2_KEYS
+# Argon2id costs, with bounds that keep a sign-in from burning minutes or gigabytes.
+_ARGON2_SETTINGS: dict[str, tuple[int, int]] = {
+    "argon2_time_cost": (1, 20),
+    "argon2_memory_cost_kib": (8, 4 * 1024 * 1024),
+    "argon2_parallelism": (1, 16),
+}
+_KNOWN = {f.name for f in fields(Settings)} - {"instance_path"}
+
+
+def known_setting_names() -> set[str]:
+    """The name of every setting (as in instance/config.toml, lower case)."""
+    return set(_KNOWN)
 
 
 def load_settings(
@@ -143,13 +140,9 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
     values["database_url"] = str(
         raw.get("database_url") or f"sqlite:///{instance_path / 'reportline.sqlite3'}"
     )
-    values["argon2"] = Argon2Cost(
-        time_cost=_parse_int("argon2_time_cost", raw.get("argon2_time_cost", 3), 1, 20),
-        memory_cost_kib=_parse_int(
-            "argon2_memory_cost_kib", raw.get("argon2_memory_cost_kib", 65536), 8, 4 * 1024 * 1024
-        ),
-        parallelism=_parse_int("argon2_parallelism", raw.get("argon2_parallelism", 1), 1, 16),
-    )
+    for name, (minimum, maximum) in _ARGON2_SETTINGS.items():
+        if name in raw:
+            values[name] = _parse_int(name, raw[name], minimum, maximum)
     pin = values.get("unit_key_fingerprint")
     if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
         raise ConfigError("unit_key_fingerprint must be the 16 hex digits `init` printed.")

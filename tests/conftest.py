@@ -27,14 +27,13 @@ from reportline import create_app
 from reportline.config import load_settings
 from reportline.db import Base, make_engine, make_sessionmaker
 from reportline.migrate import upgrade
-from reportline.services import setup
+from reportline.services import instance
 from tests.helpers import (
     FAST_ARGON2,
-    SUPERVISOR_EMAIL,
     SUPERVISOR_PASSWORD,
     Enrolled,
     MovableClock,
-    pin_unit_key,
+    initialise_unit,
     sign_in,
 )
 
@@ -162,7 +161,7 @@ def db(database_url: str, app_settings: dict[str, Any], instance_path: Path) -> 
         event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
     overrides = {k: v for k, v in app_settings.items() if k != "instance_path"}
     settings = load_settings({}, instance_path, overrides)
-    with make_sessionmaker(engine, settings.audit_key)() as session:
+    with make_sessionmaker(engine, instance.audit_key(settings))() as session:
         session.info["settings"] = settings
         yield session
     engine.dispose()
@@ -171,16 +170,7 @@ def db(database_url: str, app_settings: dict[str, Any], instance_path: Path) -> 
 @pytest.fixture
 def unit(app: Flask, app_settings: dict[str, Any], db: Session, clock: MovableClock) -> Enrolled:
     """An initialised instance: unit key, recovery key and a supervisor who holds the key."""
-    result = setup.initialise(
-        db,
-        SUPERVISOR_EMAIL,
-        SUPERVISOR_PASSWORD,
-        FAST_ARGON2,
-        clock(),
-        db.info["settings"].integrity_key,
-    )
-    db.commit()
-    pin_unit_key(app, result.unit_key_fingerprint)
+    result = initialise_unit(app, db, clock())
     app_settings["unit_key_fingerprint"] = result.unit_key_fingerprint  # for apps made later
     app.extensions["test.recovery_key"] = result.recovery_key
     new = result.supervisor

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
 from reportline.models import Officer
-from reportline.services import officers
+from reportline.services import instance, officers, setup
 
 FAST_ARGON2 = Argon2Cost(time_cost=1, memory_cost_kib=1024, parallelism=1)
 SUPERVISOR_EMAIL = "supervisor@unit.example"
@@ -59,7 +59,13 @@ class Enrolled:
 def add_officer(db: Session, clock: MovableClock, email: str, role: str = "officer") -> Enrolled:
     """Create an officer (CLI path): keys and TOTP, but no unit key yet."""
     new = officers.create_officer(
-        db, email, role, OFFICER_PASSWORD, FAST_ARGON2, clock(), db.info["settings"].integrity_key
+        db,
+        email,
+        role,
+        OFFICER_PASSWORD,
+        FAST_ARGON2,
+        clock(),
+        instance.integrity_key(db.info["settings"]),
     )
     db.commit()
     return Enrolled(email, OFFICER_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes)
@@ -165,7 +171,9 @@ def unlock_officer_key(db: Session, who: Enrolled) -> PrivateKey:
     """An officer's private key, unwrapped with their password (as sign-in does)."""
     row = db.get(Officer, who.officer_id)
     assert row is not None
-    return officers.unlock_private_key(row, who.password, db.info["settings"].integrity_key)
+    return officers.unlock_private_key(
+        row, who.password, instance.integrity_key(db.info["settings"])
+    )
 
 
 def receipt_fragments(receipt: str) -> list[str]:
@@ -174,6 +182,22 @@ def receipt_fragments(receipt: str) -> list[str]:
     (Single words are common English and may appear anywhere by chance.)"""
     words = receipt.split()
     return [f"{a} {b}" for a, b in pairwise(words)]
+
+
+def initialise_unit(app: Flask, db: Session, now: datetime) -> setup.InitialisedInstance:
+    """What `reportline init` does, for a test instance: the unit and recovery keys, the
+    first supervisor (who holds the unit key), committed, and the unit key pinned."""
+    result = setup.initialise(
+        db,
+        SUPERVISOR_EMAIL,
+        SUPERVISOR_PASSWORD,
+        FAST_ARGON2,
+        now,
+        instance.integrity_key(app.extensions["reportline.settings"]),
+    )
+    db.commit()
+    pin_unit_key(app, result.unit_key_fingerprint)
+    return result
 
 
 def pin_unit_key(app: Flask, fingerprint: str) -> None:

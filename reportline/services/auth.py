@@ -27,7 +27,7 @@ from reportline.crypto.password import (
     derive_password_key,
 )
 from reportline.models import Officer, OfficerSession
-from reportline.services import audit, second_factor, throttle
+from reportline.services import audit, instance, second_factor, throttle
 from reportline.services.errors import LoginFailed, SessionExpired
 from reportline.services.officers import (
     check_own_key,
@@ -82,7 +82,7 @@ def _decoy_params(email: str, settings: Settings) -> WrapParams:
     """A stable salt per unknown address, so repeated tries look like one real account."""
     key = hkdf(settings.receipt_pepper, "login:decoy-salt")
     salt = hmac.new(key, email.encode(), hashlib.sha256).digest()[:16]
-    return WrapParams(salt=salt, cost=settings.argon2)
+    return WrapParams(salt=salt, cost=instance.argon2_cost(settings))
 
 
 def sign_in(
@@ -119,7 +119,7 @@ def sign_in(
         record_login_failure(session, guard, officer, now, settings)
         raise LoginFailed("sign-in failed")
     throttle.clear(session, guard.account)
-    rewrap_if_cost_changed(officer, private_key, password, settings.argon2)
+    rewrap_if_cost_changed(officer, private_key, password, instance.argon2_cost(settings))
     token = start_session(session, officer, private_key, ACTIVE, now)
     audit.record(session, officer.email, "officer.signed_in", now, factor=factor)
     return SignInResult(token, ACTIVE, officer)
@@ -130,7 +130,7 @@ def _check_password(
 ) -> PrivateKey | None:
     if officer is not None and officer.wrapped_private_key is not None:
         try:
-            return unlock_private_key(officer, password, settings.integrity_key)
+            return unlock_private_key(officer, password, instance.integrity_key(settings))
         except DecryptionError:
             return None
     key = derive_password_key(password, _decoy_params(email, settings))
@@ -260,7 +260,7 @@ def resume_session(
     payload = open_payload(token, SESSION_PURPOSE, row.sealed)
     private_key = PrivateKey(unb64(payload["key"]))
     try:
-        check_own_key(officer, private_key, settings.integrity_key)
+        check_own_key(officer, private_key, instance.integrity_key(settings))
     except DecryptionError as exc:
         # A session row minted in the database holds some other key: refuse it.
         session.delete(row)

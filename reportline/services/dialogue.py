@@ -25,6 +25,26 @@ from reportline.crypto.keys import PrivateKey
 from reportline.db import random_id
 from reportline.models import Case, Message
 from reportline.services.cases import CaseKeys, check_state, seal_state
+from reportline.services.errors import ServiceError
+
+MAX_MESSAGE_LENGTH = 10000
+
+
+class MessageInvalid(ServiceError):
+    """A message or reason is empty or too long."""
+
+
+def clean_message(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
+    """A message as it will be sealed: trimmed, and neither empty nor over `limit`.
+
+    Raises MessageInvalid. Either side's message goes through here.
+    """
+    text = text.strip()
+    if not text:
+        raise MessageInvalid("the message is empty")
+    if len(text) > limit:
+        raise MessageInvalid(f"the message is longer than {limit:,} characters")
+    return text
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
 from reportline.models import EnrolmentInvite, Officer, RecoveryCode
-from reportline.services import audit, auth, integrity, throttle
+from reportline.services import audit, auth, instance, integrity, throttle
 from reportline.services.errors import InviteInvalid, LoginFailed, ServiceError
 from reportline.services.officers import (
     end_all_sessions,
@@ -170,12 +170,12 @@ def redeem_reset(
     Raises InviteInvalid, Throttled, or LoginFailed for a wrong password or a
     locked account.
     """
-    officer, purpose = find_link(session, token, now, settings.integrity_key)
+    officer, purpose = find_link(session, token, now, instance.integrity_key(settings))
     if purpose != RESET or officer.wrapped_private_key is None:
         raise InviteInvalid("not a reset link")
     guard = auth.login_guard(session, officer.email, client_address, now, settings)
     try:
-        private_key = unlock_private_key(officer, password, settings.integrity_key)
+        private_key = unlock_private_key(officer, password, instance.integrity_key(settings))
     except DecryptionError as exc:
         auth.record_login_failure(session, guard, officer, now, settings)
         raise LoginFailed("wrong password") from exc

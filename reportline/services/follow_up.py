@@ -32,7 +32,6 @@ from reportline.services.sessions import (
     seal_payload,
     unb64,
 )
-from reportline.services.triage import MAX_MESSAGE_LENGTH, MessageInvalid
 
 SESSION_PURPOSE = "reporter-session"
 PURPOSE = "follow-up"
@@ -179,12 +178,11 @@ def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
 
 
 def reply(session: Session, reporter: SignedInReporter, text: str, today: date) -> None:
-    """Add the reporter's reply or new information, sealed to the case and to themselves."""
-    text = text.strip()
-    if not text:
-        raise MessageInvalid("the message is empty")
-    if len(text) > MAX_MESSAGE_LENGTH:
-        raise MessageInvalid(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
+    """Add the reporter's reply or new information, sealed to the case and to themselves.
+
+    Raises MessageInvalid for an empty or over-long message.
+    """
+    text = dialogue.clean_message(text)
     case = cases.get_case(session, reporter.case.id, for_update=True)
     keys = cases.keys_for_reporter(case, reporter.private_key)
     dialogue.add_message(session, case, "reporter", text, today, keys)

@@ -24,7 +24,7 @@ from reportline.crypto.password import (
 from reportline.models import EnrolmentInvite, Officer, OfficerSession
 from reportline.models.officer import ROLES
 from reportline.services import audit, integrity, keyring, throttle
-from reportline.services.errors import ServiceError, WeakPassword
+from reportline.services.errors import NotFound, ServiceError, WeakPassword
 from reportline.services.second_factor import (
     new_recovery_codes,
     new_totp_seed,
@@ -242,6 +242,14 @@ def lift_lockout_by_email(session: Session, email: str, pepper: bytes, now: date
     officer.locked = False
     throttle.clear(session, throttle.account_key("login", officer.email, pepper))
     audit.record(session, "cli", "officer.unlocked", now, officer=officer.id)
+    return officer
+
+
+def get_officer(session: Session, officer_id: int) -> Officer:
+    """An officer by id; raise NotFound."""
+    officer = session.get(Officer, officer_id)
+    if officer is None:
+        raise NotFound("no such officer")
     return officer
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -25,6 +26,13 @@ from reportline.services.keyring import UnitKeyring
 OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
 
 
+class CaseProblem(Enum):
+    """Why a queue row shows no report details."""
+
+    NO_ACCESS = "the officer holds no key that opens the case"
+    INTEGRITY = "a stored value failed its integrity check"
+
+
 @dataclass(frozen=True)
 class QueueRow:
     """One line of the queue. `category` is None when the case could not be opened."""
@@ -37,7 +45,17 @@ class QueueRow:
     status: str
     acknowledgement_overdue: bool
     unread_replies: int
-    problem: str | None = None  # "no_access" or "integrity"
+    problem: CaseProblem | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """Whether this officer may not open the case."""
+        return self.problem is CaseProblem.NO_ACCESS
+
+    @property
+    def tampered(self) -> bool:
+        """Whether something stored about the case failed its check."""
+        return self.problem is CaseProblem.INTEGRITY
 
 
 @dataclass(frozen=True)
@@ -106,16 +124,18 @@ def _count(session: Session, *where: Any) -> int:
 
 
 def _row(case: Case, keyring: UnitKeyring, today: date) -> QueueRow:
-    category = at_risk = problem = None
+    category: str | None = None
+    at_risk: str | None = None
+    problem: CaseProblem | None = None
     try:
         secret = cases.open_case_secret(case, keyring)
         cases.check_state(case, secret.mac_key())
         report = cases.open_report(secret, case)
         category, at_risk = report["category"], report["at_risk"]
     except NoKeyAccess:
-        problem = "no_access"
+        problem = CaseProblem.NO_ACCESS
     except DecryptionError:
-        problem = "integrity"
+        problem = CaseProblem.INTEGRITY
     return QueueRow(
         case_id=case.id,
         reference=cases.reference(case.id),

@@ -7,14 +7,15 @@ it. Nothing is timestamped beyond the day.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date
 from hashlib import sha256
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reportline.crypto.aead import new_key
-from reportline.crypto.keys import seal
+from reportline.crypto.keys import PublicKey, seal
 from reportline.crypto.receipt import Receipt, generate_receipt
 from reportline.db import random_id
 from reportline.models import Case
@@ -32,7 +33,9 @@ CATEGORIES = (
 HOW_KNOWN = ("saw_or_heard", "told", "documents", "other")
 AT_RISK = ("yes", "no", "not_sure")
 
-# Longest accepted answer per field, in characters.
+# The report's questions with fixed answers, and the answers each allows.
+CHOICES = {"category": CATEGORIES, "how_known": HOW_KNOWN, "at_risk": AT_RISK}
+# The questions answered in free text: the longest accepted answer, in characters.
 FIELD_LIMITS = {
     "what_happened": 10000,
     "when": 200,
@@ -61,15 +64,21 @@ class ReportDraft:
         return f"ReportDraft(category={self.category!r}, <report text hidden>)"
 
     def __post_init__(self) -> None:
-        if self.category not in CATEGORIES:
-            raise ValueError("unknown category")
-        if self.how_known not in HOW_KNOWN or self.at_risk not in AT_RISK:
-            raise ValueError("unknown choice")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown answer to {name}")
         if not self.what_happened.strip():
             raise ValueError("what happened is required")
         for name, limit in FIELD_LIMITS.items():
             if len(getattr(self, name)) > limit:
                 raise ValueError(f"{name} is too long")
+
+
+# Every question of the report, in the order the form asks them.
+REPORT_FIELDS = tuple(f.name for f in fields(ReportDraft))
+# A random 40-bit case id is taken about once in ten million reports (with 100,000
+# stored); three tries make a failure vanishingly rare.
+ID_ATTEMPTS = 3
 
 
 def submit_report(
@@ -82,13 +91,34 @@ def submit_report(
     """Seal and add a new case; return it with the reporter's receipt (shown once).
 
     Raises SetupError if the instance has no unit key, DecryptionError if the
-    unit key is not the one pinned in the instance config. The caller commits and
-    only then shows the receipt. Case ids are random 40-bit numbers: in the rare
-    event one is taken (about one report in ten million, with 100,000 stored), the
-    commit fails with IntegrityError and the caller simply submits again.
+    unit key is not the one pinned in the instance config. The case is written
+    (flushed) here, so a taken random id is found and replaced before the
+    caller's commit; the caller commits and only then shows the receipt.
     """
     unit_key_id, unit_public = unit_key.get(session)
     receipt = generate_receipt()
+    for attempt in range(ID_ATTEMPTS):
+        case = _sealed_case(draft, receipt, pepper, unit_key_id, unit_public, today)
+        try:
+            with session.begin_nested():  # a taken id undoes only this insert
+                session.add(case)
+        except IntegrityError:
+            if attempt == ID_ATTEMPTS - 1:
+                raise
+            continue
+        break
+    return case, receipt
+
+
+def _sealed_case(
+    draft: ReportDraft,
+    receipt: Receipt,
+    pepper: bytes,
+    unit_key_id: int,
+    unit_public: PublicKey,
+    today: date,
+) -> Case:
+    """A new case with a random id: the report sealed under a fresh case secret."""
     secret = cases.CaseSecret(new_key())
     case_id = random_id()
     case_public = secret.private_key().public_key()
@@ -112,5 +142,4 @@ def submit_report(
         unread_by_unit=0,
     )
     cases.seal_state(case, secret.mac_key())
-    session.add(case)  # written at the caller's commit, which is also where a taken id shows
-    return case, receipt
+    return case

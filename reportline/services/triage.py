@@ -22,7 +22,7 @@ from reportline.crypto.errors import DecryptionError
 from reportline.db import random_id
 from reportline.models import Case, Officer, StatusChange
 from reportline.services import audit, cases, deadlines, dialogue
-from reportline.services.errors import InvalidTransition, ServiceError
+from reportline.services.errors import InvalidTransition
 from reportline.services.keyring import UnitKeyring
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -33,12 +33,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "referred": ("investigating", "closed"),
     "closed": ("assessing",),
 }
-MAX_MESSAGE_LENGTH = 10000
 MAX_REASON_LENGTH = 2000
-
-
-class MessageInvalid(ServiceError):
-    """A message or reason is empty or too long."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +184,7 @@ def change_status(
         raise InvalidTransition(f"a {case.status} case cannot become {to_status}")
     reason = reason.strip()
     if len(reason) > MAX_REASON_LENGTH:
-        raise MessageInvalid(f"the reason is longer than {MAX_REASON_LENGTH} characters")
+        raise dialogue.MessageInvalid(f"the reason is longer than {MAX_REASON_LENGTH} characters")
     case.status_change_count += 1
     change = StatusChange(
         id=random_id(),
@@ -242,11 +237,7 @@ def write_to_reporter(
     Raises MessageInvalid for an empty or over-long message, NoKeyAccess without
     the case key, DecryptionError if the case's public keys were replaced.
     """
-    text = text.strip()
-    if not text:
-        raise MessageInvalid("the message is empty")
-    if len(text) > MAX_MESSAGE_LENGTH:
-        raise MessageInvalid(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
+    text = dialogue.clean_message(text)
     case = cases.get_case(session, case_id, for_update=True)
     keys = cases.keys_for_officer(cases.open_case_secret(case, keyring), case)
     dialogue.add_message(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from reportline.config import Settings
+from reportline.services import instance
 from reportline.web import database, errors, i18n, labels, security
 from reportline.web.admin.views import blueprint as admin_blueprint
 from reportline.web.forms import csrf
@@ -42,7 +43,7 @@ def register_web(app: Flask, settings: Settings) -> None:
         WTF_I18N_ENABLED=False,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    database.init_app(app, settings.database_url, settings.audit_key)
+    database.init_app(app, settings.database_url, instance.audit_key(settings))
     csrf.init_app(app)
     i18n.init_app(app)
     labels.register(app)

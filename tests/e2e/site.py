@@ -33,9 +33,9 @@ from reportline.models import Officer
 from reportline.services import (
     enrolment,
     follow_up,
+    instance,
     keyring,
     officers,
-    setup,
     submissions,
     triage,
 )
@@ -45,12 +45,11 @@ from tests.conftest import settings_for_test
 from tests.helpers import (
     FAST_ARGON2,
     OFFICER_PASSWORD,
-    SUPERVISOR_EMAIL,
     SUPERVISOR_PASSWORD,
     VALID_REPORT,
     Enrolled,
     MovableClock,
-    pin_unit_key,
+    initialise_unit,
     totp_code,
 )
 
@@ -191,7 +190,7 @@ class LiveSite:
             me = db.get(Officer, self.supervisor.officer_id)
             assert me is not None
             _officer, token = enrolment.invite_officer(
-                db, email, role, me, self.clock(), self.settings.integrity_key
+                db, email, role, me, self.clock(), instance.integrity_key(self.settings)
             )
         return token
 
@@ -202,7 +201,7 @@ class LiveSite:
             officer = db.get(Officer, officer_id)
             assert me is not None and officer is not None
             return enrolment.reset_second_factor(
-                db, officer, me, self.clock(), self.settings.integrity_key
+                db, officer, me, self.clock(), instance.integrity_key(self.settings)
             )
 
     def add_officer(self, email: str) -> Enrolled:
@@ -215,7 +214,7 @@ class LiveSite:
                 OFFICER_PASSWORD,
                 FAST_ARGON2,
                 self.clock(),
-                self.settings.integrity_key,
+                instance.integrity_key(self.settings),
             )
         return Enrolled(email, OFFICER_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes)
 
@@ -240,17 +239,7 @@ def running_site(instance: Path, database_url: str | None = None) -> Iterator[Li
     app = create_app(settings, clock=clock)
     recorder = HitRecorder(app)
     with app.extensions["reportline.sessionmaker"]() as db:
-        result = setup.initialise(
-            db,
-            SUPERVISOR_EMAIL,
-            SUPERVISOR_PASSWORD,
-            FAST_ARGON2,
-            clock(),
-            app.extensions["reportline.settings"].integrity_key,
-        )
-        db.commit()
-        pin_unit_key(app, result.unit_key_fingerprint)
-        new = result.supervisor
+        new = initialise_unit(app, db, clock()).supervisor
         supervisor = Enrolled(new.officer.email, SUPERVISOR_PASSWORD, new.totp_seed, new.officer.id)
         supervisor_key = new.private_key
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="")

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from reportline.models import Officer
-from reportline.services import enrolment
+from reportline.services import enrolment, instance
 from tests.helpers import Enrolled, MovableClock, add_officer, first_reference, submit_report
 
 
@@ -30,7 +30,7 @@ def samples(
         "officer",
         supervisor_row,
         clock(),
-        db.info["settings"].integrity_key,
+        instance.integrity_key(db.info["settings"]),
     )
     db.commit()
     return {

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from reportline.models import Officer
-from reportline.services import enrolment, keyring, officers
+from reportline.services import enrolment, instance, keyring, officers
 from reportline.web.triage.access import ENROLMENT_ENDPOINTS, PUBLIC_ENDPOINTS
 from tests.helpers import (
     Enrolled,
@@ -101,7 +101,12 @@ def test_a_deactivated_officer_is_refused_at_once_on_every_route(
     assert officer_row and supervisor_row
     opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
     keyring.grant_unit_key(
-        db, opened, officer_row, supervisor_row, clock(), db.info["settings"].integrity_key
+        db,
+        opened,
+        officer_row,
+        supervisor_row,
+        clock(),
+        instance.integrity_key(db.info["settings"]),
     )
     db.commit()
     client = app.test_client()
@@ -127,7 +132,7 @@ def test_a_half_signed_in_officer_can_only_set_up_the_second_factor(
     supervisor_row = db.get(Officer, unit.officer_id)
     assert officer_row and supervisor_row
     token = enrolment.reset_second_factor(
-        db, officer_row, supervisor_row, clock(), db.info["settings"].integrity_key
+        db, officer_row, supervisor_row, clock(), instance.integrity_key(db.info["settings"])
     )
     db.commit()
     client = app.test_client()

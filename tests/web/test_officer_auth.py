@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from reportline import create_app
 from reportline.models import Officer, OfficerSession
-from reportline.services import enrolment
+from reportline.services import enrolment, instance
 from tests.helpers import (
     Enrolled,
     MovableClock,
@@ -302,7 +302,7 @@ def test_an_expired_enrolment_link_does_not_work(
         "officer",
         supervisor_row,
         clock(),  # type: ignore[arg-type]
-        db.info["settings"].integrity_key,
+        instance.integrity_key(db.info["settings"]),
     )
     db.commit()
     clock.advance(hours=73)

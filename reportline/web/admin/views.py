@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.crypto.keys import PublicKey
 from reportline.models import Officer
-from reportline.services import enrolment, keyring, officers
-from reportline.services.errors import NotFound, ServiceError
+from reportline.services import enrolment, instance, keyring, officers
+from reportline.services.errors import ServiceError
 from reportline.web.admin.forms import InviteForm
 from reportline.web.context import now, settings
 from reportline.web.database import get_session
@@ -21,10 +23,7 @@ blueprint.before_request(access.require_supervisor)
 
 
 def _officer(officer_id: int) -> Officer:
-    officer = get_session().get(Officer, officer_id)
-    if officer is None:
-        raise NotFound("no such officer")
-    return officer
+    return officers.get_officer(get_session(), officer_id)
 
 
 @blueprint.get("/")
@@ -49,7 +48,7 @@ def invite() -> str | tuple[str, int]:
                 form.role.data or "",
                 g.signed_in.officer,
                 now(),
-                settings().integrity_key,
+                instance.integrity_key(settings()),
             )
         except ServiceError as exc:
             db.rollback()
@@ -79,22 +78,13 @@ def officer_detail(officer_id: int) -> str:
     )
 
 
-def _act(officer_id: int, action: str) -> BaseResponse:
+def _act(officer_id: int, action: Callable[[Officer, Officer], str]) -> BaseResponse:
+    """Do `action(officer, me)`, which returns what to tell the supervisor, and go back
+    to the officer's page; a refusal changes nothing and says why."""
     db = get_session()
     officer = _officer(officer_id)
-    me = g.signed_in.officer
     try:
-        if action == "deactivate":
-            officers.deactivate(db, officer, me, now())
-            message = _("%(email)s is deactivated and signed out everywhere.", email=officer.email)
-        elif action == "unlock":
-            officers.lift_lockout(db, officer, me, settings().receipt_pepper, now())
-            message = _("%(email)s can sign in again.", email=officer.email)
-        else:  # grant
-            keyring.grant_unit_key(
-                db, access.current_keyring(), officer, me, now(), settings().integrity_key
-            )
-            message = _("%(email)s can now read reports.", email=officer.email)
+        message = action(officer, g.signed_in.officer)
     except ServiceError as exc:
         db.rollback()
         flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
@@ -123,7 +113,12 @@ def confirm_deactivate(officer_id: int) -> str:
 @blueprint.post("/officers/<int:officer_id>/deactivate")
 def deactivate(officer_id: int) -> BaseResponse:
     """Deactivate an officer: sessions ended and sealed key copies deleted at once, for good."""
-    return _act(officer_id, "deactivate")
+
+    def deactivate_officer(officer: Officer, me: Officer) -> str:
+        officers.deactivate(get_session(), officer, me, now())
+        return _("%(email)s is deactivated and signed out everywhere.", email=officer.email)
+
+    return _act(officer_id, deactivate_officer)
 
 
 def _show_new_link(officer_id: int, purpose: str) -> str | BaseResponse:
@@ -133,7 +128,7 @@ def _show_new_link(officer_id: int, purpose: str) -> str | BaseResponse:
     officer = _officer(officer_id)
     make = enrolment.renew_enrolment_link if purpose == "enrol" else enrolment.reset_second_factor
     try:
-        token = make(db, officer, g.signed_in.officer, now(), settings().integrity_key)
+        token = make(db, officer, g.signed_in.officer, now(), instance.integrity_key(settings()))
     except ServiceError as exc:
         db.rollback()
         flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
@@ -165,10 +160,27 @@ def reset_second_factor(officer_id: int) -> str | BaseResponse:
 @blueprint.post("/officers/<int:officer_id>/unlock")
 def unlock(officer_id: int) -> BaseResponse:
     """Lift a lockout after too many failed sign-ins."""
-    return _act(officer_id, "unlock")
+
+    def lift_lockout(officer: Officer, me: Officer) -> str:
+        officers.lift_lockout(get_session(), officer, me, settings().receipt_pepper, now())
+        return _("%(email)s can sign in again.", email=officer.email)
+
+    return _act(officer_id, lift_lockout)
 
 
 @blueprint.post("/officers/<int:officer_id>/grant")
 def grant(officer_id: int) -> BaseResponse:
     """Give an officer the unit key, sealed to their own public key."""
-    return _act(officer_id, "grant")
+
+    def grant_unit_key(officer: Officer, me: Officer) -> str:
+        keyring.grant_unit_key(
+            get_session(),
+            access.current_keyring(),
+            officer,
+            me,
+            now(),
+            instance.integrity_key(settings()),
+        )
+        return _("%(email)s can now read reports.", email=officer.email)
+
+    return _act(officer_id, grant_unit_key)

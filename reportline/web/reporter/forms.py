@@ -7,8 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired
 
+from reportline.services.dialogue import MAX_MESSAGE_LENGTH
 from reportline.services.submissions import FIELD_LIMITS
-from reportline.services.triage import MAX_MESSAGE_LENGTH
 from reportline.web.forms import ChoiceField, choices, max_length
 from reportline.web.labels import AT_RISK, CATEGORY, HOW_KNOWN
 

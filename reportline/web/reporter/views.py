@@ -25,15 +25,14 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.crypto.receipt import WORD_COUNT, MalformedReceipt, ReceiptProblem
 from reportline.services import follow_up, submissions
+from reportline.services.dialogue import MessageInvalid
 from reportline.services.errors import ReceiptNotFound, SessionExpired, Throttled
 from reportline.services.sessions import decode_token
-from reportline.services.triage import MessageInvalid
 from reportline.web.context import client_address, now, pinned_unit_key, settings, today
 from reportline.web.database import get_session
 from reportline.web.forms import csrf
@@ -74,28 +73,13 @@ def report() -> str | tuple[str, int]:
         form.submission.data = session[SUBMISSION_KEY] = secrets.token_urlsafe(16)
         return render_template("reporter/report.html", form=form, already_sent=True), 409
     draft = submissions.ReportDraft(
-        category=form.category.data,
-        what_happened=form.what_happened.data,
-        when=form.when.data,
-        where=form.where.data,
-        who_involved=form.who_involved.data,
-        how_known=form.how_known.data,
-        how_known_detail=form.how_known_detail.data,
-        at_risk=form.at_risk.data,
-        at_risk_detail=form.at_risk_detail.data,
+        **{name: form[name].data or "" for name in submissions.REPORT_FIELDS}
     )
     db = get_session()
-    for attempt in range(3):
-        _case, receipt = submissions.submit_report(
-            db, draft, settings().receipt_pepper, pinned_unit_key(), today()
-        )
-        try:
-            db.commit()
-            break
-        except IntegrityError:  # the random case id was taken: nothing stored, try again
-            db.rollback()
-            if attempt == 2:
-                raise
+    _case, receipt = submissions.submit_report(
+        db, draft, settings().receipt_pepper, pinned_unit_key(), today()
+    )
+    db.commit()
     session.pop(SUBMISSION_KEY, None)
     at_risk = draft.at_risk == "yes"
     return render_cached(

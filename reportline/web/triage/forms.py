@@ -7,8 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo
 
+from reportline.services.dialogue import MAX_MESSAGE_LENGTH
 from reportline.services.officers import MAX_PASSWORD_LENGTH
-from reportline.services.triage import MAX_MESSAGE_LENGTH, MAX_REASON_LENGTH
+from reportline.services.triage import MAX_REASON_LENGTH
 from reportline.web.forms import choices, max_length
 from reportline.web.labels import STATUS
 

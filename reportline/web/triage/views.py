@@ -22,7 +22,9 @@ from reportline.models.case import STATUSES
 from reportline.services import (
     auth,
     cases,
+    dialogue,
     enrolment,
+    instance,
     second_factor,
     triage,
 )
@@ -174,7 +176,7 @@ def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
     authenticator confirms theirs; both then set up the authenticator app."""
     db = get_session()
     try:
-        officer, purpose = enrolment.find_link(db, token, now(), settings().integrity_key)
+        officer, purpose = enrolment.find_link(db, token, now(), instance.integrity_key(settings()))
     except InviteInvalid:
         return render_template("triage/enrol_invalid.html"), 404
     form: ChoosePasswordForm | ConfirmPasswordForm = (
@@ -187,9 +189,9 @@ def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
                     db,
                     token,
                     form.password.data or "",
-                    settings().argon2,
+                    instance.argon2_cost(settings()),
                     now(),
-                    settings().integrity_key,
+                    instance.integrity_key(settings()),
                 )
             else:
                 officer, private_key = enrolment.redeem_reset(
@@ -234,16 +236,12 @@ def queue() -> str:
     return render_template("triage/queue.html", page=page, status=status)
 
 
-def _case_id(reference: str) -> int:
-    return cases.parse_reference(reference)
-
-
 @blueprint.get("/cases/<reference>")
 def case(reference: str) -> str:
     """One case: the decrypted report, the dialogue, the status history and actions."""
     db = get_session()
     opened = triage.open_case(
-        db, _case_id(reference), access.current_keyring(), _signed_in().officer, now()
+        db, cases.parse_reference(reference), access.current_keyring(), _signed_in().officer, now()
     )
     db.commit()
     return _render_case(opened, MessageForm())
@@ -270,7 +268,7 @@ def change_status(reference: str) -> BaseResponse | tuple[str, int]:
             triage.change_status(
                 db,
                 access.current_keyring(),
-                _case_id(reference),
+                cases.parse_reference(reference),
                 form.status.data or "",
                 form.reason.data or "",
                 _signed_in().officer,
@@ -281,7 +279,7 @@ def change_status(reference: str) -> BaseResponse | tuple[str, int]:
             form.status.errors = [
                 _("This case cannot move to that status now: %(why)s.", why=str(exc))
             ]
-        except triage.MessageInvalid as exc:
+        except dialogue.MessageInvalid as exc:
             db.rollback()
             form.reason.errors = [str(exc).capitalize() + "."]
         else:
@@ -289,7 +287,7 @@ def change_status(reference: str) -> BaseResponse | tuple[str, int]:
             flash(_("Status changed."), "success")
             return redirect(url_for("triage.case", reference=reference), code=303)
     opened = triage.open_case(
-        db, _case_id(reference), access.current_keyring(), _signed_in().officer, now()
+        db, cases.parse_reference(reference), access.current_keyring(), _signed_in().officer, now()
     )
     db.commit()
     return _render_case(opened, MessageForm(formdata=None), form), 400
@@ -302,14 +300,18 @@ def write_message(reference: str) -> BaseResponse | tuple[str, int]:
     form = MessageForm()
     if not form.validate():
         opened = triage.open_case(
-            db, _case_id(reference), access.current_keyring(), _signed_in().officer, now()
+            db,
+            cases.parse_reference(reference),
+            access.current_keyring(),
+            _signed_in().officer,
+            now(),
         )
         db.commit()
         return _render_case(opened, form), 400
     triage.write_to_reporter(
         db,
         access.current_keyring(),
-        _case_id(reference),
+        cases.parse_reference(reference),
         form.message.data or "",
         _signed_in().officer,
         now(),

@@ -1,0 +1,48 @@
+"""Keys and costs an instance derives from its settings.
+
+`reportline.config` parses settings and imports nothing from the rest of the
+package; what is computed from them with cryptography lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from reportline.config import Settings
+from reportline.crypto.kdf import Argon2Cost, hkdf
+from reportline.db import make_engine, make_sessionmaker
+
+
+def integrity_key(settings: Settings) -> bytes:
+    """Key for MACs over rows a database writer must not plant (unit and officer keys,
+    one-time links). Derived from the pepper, so it needs the instance config."""
+    return hkdf(settings.receipt_pepper, "instance:integrity")
+
+
+def audit_key(settings: Settings) -> bytes:
+    """Key of the audit log's HMAC chain: without the instance config it cannot be redone."""
+    return hkdf(settings.receipt_pepper, "instance:audit-chain")
+
+
+def argon2_cost(settings: Settings) -> Argon2Cost:
+    """The Argon2id cost new password wrappings use."""
+    return Argon2Cost(
+        settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
+    )
+
+
+@contextmanager
+def database_session(settings: Settings) -> Iterator[Session]:
+    """A session on the instance's database outside any request (commands, benchmarks).
+
+    It can append to the audit log; its engine is disposed of on leaving.
+    """
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine, audit_key(settings))() as session:
+            yield session
+    finally:
+        engine.dispose()
