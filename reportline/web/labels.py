@@ -85,9 +85,15 @@ def grouped(text: str, size: int = 4) -> str:
     return " ".join(text[i : i + size] for i in range(0, len(text), size))
 
 
+def dict_without_none(values: dict[str, object]) -> dict[str, object]:
+    """The entries of `values` that are set (for HTML attributes: None would print)."""
+    return {name: value for name, value in values.items() if value is not None and value != ""}
+
+
 def register(app: Flask) -> None:
     """Make the label tables available to every template."""
     app.jinja_env.filters["grouped"] = grouped
+    app.jinja_env.filters["dict_without_none"] = dict_without_none
     app.jinja_env.globals.update(
         CATEGORY=CATEGORY,
         HOW_KNOWN=HOW_KNOWN,
