@@ -40,6 +40,9 @@ def test_the_landing_page_explains_the_line_and_its_limits(reporter: FlaskClient
         "within 7 days",  # what happens next, and when
         "within 3 months",
         "does not record your name",  # how anonymity is protected
+        # and every date kept, said plainly (never a time of day for what a reporter does)
+        "the day your report arrived and the day you sent each message",
+        "(acknowledging it, replying, changing its status) is dated too",
         "Your report is encrypted as soon as it arrives",
         "Where anonymity ends",
         "A work computer or phone may record",  # where it ends: the device,
