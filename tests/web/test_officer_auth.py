@@ -118,6 +118,19 @@ def test_a_recovery_code_replaces_the_app_once(
     assert _failed(sign_in(app.test_client(), unit, clock, code=code))
 
 
+def test_new_recovery_codes_replace_the_old_ones_and_are_shown_once(
+    app: Flask, supervisor: FlaskClient, unit: Enrolled, clock: MovableClock
+) -> None:
+    response = post_form(supervisor, "/triage/account", "/triage/account/recovery-codes", {})
+    assert response.status_code == 200
+    new_codes = re.findall(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}", response.text)
+    assert len(set(new_codes)) == 10 and unit.recovery_codes[0] not in new_codes
+    assert _failed(sign_in(app.test_client(), unit, clock, code=unit.recovery_codes[0]))
+    assert sign_in(app.test_client(), unit, clock, code=new_codes[0]).status_code == 303
+    account = supervisor.get("/triage/account").text
+    assert re.search(r"Unused recovery codes\s*</dt>\s*<dd[^>]*>\s*9\s*<", account)
+
+
 def test_failures_slow_down_then_lock_the_account_until_a_supervisor_lifts_it(
     app: Flask, unit: Enrolled, db: Session, clock: MovableClock
 ) -> None:
