@@ -224,7 +224,7 @@ def profile_pages(record: dict[str, Any], count: int) -> dict[str, Any]:
         ("reportline.services.cases", "open_report"),
         ("reportline.services.triage", "open_case"),
         ("reportline.services.cases", "open_case_secret"),
-        ("reportline.services.cases", "keys_for_officer"),
+        ("reportline.services.case_checks", "check_as_unit"),
         ("reportline.services.dialogue", "read_dialogue"),
         ("reportline.services.cases", "read_dialogue"),
         ("reportline.services.triage", "_history"),

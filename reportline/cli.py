@@ -8,6 +8,7 @@ REPORTLINE_INSTANCE, or ./instance.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import secrets
@@ -15,6 +16,8 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -302,7 +305,27 @@ def waitress_options(settings: Settings) -> dict[str, object]:
 
 def _serve(app: Flask, host: str, port: int, threads: int) -> None:
     settings: Settings = app.extensions["reportline.settings"]
+    if settings.housekeeping_in_process:
+        threading.Thread(
+            target=_housekeeping, args=(settings,), name="reportline-housekeeping", daemon=True
+        ).start()
     waitress.serve(app, host=host, port=port, threads=threads, **waitress_options(settings))
+
+
+HOUSEKEEPING_EVERY_SECONDS = 60
+
+
+def _housekeeping(settings: Settings) -> None:
+    """What `reportline purge` does, once a minute, for as long as the server runs."""
+    logger = logging.getLogger("reportline.housekeeping")
+    while True:
+        try:
+            with instance.database_session(settings) as session:
+                maintenance.purge_expired(session, utcnow(), settings)
+                session.commit()
+        except Exception as exc:  # keep serving; say what failed, never with what data
+            logger.error("Housekeeping failed: %s", type(exc).__name__)
+        time.sleep(HOUSEKEEPING_EVERY_SECONDS)
 
 
 @main.command()

@@ -50,10 +50,21 @@ class Settings:
     queue_page_size: int = 50
     login_free_attempts: int = 3
     login_lockout_after: int = 10
-    follow_up_free_attempts_per_client: int = 5
-    follow_up_free_attempts_global: int = 200
     throttle_max_delay_seconds: int = 900
+    officer_device_days: int = 180
+    argon2_stranger_slots: int = 1
+    follow_up_concurrent_checks: int = 1
+    form_lifetime_hours: int = 24
+    min_form_seconds: int = 3
+    proof_of_work_bits: int = 16
+    flood_reports: int = 30
+    flood_window_minutes: int = 10
+    flood_max_reports: int = 2000
+    receipt_keep_minutes: int = 5
+    housekeeping_in_process: bool = True
     log_level: str = "INFO"
+    # Where errors on reporter pages are written (never to the shared log); "" = nowhere.
+    reporter_error_log: str = "reporter-errors.log"
     # Written by `init`: the unit public key new reports may be sealed to.
     unit_key_fingerprint: str | None = None
 
@@ -68,12 +79,26 @@ _INT_SETTINGS: dict[str, int] = {
     "queue_page_size": 5,
     "login_free_attempts": 1,
     "login_lockout_after": 2,
-    "follow_up_free_attempts_per_client": 1,
-    "follow_up_free_attempts_global": 1,
     "throttle_max_delay_seconds": 1,
+    "officer_device_days": 1,
+    "argon2_stranger_slots": 1,
+    "follow_up_concurrent_checks": 1,
+    "form_lifetime_hours": 1,
+    "min_form_seconds": 0,
+    "proof_of_work_bits": 0,
+    "flood_reports": 1,
+    "flood_window_minutes": 1,
+    "flood_max_reports": 0,
+    "receipt_keep_minutes": 1,
 }
-_BOOL_SETTINGS = {"https"}
-_STR_SETTINGS = {"leave_url", "log_level", "database_url", "unit_key_fingerprint"}
+_BOOL_SETTINGS = {"https", "housekeeping_in_process"}
+_STR_SETTINGS = {
+    "leave_url",
+    "log_level",
+    "database_url",
+    "unit_key_fingerprint",
+    "reporter_error_log",
+}
 _SECRET_SETTINGS = {"secret_key", "receipt_pepper"}
 # Argon2id costs, with bounds that keep a sign-in from burning minutes or gigabytes.
 _ARGON2_SETTINGS: dict[str, tuple[int, int]] = {
@@ -143,6 +168,8 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
     for name, (minimum, maximum) in _ARGON2_SETTINGS.items():
         if name in raw:
             values[name] = _parse_int(name, raw[name], minimum, maximum)
+    if values.get("proof_of_work_bits", 0) > 28:
+        raise ConfigError("proof_of_work_bits must be at most 28 (each bit doubles the work).")
     pin = values.get("unit_key_fingerprint")
     if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
         raise ConfigError("unit_key_fingerprint must be the 16 hex digits `init` printed.")

@@ -64,10 +64,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_sessionmaker(engine: Engine, audit_key: bytes | None = None) -> sessionmaker[Session]:
+def make_sessionmaker(
+    engine: Engine, audit_key: bytes | None = None, ledger_key: bytes | None = None
+) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit (views render after committing).
 
-    `audit_key` (from the instance config) keys the audit log's hash chain;
-    sessions without it can read but not append to the audit log.
+    `audit_key` keys the audit log's hash chain and `ledger_key` the queue
+    ledger's MAC (both derived from the instance config): a session without
+    them can read but not append to the audit log, nor count cases in or out
+    of the queue.
     """
-    return sessionmaker(engine, expire_on_commit=False, info={"audit_key": audit_key})
+    return sessionmaker(
+        engine,
+        expire_on_commit=False,
+        info={"audit_key": audit_key, "ledger_key": ledger_key},
+    )

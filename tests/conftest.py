@@ -126,6 +126,8 @@ def settings_for_test(instance_path: Path, database_url: str, **extra: Any) -> d
         "argon2_time_cost": FAST_ARGON2.time_cost,
         "argon2_memory_cost_kib": FAST_ARGON2.memory_cost_kib,
         "argon2_parallelism": FAST_ARGON2.parallelism,
+        # The tests fill in forms at once; the minimum time has tests of its own.
+        "min_form_seconds": 0,
         **extra,
     }
 
@@ -161,7 +163,9 @@ def db(database_url: str, app_settings: dict[str, Any], instance_path: Path) -> 
         event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
     overrides = {k: v for k, v in app_settings.items() if k != "instance_path"}
     settings = load_settings({}, instance_path, overrides)
-    with make_sessionmaker(engine, instance.audit_key(settings))() as session:
+    with make_sessionmaker(
+        engine, instance.audit_key(settings), instance.ledger_key(settings)
+    )() as session:
         session.info["settings"] = settings
         yield session
     engine.dispose()

@@ -11,11 +11,12 @@ from typing import Any
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
-from reportline.models import Officer
+from reportline.models import Case, Officer
 from reportline.services import instance, officers, setup
 
 FAST_ARGON2 = Argon2Cost(time_cost=1, memory_cost_kib=1024, parallelism=1)
@@ -97,6 +98,28 @@ VALID_REPORT = {
 }
 
 
+def count_cases(db: Session) -> int:
+    """How many cases are stored."""
+    db.expire_all()
+    return db.scalar(select(func.count()).select_from(Case)) or 0
+
+
+def report_form(client: FlaskClient) -> tuple[str, dict[str, str]]:
+    """Fetch the report form; return the page and its hidden values (token, one-time value)."""
+    page = client.get("/report").get_data(as_text=True)
+    match = SUBMISSION_FIELD.search(page)
+    assert match
+    return page, {"csrf_token": csrf_token(page), "submission": match.group(1)}
+
+
+def receipt_on(html: str) -> str:
+    """The ten receipt words on a receipt page."""
+    receipt_html = html.split('id="receipt"', 1)[1].split("</ol>", 1)[0]
+    words = RECEIPT_WORDS.findall(receipt_html)
+    assert len(words) == 10
+    return " ".join(words)
+
+
 def submit_report(client: FlaskClient, **fields: str) -> str:
     """Fill in and send the report form; return the receipt shown."""
     page = client.get("/report").get_data(as_text=True)
@@ -106,11 +129,7 @@ def submit_report(client: FlaskClient, **fields: str) -> str:
     data["submission"] = match.group(1)
     response = client.post("/report", data=data)
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
-    html = response.get_data(as_text=True)
-    receipt_html = html.split('id="receipt"', 1)[1].split("</ol>", 1)[0]
-    words = RECEIPT_WORDS.findall(receipt_html)
-    assert len(words) == 10
-    return " ".join(words)
+    return receipt_on(response.get_data(as_text=True))
 
 
 def sign_in(

@@ -4,22 +4,26 @@ Importing this package registers every table on `reportline.db.Base.metadata`.
 """
 
 from reportline.models.audit import AuditEntry
-from reportline.models.case import Case, Message, StatusChange
+from reportline.models.case import Case, Message, QueueLedger, StatusChange
 from reportline.models.keys import RecoveryKey, UnitKey, UnitKeyGrant
 from reportline.models.officer import EnrolmentInvite, Officer, RecoveryCode
 from reportline.models.sessions import OfficerSession, ReporterSession
+from reportline.models.submission import Housekeeping, SpentForm
 from reportline.models.throttle import ThrottleBucket, ThrottleSalt
 
 __all__ = [
     "AuditEntry",
     "Case",
     "EnrolmentInvite",
+    "Housekeeping",
     "Message",
     "Officer",
     "OfficerSession",
+    "QueueLedger",
     "RecoveryCode",
     "RecoveryKey",
     "ReporterSession",
+    "SpentForm",
     "StatusChange",
     "ThrottleBucket",
     "ThrottleSalt",

@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,6 +23,7 @@ from reportline.db import Base
 
 STATUSES = ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
 HAS_UNREAD = "unread_by_unit > 0"
+IS_POSSIBLE_FLOOD = "possible_flood"
 
 
 class Case(Base):
@@ -39,7 +41,7 @@ class Case(Base):
             name="status",
         ),
         # Both cover the queue's paging: "everything"/"open" and one status.
-        Index("ix_cases_queue", "received_on", "id", "status", "unread_by_unit"),
+        Index("ix_cases_queue", "received_on", "id", "status", "unread_by_unit", "possible_flood"),
         Index("ix_cases_status_queue", "status", "received_on", "id"),
         # The closed cases the default ("open") view still lists, counted without
         # scanning every closed case.
@@ -49,6 +51,15 @@ class Case(Base):
             "unread_by_unit",
             sqlite_where=text(HAS_UNREAD),
             postgresql_where=text(HAS_UNREAD),
+        ),
+        # The flood group: few cases, paged and counted on their own.
+        Index(
+            "ix_cases_flood",
+            "received_on",
+            "id",
+            "status",
+            sqlite_where=text(IS_POSSIBLE_FLOOD),
+            postgresql_where=text(IS_POSSIBLE_FLOOD),
         ),
         {"sqlite_with_rowid": False},
     )
@@ -71,9 +82,30 @@ class Case(Base):
     message_count: Mapped[int] = mapped_column(default=0)
     status_change_count: Mapped[int] = mapped_column(default=0)
     unread_by_unit: Mapped[int] = mapped_column(default=0)
-    # HMAC under the case's MAC key over status, dates and counts (cases.state_mac):
-    # a database writer cannot close, re-date or truncate a case unnoticed.
+    # Arrived while reports came faster than a genuine line receives them: held in
+    # the queue's flood group until a supervisor decides (services.flood).
+    possible_flood: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # HMAC under the case's MAC key over status, dates, counts and the flood mark
+    # (cases.state_mac): a database writer cannot close, re-date or truncate a case
+    # unnoticed.
     state_mac: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class QueueLedger(Base):
+    """How many cases need the unit's attention, with a MAC under the integrity key.
+
+    A case needs attention while it is open or has replies no officer has read:
+    exactly the cases of the default queue view and its flood group. Every change
+    into or out of that set updates the count in the same transaction, so a case
+    moved out of the view by a database edit alone (its status set to closed)
+    leaves the count higher than the view's, and the queue says so.
+    """
+
+    __tablename__ = "queue_ledger"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    attention: Mapped[int]
+    mac: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class Message(Base):

@@ -2,7 +2,15 @@
 
 A sign-in costs one Argon2id run and one TOTP check whether or not the account
 exists, is locked or the password is right, and every failure gets the same
-answer. Throttling happens before the expensive work.
+answer. Throttling happens before the expensive work, and the expensive work
+waits for a slot in a gate of this process (`reportline.services.limits`).
+
+Failures count against one of two budgets. A browser that brings a device
+token earned by signing in to this account before (`services.devices`) has
+its own budget and its own Argon2id lane; everyone else shares the account's
+stranger budget (and a coarse client bucket) and the stranger lane. Strangers
+are slowed down, never able to lock the account: only failures from the
+account's own devices lock it.
 """
 
 from __future__ import annotations
@@ -27,8 +35,10 @@ from reportline.crypto.password import (
     derive_password_key,
 )
 from reportline.models import Officer, OfficerSession
-from reportline.services import audit, instance, second_factor, throttle
+from reportline.services import audit, devices, instance, second_factor, throttle
+from reportline.services.devices import DeviceToken
 from reportline.services.errors import LoginFailed, SessionExpired
+from reportline.services.limits import WorkGate
 from reportline.services.officers import (
     check_own_key,
     end_all_sessions,
@@ -53,11 +63,24 @@ LAST_SEEN_GRANULARITY = timedelta(seconds=30)
 
 @dataclass(frozen=True)
 class SignInResult:
-    """A successful sign-in: the new session's token and what stage it is at."""
+    """A successful sign-in: the new session's token and what stage it is at.
+
+    `device_token` is a new device token for the browser when it brought none
+    for this account (the caller sets it as a cookie).
+    """
 
     token: SessionToken
     stage: str
     officer: Officer
+    device_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Argon2Gates:
+    """This process's Argon2id lanes: one for known devices, one for strangers."""
+
+    device: WorkGate
+    stranger: WorkGate
 
 
 @dataclass
@@ -90,14 +113,15 @@ def sign_in(
     email: str,
     password: str,
     code: str,
-    client_address: str | None,
+    client: SignInClient,
     now: datetime,
     settings: Settings,
 ) -> SignInResult:
     """Check e-mail, password and second factor; start a session or raise.
 
-    Raises Throttled while a delay is running, LoginFailed for anything wrong.
-    Failure counters are written before raising: the caller must commit them.
+    Raises Throttled while a delay is running or no Argon2id slot frees up,
+    LoginFailed for anything wrong. Failure counters are written before raising:
+    the caller must commit them.
     """
     try:
         email = normalise_email(email)
@@ -109,20 +133,38 @@ def sign_in(
     officer = session.scalars(
         select(Officer).where(Officer.email == email).with_for_update()
     ).first()
-    guard = login_guard(session, email, client_address, now, settings)
+    device = client.device if officer and client.device_belongs_to(officer.id) else None
+    guard = login_guard(session, email, client.address, now, settings, device)
 
     usable = bool(officer and officer.active and not officer.locked and officer.has_keys)
-    private_key = _check_password(officer if usable else None, email, password, settings)
+    lane = client.gates.device if device else client.gates.stranger
+    with lane.slot():
+        private_key = _check_password(officer if usable else None, email, password, settings)
     factor = _check_second_factor(session, officer, private_key, code, now)
 
     if officer is None or private_key is None or factor is None:
         record_login_failure(session, guard, officer, now, settings)
         raise LoginFailed("sign-in failed")
-    throttle.clear(session, guard.account)
+    throttle.clear(session, guard.own_budget)
     rewrap_if_cost_changed(officer, private_key, password, instance.argon2_cost(settings))
     token = start_session(session, officer, private_key, ACTIVE, now)
     audit.record(session, officer.email, "officer.signed_in", now, factor=factor)
-    return SignInResult(token, ACTIVE, officer)
+    new_device = None if device else devices.issue(instance.device_key(settings), officer.id)
+    return SignInResult(token, ACTIVE, officer, new_device)
+
+
+@dataclass(frozen=True)
+class SignInClient:
+    """What the web layer knows of the browser signing in: its address (for a coarse
+    throttle bucket only), the device token it brought, and this process's gates."""
+
+    address: str | None
+    device: DeviceToken | None
+    gates: Argon2Gates
+
+    def device_belongs_to(self, officer_id: int) -> bool:
+        """Whether the browser brought a device token earned for this account."""
+        return self.device is not None and self.device.officer_id == officer_id
 
 
 def _check_password(
@@ -166,23 +208,42 @@ def _check_second_factor(
 
 @dataclass(frozen=True)
 class LoginGuard:
-    """The throttle keys that guard one password check: the account's and the client's."""
+    """The throttle keys that guard one password check.
 
-    account: str
-    client: str
+    A known device is guarded by its own budget alone; a stranger by the
+    account's stranger budget and the client's coarse bucket.
+    """
+
+    own_budget: str
+    client: str | None
+    known_device: bool
+
+    @property
+    def keys(self) -> list[str]:
+        """Every throttle key that must be clear before the check."""
+        return [self.own_budget] + ([self.client] if self.client else [])
 
 
 def login_guard(
-    session: Session, email: str, client_address: str | None, now: datetime, settings: Settings
+    session: Session,
+    email: str,
+    client_address: str | None,
+    now: datetime,
+    settings: Settings,
+    device: DeviceToken | None = None,
 ) -> LoginGuard:
     """The guard for a password check on `email`; raise Throttled while a delay runs."""
-    guard = LoginGuard(
-        account=throttle.account_key("login", email, settings.receipt_pepper),
-        client=throttle.client_key(
-            session, "login", client_address, now, throttle.OFFICER_BUCKET_BITS
-        ),
-    )
-    throttle.check(session, [guard.account, guard.client], now)
+    if device is not None:
+        guard = LoginGuard(f"login:device:{device.bucket_name}", None, known_device=True)
+    else:
+        guard = LoginGuard(
+            own_budget=throttle.account_key("login", email, settings.receipt_pepper),
+            client=throttle.client_key(
+                session, "login", client_address, now, throttle.OFFICER_BUCKET_BITS
+            ),
+            known_device=False,
+        )
+    throttle.check(session, guard.keys, now)
     return guard
 
 
@@ -193,22 +254,29 @@ def record_login_failure(
     now: datetime,
     settings: Settings,
 ) -> None:
-    """Count a failed password or code; lock an existing account after too many."""
+    """Count a failed password or code; lock an existing account after too many
+    failures from its own devices (strangers are only ever slowed down)."""
     failures = throttle.record_failure(
         session,
-        guard.account,
+        guard.own_budget,
         now,
         settings.login_free_attempts,
         settings.throttle_max_delay_seconds,
     )
-    throttle.record_failure(
-        session,
-        guard.client,
-        now,
-        settings.login_free_attempts * 3,
-        settings.throttle_max_delay_seconds,
-    )
-    if officer is not None and failures >= settings.login_lockout_after and not officer.locked:
+    if guard.client:
+        throttle.record_failure(
+            session,
+            guard.client,
+            now,
+            settings.login_free_attempts * 3,
+            settings.throttle_max_delay_seconds,
+        )
+    if (
+        guard.known_device
+        and officer is not None
+        and failures >= settings.login_lockout_after
+        and not officer.locked
+    ):
         officer.locked = True
         audit.record(session, officer.email, "officer.locked", now, failures=failures)
 

@@ -107,12 +107,10 @@ def bind_case(
     )
 
 
-def keys_for_reporter(case: Case, reporter_key: PrivateKey) -> CaseKeys:
-    """The case's keys as the receipt holder knows them, checked against the binding.
-
-    Raises DecryptionError if the case key or the binding was replaced, or the
-    case's status, dates or counts were altered.
-    """
+def bound_keys(case: Case, reporter_key: PrivateKey) -> CaseKeys:
+    """The case's keys as the receipt holder knows them, checked against the binding
+    (not yet against the case's state). Raises DecryptionError if the case key or the
+    binding was replaced."""
     bound = aead.decrypt(
         hkdf(reporter_key.raw, "case:binding"), case.key_binding, binding_context(case.id)
     )
@@ -120,29 +118,25 @@ def keys_for_reporter(case: Case, reporter_key: PrivateKey) -> CaseKeys:
         bound[:32], hashlib.sha256(case.case_public_key).digest()
     ):
         raise DecryptionError("the case key was replaced")
-    check_state(case, bound[32:])
     return CaseKeys(PublicKey(case.case_public_key), reporter_key.public_key(), bound[32:])
 
 
-def keys_for_officer(secret: CaseSecret, case: Case) -> CaseKeys:
-    """The case's keys as the unit knows them, checked against the sealed report.
+def keys_for_reporter(case: Case, reporter_key: PrivateKey) -> CaseKeys:
+    """The case's keys as the receipt holder knows them, checked against the binding.
 
-    Raises DecryptionError if a public key was replaced in the database, or the
+    Raises DecryptionError if the case key or the binding was replaced, or the
     case's status, dates or counts were altered.
     """
-    case_public = secret.private_key().public_key()
-    report = open_report(secret, case)
-    reporter_hash = hashlib.sha256(case.reporter_public_key).hexdigest()
-    if case_public.raw != case.case_public_key or not hmac.compare_digest(
-        str(report.get("reporter_key_sha256", "")), reporter_hash
-    ):
-        raise DecryptionError("a public key of this case was replaced")
-    check_state(case, secret.mac_key())
-    return CaseKeys(case_public, PublicKey(case.reporter_public_key), secret.mac_key())
+    keys = bound_keys(case, reporter_key)
+    check_state(case, keys.mac_key)
+    return keys
 
 
 def state_mac(mac_key: bytes, case: Case) -> bytes:
-    """The MAC over what the queue and both sides rely on in the clear."""
+    """The MAC over what the queue and both sides rely on in the clear (the flood mark too)."""
+    # The flood mark joins the MAC only when set, so cases sealed before it existed
+    # keep their MACs.
+    flood = {"flood": 1} if case.possible_flood else {}
     header = context(
         "case-state",
         case=case.id,
@@ -152,6 +146,7 @@ def state_mac(mac_key: bytes, case: Case) -> bytes:
         changes=case.status_change_count,
         messages=case.message_count,
         unit_key=case.unit_key_id,
+        **flood,
     )
     return hmac.new(mac_key, header, "sha256").digest()
 

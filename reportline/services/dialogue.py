@@ -4,8 +4,9 @@ Each message is an E1 envelope sealed to the case key and the reporter's key,
 plus an HMAC under the case's MAC key over everything a reader relies on
 (case, position, author, kind, date, officer, ciphertext). Readers check every
 MAC and that positions run 1..n with n = the case's message count, so a
-database writer cannot insert, alter, reorder or remove a message from the
-middle without the page refusing to show the dialogue.
+database writer cannot insert, alter, reorder or remove a message unnoticed:
+each such message is shown as altered, missing or unexpected, and the rest of
+the conversation stays readable.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey
 from reportline.db import random_id
 from reportline.models import Case, Message
-from reportline.services.cases import CaseKeys, check_state, seal_state
+from reportline.services import ledger
+from reportline.services.case_checks import ItemProblem
+from reportline.services.cases import CaseKeys, seal_state
 from reportline.services.errors import ServiceError
 
 MAX_MESSAGE_LENGTH = 10000
@@ -49,15 +52,21 @@ def clean_message(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
 
 @dataclass(frozen=True)
 class DialogueEntry:
-    """One decrypted message as either side sees it."""
+    """One message as either side sees it: decrypted, or marked with why it cannot be."""
 
     seq: int
     author: str
     kind: str
-    sent_on: date
+    sent_on: date | None
     text: str = field(repr=False)
     unread: bool
     officer_id: int | None
+    problem: ItemProblem | None = None
+
+
+def dialogue_intact(entries: list[DialogueEntry]) -> bool:
+    """Whether every message passed its checks."""
+    return all(entry.problem is None for entry in entries)
 
 
 def message_context(case_id: int, seq: int, author: str, kind: str) -> bytes:
@@ -114,7 +123,9 @@ def add_message(
     message.mac = message_mac(keys.mac_key, message)
     session.add(message)
     if author == "reporter":
+        was_in_queue = ledger.needs_attention(case)
         case.unread_by_unit += 1
+        ledger.adjust(session, before=was_in_queue, after=ledger.needs_attention(case))
     seal_state(case, keys.mac_key)
     session.flush()
     return message
@@ -129,25 +140,55 @@ def read_dialogue(
 ) -> list[DialogueEntry]:
     """Check and decrypt every message of a case, oldest first.
 
-    Raises DecryptionError if any message was altered, inserted, moved or removed.
+    A message that fails its MAC or does not open is listed as ALTERED; a gap
+    in the positions 1..n (n = the case's message count) as MISSING; a message
+    beyond n as UNEXPECTED. The caller checks the case's state MAC, which
+    covers n.
     """
     messages = session.scalars(
         select(Message).where(Message.case_id == case.id).order_by(Message.seq)
     ).all()
-    check_state(case, mac_key)
-    if [m.seq for m in messages] != list(range(1, case.message_count + 1)):
-        raise DecryptionError("the dialogue has a missing or extra message")
+    by_seq = {m.seq: m for m in messages}
+    last = max([case.message_count, *by_seq])
     entries = []
-    for m in messages:
-        if not hmac.compare_digest(m.mac, message_mac(mac_key, m)):
-            raise DecryptionError("a message failed its integrity check")
-        text = open_envelope(
-            m.body, recipient, private_key, message_context(case.id, m.seq, m.author, m.kind)
-        ).decode("utf-8")
-        entries.append(
-            DialogueEntry(m.seq, m.author, m.kind, m.sent_on, text, m.unread, m.officer_id)
-        )
+    for seq in range(1, last + 1):
+        m = by_seq.get(seq)
+        if m is None:
+            entries.append(_unreadable(seq, ItemProblem.MISSING))
+            continue
+        text = None
+        if hmac.compare_digest(m.mac, message_mac(mac_key, m)):
+            try:
+                text = open_envelope(
+                    m.body,
+                    recipient,
+                    private_key,
+                    message_context(case.id, m.seq, m.author, m.kind),
+                ).decode("utf-8")
+            except (DecryptionError, UnicodeDecodeError):
+                text = None
+        if text is None:
+            entries.append(_unreadable(seq, ItemProblem.ALTERED, m))
+        elif seq > case.message_count:
+            entries.append(_unreadable(seq, ItemProblem.UNEXPECTED, m))
+        else:
+            entries.append(
+                DialogueEntry(m.seq, m.author, m.kind, m.sent_on, text, m.unread, m.officer_id)
+            )
     return entries
+
+
+def messages_intact(messages: list[Message], case: Case, mac_key: bytes) -> bool:
+    """Whether a case's messages all carry valid MACs at positions 1..n (nothing opened):
+    the queue's check."""
+    if sorted(m.seq for m in messages) != list(range(1, case.message_count + 1)):
+        return False
+    return all(hmac.compare_digest(m.mac, message_mac(mac_key, m)) for m in messages)
+
+
+def _unreadable(seq: int, problem: ItemProblem, message: Message | None = None) -> DialogueEntry:
+    """A message that cannot be shown: where it is, and why; nothing it claims is trusted."""
+    return DialogueEntry(seq, "unknown", "message", None, "", False, None, problem)
 
 
 def mark_read_by_unit(session: Session, case: Case) -> None:
@@ -158,4 +199,6 @@ def mark_read_by_unit(session: Session, case: Case) -> None:
         )
     ):
         message.unread = False
+    was_in_queue = ledger.needs_attention(case)
     case.unread_by_unit = 0
+    ledger.adjust(session, before=was_in_queue, after=ledger.needs_attention(case))

@@ -181,7 +181,7 @@ def redeem_reset(
         raise LoginFailed("wrong password") from exc
     if officer.locked:
         raise LoginFailed("account locked")
-    throttle.clear(session, guard.account)
+    throttle.clear(session, guard.own_budget)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
     audit.record(session, officer.email, "officer.reset_link_used", now, officer=officer.id)
     return officer, private_key

@@ -21,8 +21,8 @@ from reportline.config import Settings
 from reportline.crypto.envelope import Recipient
 from reportline.crypto.keys import PrivateKey
 from reportline.crypto.receipt import parse_receipt
-from reportline.models import Case, ReporterSession
-from reportline.services import cases, deadlines, dialogue, throttle
+from reportline.models import Case, Message, ReporterSession
+from reportline.services import case_checks, cases, deadlines, dialogue
 from reportline.services.errors import ReceiptNotFound, SessionExpired
 from reportline.services.sessions import (
     SessionToken,
@@ -34,11 +34,8 @@ from reportline.services.sessions import (
 )
 
 SESSION_PURPOSE = "reporter-session"
-PURPOSE = "follow-up"
 # However active, a follow-up session ends this long after sign-in.
 MAX_SESSION = timedelta(hours=4)
-GLOBAL_MAX_DELAY = 10
-CLIENT_MAX_DELAY = 60
 
 
 @dataclass
@@ -53,7 +50,12 @@ class SignedInReporter:
 
 @dataclass(frozen=True)
 class FollowUpView:
-    """What the reporter sees: status, the unit's promised dates, the conversation."""
+    """What the reporter sees: status, the unit's promised dates, the conversation.
+
+    `intact` is False when something stored about the case failed its check: the
+    reporter is told, plainly, that part of it cannot be shown and that replies
+    cannot be added for now (no time of that is recorded anywhere).
+    """
 
     status: str
     received_on: date
@@ -61,6 +63,7 @@ class FollowUpView:
     acknowledge_by: date
     feedback_by: date
     dialogue: list[dialogue.DialogueEntry]
+    intact: bool = True
 
 
 def _purge_after(expires: datetime) -> datetime:
@@ -71,58 +74,34 @@ def _purge_after(expires: datetime) -> datetime:
 def sign_in(
     session: Session,
     typed_receipt: str,
-    client_address: str | None,
     now: datetime,
     settings: Settings,
 ) -> SessionToken:
     """Start a follow-up session from a typed receipt.
 
-    Raises MalformedReceipt (not counted as a guess: nothing was looked up),
-    Throttled while a delay runs, or ReceiptNotFound (counted against this
-    client's bucket and against everyone). A wrong receipt does the same work
-    as a right one until the very end.
+    Raises MalformedReceipt (the typing is explained; nothing was looked up) or
+    ReceiptNotFound. A wrong receipt costs one key derivation and one indexed
+    lookup and writes nothing: with 129 bits per receipt guessing is hopeless
+    at any rate, so nobody is slowed or locked out for it (the caller bounds the
+    work in flight, `reportline.services.limits`), and no row records a failure.
     """
     receipt = parse_receipt(typed_receipt)
-    client = throttle.client_key(
-        session, PURPOSE, client_address, now, throttle.REPORTER_BUCKET_BITS
-    )
-    everyone = throttle.global_key(PURPOSE)
-    throttle.check(session, [client], now)
-    # The shared delay holds back only clients whose bucket has already failed this
-    # hour: a reporter's first attempts always get through, so nobody can close the
-    # line to everyone by guessing from many addresses.
-    if throttle.failures(session, client, now):
-        throttle.check(session, [everyone], now)
-
-    reporter_key = receipt.reporter_private_key()
     case = session.scalars(
         select(Case).where(Case.receipt_hmac == receipt.lookup_hmac(settings.receipt_pepper))
     ).first()
+    if case is None:
+        raise ReceiptNotFound("no case matches this receipt")
     token = new_token()
     expires = now + MAX_SESSION
     sealed = seal_payload(
         token,
         SESSION_PURPOSE,
         {
-            "case": case.id if case else 0,
-            "key": b64(reporter_key.raw),
+            "case": case.id,
+            "key": b64(receipt.reporter_private_key().raw),
             "expires": expires.isoformat(),
         },
     )
-    session.execute(delete(ReporterSession).where(ReporterSession.purge_after < now))
-    if case is None:
-        # A bucket is shared by many machines, so its delay stays short too: it
-        # slows guessing (hopeless against 129 bits) without locking colleagues out.
-        cap = min(settings.throttle_max_delay_seconds, CLIENT_MAX_DELAY)
-        throttle.record_failure(
-            session, client, now, settings.follow_up_free_attempts_per_client, cap
-        )
-        # Everyone shares this bucket, so its delay stays short: guessing a 129-bit
-        # receipt is hopeless anyway, and one attacker must not lock all reporters out.
-        throttle.record_failure(
-            session, everyone, now, settings.follow_up_free_attempts_global, GLOBAL_MAX_DELAY
-        )
-        raise ReceiptNotFound("no case matches this receipt")
     session.add(
         ReporterSession(id_hash=token.id_hash, sealed=sealed, purge_after=_purge_after(expires))
     )
@@ -161,12 +140,14 @@ def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
     about what the reporter has read is stored).
     """
     case = reporter.case
-    keys = cases.keys_for_reporter(case, reporter.private_key)
-    entries = dialogue.read_dialogue(
-        session, case, Recipient.REPORTER, reporter.private_key, keys.mac_key
-    )
+    check = case_checks.check_as_reporter(case, reporter.private_key)
+    entries: list[dialogue.DialogueEntry] = []
+    if check.mac_key is not None:
+        entries = dialogue.read_dialogue(
+            session, case, Recipient.REPORTER, reporter.private_key, check.mac_key
+        )
     last_reply = max((e.seq for e in entries if e.author == "reporter"), default=0)
-    entries = [replace(e, unread=e.author != "reporter" and e.seq > last_reply) for e in entries]
+    entries = [replace(e, unread=e.author == "officer" and e.seq > last_reply) for e in entries]
     return FollowUpView(
         status=case.status,
         received_on=case.received_on,
@@ -174,15 +155,23 @@ def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
         acknowledge_by=deadlines.acknowledge_by(case.received_on),
         feedback_by=deadlines.feedback_by(case.acknowledged_on, case.received_on),
         dialogue=entries,
+        intact=not check.faults and dialogue.dialogue_intact(entries),
     )
 
 
 def reply(session: Session, reporter: SignedInReporter, text: str, today: date) -> None:
     """Add the reporter's reply or new information, sealed to the case and to themselves.
 
-    Raises MessageInvalid for an empty or over-long message.
+    Raises MessageInvalid for an empty or over-long message, CaseTampered when
+    something stored about the case failed its check.
     """
     text = dialogue.clean_message(text)
     case = cases.get_case(session, reporter.case.id, for_update=True)
-    keys = cases.keys_for_reporter(case, reporter.private_key)
+    check = case_checks.check_as_reporter(case, reporter.private_key)
+    messages = session.scalars(select(Message).where(Message.case_id == case.id)).all()
+    if check.mac_key is None or check.faults:
+        raise case_checks.CaseTampered(check.faults)
+    if not dialogue.messages_intact(list(messages), case, check.mac_key):
+        raise case_checks.CaseTampered(frozenset({case_checks.Fault.MESSAGES}))
+    keys = cases.bound_keys(case, reporter.private_key)
     dialogue.add_message(session, case, "reporter", text, today, keys)

@@ -27,6 +27,26 @@ def audit_key(settings: Settings) -> bytes:
     return hkdf(settings.receipt_pepper, "instance:audit-chain")
 
 
+def ledger_key(settings: Settings) -> bytes:
+    """Key of the queue ledger's MAC (services.ledger)."""
+    return hkdf(settings.receipt_pepper, "instance:queue-ledger")
+
+
+def form_ticket_key(settings: Settings) -> bytes:
+    """Key that signs report forms' one-time values (services.form_tickets)."""
+    return hkdf(settings.secret_key, "instance:form-ticket")
+
+
+def spent_form_key(settings: Settings) -> bytes:
+    """Key of the hash under which a report form's spent value is kept."""
+    return hkdf(settings.receipt_pepper, "instance:spent-form")
+
+
+def device_key(settings: Settings) -> bytes:
+    """Key that signs the cookie a browser earns by an officer's sign-in."""
+    return hkdf(settings.secret_key, "instance:officer-device")
+
+
 def argon2_cost(settings: Settings) -> Argon2Cost:
     """The Argon2id cost new password wrappings use."""
     return Argon2Cost(
@@ -42,7 +62,7 @@ def database_session(settings: Settings) -> Iterator[Session]:
     """
     engine = make_engine(settings.database_url)
     try:
-        with make_sessionmaker(engine, audit_key(settings))() as session:
+        with make_sessionmaker(engine, audit_key(settings), ledger_key(settings))() as session:
             yield session
     finally:
         engine.dispose()

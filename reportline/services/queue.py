@@ -1,13 +1,20 @@
 """The officers' queue: a page of cases, newest first, decrypted just enough to triage.
 
 Only the cases on the page are opened (one HPKE open and one AES decryption
-each), so the page costs the same with a hundred cases or a hundred thousand.
-A case this officer cannot open, or whose ciphertext fails its check, is
-listed as such instead of hiding the rest of the queue.
+each) and checked (state, report, every message and status change MAC), so
+the page costs the same with a hundred cases or a hundred thousand. A case
+this officer cannot open, or that fails any check, is listed as such instead
+of hiding the rest of the queue.
+
+Views: "open" (the default: open cases and closed ones with unread replies,
+the flood group apart), one status, "all", and "flood" (every flood-marked
+case). The default view also counts the flood group and checks the queue
+ledger (`services.ledger`).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -16,14 +23,17 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from reportline.crypto.errors import DecryptionError
-from reportline.models import Case, Officer
+from reportline.models import Case, Message, Officer, StatusChange
 from reportline.models.case import STATUSES
-from reportline.services import audit, cases, deadlines
+from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger, triage
 from reportline.services.errors import NoKeyAccess
 from reportline.services.keyring import UnitKeyring
+from reportline.services.ledger import LedgerCheck
 
 OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
+OPEN = "open"
+FLOOD = "flood"
+VIEWS = (OPEN, *STATUSES, "all", FLOOD)
 
 
 class CaseProblem(Enum):
@@ -45,6 +55,7 @@ class QueueRow:
     status: str
     acknowledgement_overdue: bool
     unread_replies: int
+    possible_flood: bool = False
     problem: CaseProblem | None = None
 
     @property
@@ -60,12 +71,19 @@ class QueueRow:
 
 @dataclass(frozen=True)
 class QueuePage:
-    """A page of the queue with enough to draw pagination."""
+    """A page of the queue with enough to draw pagination.
+
+    On the default view, `flood_waiting` counts flood-marked cases that need
+    attention (listed in the "flood" view) and `ledger` compares the queue with
+    the MAC'd count of cases that need attention.
+    """
 
     rows: list[QueueRow]
     page: int
     pages: int
     total: int
+    flood_waiting: int = 0
+    ledger: LedgerCheck | None = None
 
 
 def queue_page(
@@ -75,32 +93,41 @@ def queue_page(
     now: datetime,
     page: int,
     page_size: int,
-    status: str | None = None,
+    view: str = OPEN,
 ) -> QueuePage:
-    """Newest cases first; `status` is a status, "open", or None for all. Audited.
+    """Newest cases first in one of `VIEWS`; audited.
 
     "open" also lists closed cases with replies no officer has read yet: a
     reporter may still write after a case is closed, and nothing they send may
-    go unseen.
+    go unseen. Its flood-marked cases are counted, and listed in "flood".
     """
     where: list[Any] = []
-    if status == "open":
-        # Paged in date order through ix_cases_queue, which holds both columns (an
-        # OR of two indexable terms here lets SQLite sort every open case instead);
-        # counted in two parts, each answered by an index alone.
-        where.append(or_(Case.status != "closed", Case.unread_by_unit > 0))
-        total = _count(session, Case.status.in_(OPEN_STATUSES)) + _count(
-            session, and_(Case.status == "closed", Case.unread_by_unit > 0)
+    flood_waiting = 0
+    ledger_check = None
+    if view == OPEN:
+        # Paged in date order through ix_cases_queue, which holds every column the
+        # condition reads (an OR of two indexable terms lets SQLite sort every open
+        # case instead); counted in index-only parts, the flood group through its
+        # own small partial index.
+        where += [or_(Case.status != "closed", Case.unread_by_unit > 0), ~Case.possible_flood]
+        flood_waiting = _count(
+            session,
+            Case.possible_flood,
+            or_(Case.status != "closed", Case.unread_by_unit > 0),
         )
+        open_total = _attention_count(session)
+        total = open_total - flood_waiting
+        ledger_check = ledger.check(session, found=open_total)
     else:
-        if status in STATUSES:
-            where.append(Case.status == status)
+        if view in STATUSES:
+            where.append(Case.status == view)
+        elif view == FLOOD:
+            where.append(Case.possible_flood)
         total = _count(session, *where)
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
-    # Page through the index alone (it holds date, id, status and unread replies),
-    # then load only the page's rows: skipping thousands of multi-kilobyte rows is
-    # what made deep pages slow.
+    # Page through an index alone, then load only the page's rows: skipping
+    # thousands of multi-kilobyte rows is what made deep pages slow.
     ids = session.scalars(
         select(Case.id)
         .where(*where)
@@ -110,32 +137,56 @@ def queue_page(
     ).all()
     by_id = {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(ids)))}
     found = [by_id[case_id] for case_id in ids]
-    audit.record(session, viewer.email, "queue.viewed", now, page=page, status=status or "all")
-    return QueuePage(
-        rows=[_row(case, keyring, now.date()) for case in found],
-        page=page,
-        pages=pages,
-        total=total,
-    )
+    audit.record(session, viewer.email, "queue.viewed", now, page=page, status=view)
+    rows = _rows(session, found, keyring, now.date())
+    for row in rows:
+        if row.tampered:
+            audit.record(session, viewer.email, "case.integrity_failed", now, case_id=row.case_id)
+    return QueuePage(rows, page, pages, total, flood_waiting, ledger_check)
 
 
 def _count(session: Session, *where: Any) -> int:
     return session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
 
 
-def _row(case: Case, keyring: UnitKeyring, today: date) -> QueueRow:
+def _rows(session: Session, found: list[Case], keyring: UnitKeyring, today: date) -> list[QueueRow]:
+    """The page's rows, each case checked in full (messages and history by MAC)."""
+    ids = [case.id for case in found]
+    messages: dict[int, list[Message]] = defaultdict(list)
+    for message in session.scalars(select(Message).where(Message.case_id.in_(ids))):
+        messages[message.case_id].append(message)
+    changes: dict[int, list[StatusChange]] = defaultdict(list)
+    for change in session.scalars(select(StatusChange).where(StatusChange.case_id.in_(ids))):
+        changes[change.case_id].append(change)
+    return [_row(case, keyring, today, messages[case.id], changes[case.id]) for case in found]
+
+
+def _row(
+    case: Case,
+    keyring: UnitKeyring,
+    today: date,
+    messages: list[Message],
+    changes: list[StatusChange],
+) -> QueueRow:
     category: str | None = None
     at_risk: str | None = None
     problem: CaseProblem | None = None
     try:
-        secret = cases.open_case_secret(case, keyring)
-        cases.check_state(case, secret.mac_key())
-        report = cases.open_report(secret, case)
-        category, at_risk = report["category"], report["at_risk"]
+        checked = case_checks.check_as_unit(case, keyring)
     except NoKeyAccess:
         problem = CaseProblem.NO_ACCESS
-    except DecryptionError:
-        problem = CaseProblem.INTEGRITY
+    else:
+        secret = checked.secret
+        if (
+            checked.faults
+            or secret is None
+            or checked.report is None
+            or not dialogue.messages_intact(messages, case, secret.mac_key())
+            or not triage.history_intact(changes, case, secret.mac_key())
+        ):
+            problem = CaseProblem.INTEGRITY
+        else:
+            category, at_risk = checked.report["category"], checked.report["at_risk"]
     return QueueRow(
         case_id=case.id,
         reference=cases.reference(case.id),
@@ -147,5 +198,27 @@ def _row(case: Case, keyring: UnitKeyring, today: date) -> QueueRow:
             case.status, case.received_on, today
         ),
         unread_replies=case.unread_by_unit,
+        possible_flood=case.possible_flood,
         problem=problem,
     )
+
+
+def _attention_count(session: Session) -> int:
+    """How many cases need attention: open, or closed with unread replies."""
+    return _count(session, Case.status.in_(OPEN_STATUSES)) + _count(
+        session, and_(Case.status == "closed", Case.unread_by_unit > 0)
+    )
+
+
+def ledger_state(session: Session) -> LedgerCheck:
+    """The queue ledger compared with the cases that need attention now."""
+    return ledger.check(session, found=_attention_count(session))
+
+
+def recount_ledger(session: Session, by: Officer, now: datetime) -> int:
+    """Set the ledger to the cases that need attention now (a supervisor, after finding
+    what was altered); audited. Returns the count."""
+    count = _attention_count(session)
+    ledger.start(session, count)
+    audit.record(session, by.email, "queue_ledger.recounted", now, attention=count)
+    return count

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
 from reportline.models import UnitKey
-from reportline.services import audit, keyring, officers
+from reportline.services import audit, keyring, ledger, officers
 from reportline.services.errors import SetupError, WeakPassword
 
 
@@ -56,5 +56,6 @@ def initialise(
         now,
         integrity_key,
     )
+    ledger.start(session)
     audit.record(session, "cli", "instance.initialised", now, unit_key=unit_key.fingerprint)
     return InitialisedInstance(supervisor, recovery_private, unit_key.fingerprint)

@@ -3,10 +3,19 @@
 The server needs no secret to accept a report: it generates a case secret,
 seals the report under it, seals the secret to the unit public key and forgets
 it. Nothing is timestamped beyond the day.
+
+One form makes one report: the form's one-time value (`form_tickets`) is spent
+in the same transaction, under a unique key, so copies of one form sent at
+once or later store nothing more; they are answered with the same receipt for
+the few minutes it is kept (sealed under a key only the sending browser can
+derive), and after that with a page saying the report arrived.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from hashlib import sha256
@@ -14,12 +23,17 @@ from hashlib import sha256
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from reportline.crypto import aead
 from reportline.crypto.aead import new_key
+from reportline.crypto.context import context
+from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PublicKey, seal
 from reportline.crypto.receipt import Receipt, generate_receipt
 from reportline.db import random_id
-from reportline.models import Case
-from reportline.services import cases, keyring
+from reportline.models import Case, SpentForm
+from reportline.services import cases, keyring, ledger
+from reportline.services.errors import ServiceError
+from reportline.services.form_tickets import FormTicket
 
 CATEGORIES = (
     "discrimination",
@@ -74,6 +88,25 @@ class ReportDraft:
                 raise ValueError(f"{name} is too long")
 
 
+class FormAlreadySent(ServiceError):
+    """This form's report was stored earlier, and its receipt is no longer kept."""
+
+
+@dataclass(frozen=True, repr=False)
+class Submitted:
+    """What the reporter is shown: the receipt, and whether they said someone is at risk.
+
+    `repeated` when this was a copy of a form already sent: nothing new was stored.
+    """
+
+    receipt: Receipt
+    at_risk: bool
+    repeated: bool = False
+
+    def __repr__(self) -> str:
+        return f"Submitted(<receipt>, at_risk={self.at_risk}, repeated={self.repeated})"
+
+
 # Every question of the report, in the order the form asks them.
 REPORT_FIELDS = tuple(f.name for f in fields(ReportDraft))
 # A random 40-bit case id is taken about once in ten million reports (with 100,000
@@ -84,21 +117,42 @@ ID_ATTEMPTS = 3
 def submit_report(
     session: Session,
     draft: ReportDraft,
-    pepper: bytes,
+    ticket: FormTicket,
+    keys: SubmissionKeys,
     unit_key: keyring.PinnedUnitKey,
     today: date,
-) -> tuple[Case, Receipt]:
-    """Seal and add a new case; return it with the reporter's receipt (shown once).
+    possible_flood: bool = False,
+) -> Submitted:
+    """Spend the form's one-time value, then seal and add a new case; return the receipt.
 
-    Raises SetupError if the instance has no unit key, DecryptionError if the
-    unit key is not the one pinned in the instance config. The case is written
-    (flushed) here, so a taken random id is found and replaced before the
-    caller's commit; the caller commits and only then shows the receipt.
+    A form whose value was spent before gets that report's receipt back
+    (`repeated`), or FormAlreadySent once the receipt is no longer kept; nothing
+    new is stored either way. Raises SetupError if the instance has no unit key,
+    DecryptionError if the unit key is not the one pinned in the instance config.
+    Everything is written (flushed) here, so a taken random id is found and
+    replaced before the caller's commit; the caller commits and only then shows
+    the receipt.
     """
     unit_key_id, unit_public = unit_key.get(session)
     receipt = generate_receipt()
+    at_risk = draft.at_risk == "yes"
+    spent = SpentForm(
+        token_hash=spent_hash(keys.spent_form_key, ticket),
+        spent_on=today,
+        sealed_receipt=_seal_receipt(ticket, receipt, at_risk),
+        receipt_stale=False,
+    )
+    try:
+        # On PostgreSQL a copy sent at the same moment waits here for the first to
+        # commit, then finds its row; SQLite runs one writer at a time anyway.
+        with session.begin_nested():
+            session.add(spent)
+    except IntegrityError:
+        return repeated_submission(session, ticket, keys)
     for attempt in range(ID_ATTEMPTS):
-        case = _sealed_case(draft, receipt, pepper, unit_key_id, unit_public, today)
+        case = _sealed_case(
+            draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
+        )
         try:
             with session.begin_nested():  # a taken id undoes only this insert
                 session.add(case)
@@ -107,7 +161,54 @@ def submit_report(
                 raise
             continue
         break
-    return case, receipt
+    ledger.adjust(session, before=False, after=True)
+    return Submitted(receipt, at_risk)
+
+
+@dataclass(frozen=True, repr=False)
+class SubmissionKeys:
+    """The instance secrets a submission uses: the receipt pepper and the spent-form key."""
+
+    pepper: bytes
+    spent_form_key: bytes
+
+    def __repr__(self) -> str:
+        return "SubmissionKeys(<secret>)"
+
+
+def spent_hash(key: bytes, ticket: FormTicket) -> bytes:
+    """What the database keeps of a spent form value: a keyed hash, nothing reversible."""
+    return hmac.new(key, b"reportline:v1:spent-form:" + ticket.nonce, hashlib.sha256).digest()
+
+
+def _receipt_context(ticket_hash: bytes) -> bytes:
+    return context("spent-form-receipt", form=ticket_hash.hex())
+
+
+def _seal_receipt(ticket: FormTicket, receipt: Receipt, at_risk: bool) -> bytes:
+    document = json.dumps({"words": list(receipt.words), "at_risk": at_risk}).encode("ascii")
+    ticket_hash = hashlib.sha256(ticket.nonce).digest()
+    return aead.encrypt(ticket.receipt_key(), document, _receipt_context(ticket_hash))
+
+
+def repeated_submission(session: Session, ticket: FormTicket, keys: SubmissionKeys) -> Submitted:
+    """The receipt of the report this form already made; raise FormAlreadySent when it
+    is no longer kept (or cannot be opened)."""
+    row = session.get(SpentForm, spent_hash(keys.spent_form_key, ticket), populate_existing=True)
+    if row is None or row.sealed_receipt is None:
+        raise FormAlreadySent("this form was sent before")
+    try:
+        document = json.loads(
+            aead.decrypt(
+                ticket.receipt_key(),
+                row.sealed_receipt,
+                _receipt_context(hashlib.sha256(ticket.nonce).digest()),
+            )
+        )
+        receipt = Receipt(tuple(document["words"]))
+    except (DecryptionError, ValueError, KeyError, TypeError) as exc:
+        raise FormAlreadySent("this form was sent before") from exc
+    return Submitted(receipt, bool(document.get("at_risk")), repeated=True)
 
 
 def _sealed_case(
@@ -117,6 +218,7 @@ def _sealed_case(
     unit_key_id: int,
     unit_public: PublicKey,
     today: date,
+    possible_flood: bool,
 ) -> Case:
     """A new case with a random id: the report sealed under a fresh case secret."""
     secret = cases.CaseSecret(new_key())
@@ -140,6 +242,7 @@ def _sealed_case(
         message_count=0,
         status_change_count=0,
         unread_by_unit=0,
+        possible_flood=possible_flood,
     )
     cases.seal_state(case, secret.mac_key())
     return case

@@ -20,8 +20,9 @@ from reportline.crypto.context import context
 from reportline.crypto.envelope import Recipient, open_envelope, seal_envelope
 from reportline.crypto.errors import DecryptionError
 from reportline.db import random_id
-from reportline.models import Case, Officer, StatusChange
-from reportline.services import audit, cases, deadlines, dialogue
+from reportline.models import Case, Message, Officer, StatusChange
+from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger
+from reportline.services.case_checks import CaseTampered, Fault, ItemProblem
 from reportline.services.errors import InvalidTransition
 from reportline.services.keyring import UnitKeyring
 
@@ -38,13 +39,14 @@ MAX_REASON_LENGTH = 2000
 
 @dataclass(frozen=True)
 class StatusEntry:
-    """One status change, checked and decrypted."""
+    """One status change, checked and decrypted, or marked with why it cannot be shown."""
 
     from_status: str
     to_status: str
     officer_email: str | None
-    changed_at: datetime
+    changed_at: datetime | None
     reason: str = field(repr=False)
+    problem: ItemProblem | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class OpenedCase:
     status: str
     received_on: date
     acknowledged_on: date | None
-    report: dict[str, Any] = field(repr=False)
+    report: dict[str, Any] | None = field(repr=False)
     dialogue: list[dialogue.DialogueEntry]
     history: list[StatusEntry]
     next_statuses: tuple[str, ...]
@@ -64,6 +66,13 @@ class OpenedCase:
     feedback_by: date
     acknowledgement_overdue: bool
     officer_emails: dict[int, str]
+    # What failed its check; a case with faults is shown, but takes no writes.
+    faults: frozenset[Fault] = frozenset()
+
+    @property
+    def writable(self) -> bool:
+        """Whether officers may add to the case (every check passed)."""
+        return not self.faults
 
 
 def _reason_context(case_id: int, change_id: int) -> bytes:
@@ -87,32 +96,40 @@ def status_change_mac(mac_key: bytes, change: StatusChange) -> bytes:
 
 
 def _history(
-    session: Session,
-    case: Case,
-    keys: cases.CaseKeys,
-    secret: cases.CaseSecret,
-    emails: dict[int, str],
-) -> list[StatusEntry]:
-    """Check and decrypt the status history: every MAC, positions 1..n, and that the
-    case's current status is where the history ends. Raises DecryptionError."""
-    case_id = case.id
+    session: Session, case: Case, secret: cases.CaseSecret, emails: dict[int, str]
+) -> tuple[list[StatusEntry], bool]:
+    """Check and decrypt the status history; return it and whether all of it is intact.
+
+    Each change is checked on its own (its MAC, its sealed reason); positions
+    must run 1..n (n = the case's count) and the case's status must be where the
+    history ends.
+    """
     case_key = secret.private_key()
+    mac_key = secret.mac_key()
     changes = session.scalars(
-        select(StatusChange).where(StatusChange.case_id == case_id).order_by(StatusChange.seq)
+        select(StatusChange).where(StatusChange.case_id == case.id).order_by(StatusChange.seq)
     ).all()
-    if [c.seq for c in changes] != list(range(1, case.status_change_count + 1)):
-        raise DecryptionError("the status history has a missing or extra entry")
-    if case.status != (changes[-1].to_status if changes else "received"):
-        raise DecryptionError("the case status does not match its history")
+    by_seq = {c.seq: c for c in changes}
     history = []
-    for change in changes:
-        if not hmac.compare_digest(change.mac, status_change_mac(keys.mac_key, change)):
-            raise DecryptionError("a status change failed its integrity check")
-        reason = ""
-        if change.reason:
-            reason = open_envelope(
-                change.reason, Recipient.CASE, case_key, _reason_context(case_id, change.id)
-            ).decode("utf-8")
+    for seq in range(1, max([case.status_change_count, *by_seq]) + 1):
+        change = by_seq.get(seq)
+        if change is None:
+            history.append(StatusEntry("", "", None, None, "", ItemProblem.MISSING))
+            continue
+        reason: str | None = ""
+        if not hmac.compare_digest(change.mac, status_change_mac(mac_key, change)):
+            reason = None
+        elif change.reason:
+            try:
+                reason = open_envelope(
+                    change.reason, Recipient.CASE, case_key, _reason_context(case.id, change.id)
+                ).decode("utf-8")
+            except (DecryptionError, UnicodeDecodeError):
+                reason = None
+        if reason is None or seq > case.status_change_count:
+            problem = ItemProblem.ALTERED if reason is None else ItemProblem.UNEXPECTED
+            history.append(StatusEntry("", "", None, None, "", problem))
+            continue
         history.append(
             StatusEntry(
                 from_status=change.from_status,
@@ -122,26 +139,57 @@ def _history(
                 reason=reason,
             )
         )
-    return history
+    ends_at = changes[-1].to_status if changes else "received"
+    intact = all(entry.problem is None for entry in history) and case.status == ends_at
+    return history, intact
+
+
+def history_intact(changes: list[StatusChange], case: Case, mac_key: bytes) -> bool:
+    """Whether a case's status changes all carry valid MACs at positions 1..n and end at
+    its status (nothing opened): the queue's check."""
+    ordered = sorted(changes, key=lambda change: change.seq)
+    if [c.seq for c in ordered] != list(range(1, case.status_change_count + 1)):
+        return False
+    if case.status != (ordered[-1].to_status if ordered else "received"):
+        return False
+    return all(hmac.compare_digest(c.mac, status_change_mac(mac_key, c)) for c in ordered)
 
 
 def open_case(
     session: Session, case_id: int, keyring: UnitKeyring, officer: Officer, now: datetime
 ) -> OpenedCase:
-    """Check and decrypt a case, mark the reporter's replies read and audit the view.
+    """Check and decrypt a case as far as its checks allow, mark the reporter's replies
+    read and audit the view (and any failed check).
 
-    Raises NotFound, NoKeyAccess, or DecryptionError when anything stored was altered.
+    Raises NotFound or NoKeyAccess. Anything stored that was altered is marked in
+    what is returned (`faults`, and each message or change), never raised.
     """
     case = cases.get_case(session, case_id)
-    secret = cases.open_case_secret(case, keyring)
-    keys = cases.keys_for_officer(secret, case)
-    report = cases.open_report(secret, case)
-    entries = dialogue.read_dialogue(
-        session, case, Recipient.CASE, secret.private_key(), keys.mac_key
-    )
+    checked = case_checks.check_as_unit(case, keyring)
+    faults = set(checked.faults)
     emails = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
-    history = _history(session, case, keys, secret, emails)
-    if case.unread_by_unit:
+    entries: list[dialogue.DialogueEntry] = []
+    history: list[StatusEntry] = []
+    if checked.secret is not None:
+        secret = checked.secret
+        entries = dialogue.read_dialogue(
+            session, case, Recipient.CASE, secret.private_key(), secret.mac_key()
+        )
+        if not dialogue.dialogue_intact(entries):
+            faults.add(Fault.MESSAGES)
+        history, history_intact = _history(session, case, secret, emails)
+        if not history_intact:
+            faults.add(Fault.HISTORY)
+    if faults:
+        audit.record(
+            session,
+            officer.email,
+            "case.integrity_failed",
+            now,
+            case_id=case.id,
+            checks=sorted(f.name.lower() for f in faults),
+        )
+    elif case.unread_by_unit:
         dialogue.mark_read_by_unit(session, case)
     audit.record(session, officer.email, "case.viewed", now, case_id=case.id)
     return OpenedCase(
@@ -150,17 +198,37 @@ def open_case(
         status=case.status,
         received_on=case.received_on,
         acknowledged_on=case.acknowledged_on,
-        report=report,
+        report=checked.report,
         dialogue=entries,
         history=history,
-        next_statuses=TRANSITIONS[case.status],
+        next_statuses=TRANSITIONS.get(case.status, ()),
         acknowledge_by=deadlines.acknowledge_by(case.received_on),
         feedback_by=deadlines.feedback_by(case.acknowledged_on, case.received_on),
         acknowledgement_overdue=deadlines.acknowledgement_overdue(
             case.status, case.received_on, now.date()
         ),
         officer_emails=emails,
+        faults=frozenset(faults),
     )
+
+
+def intact_keys(session: Session, case: Case, keyring: UnitKeyring) -> cases.CaseKeys:
+    """The keys to add to a case whose every stored value passed its check.
+
+    Raises CaseTampered (naming what failed), NoKeyAccess.
+    """
+    checked = case_checks.check_as_unit(case, keyring)
+    faults = set(checked.faults)
+    if checked.secret is not None:
+        secret = checked.secret
+        messages = session.scalars(select(Message).where(Message.case_id == case.id)).all()
+        if not dialogue.messages_intact(list(messages), case, secret.mac_key()):
+            faults.add(Fault.MESSAGES)
+        if not _history(session, case, secret, {})[1]:
+            faults.add(Fault.HISTORY)
+    if faults:
+        raise CaseTampered(frozenset(faults))
+    return checked.keys
 
 
 def change_status(
@@ -175,11 +243,11 @@ def change_status(
     """Move a case to `to_status`, recording who, when and (sealed) why.
 
     Raises InvalidTransition if the state machine does not allow the move,
-    MessageInvalid for an over-long reason, NoKeyAccess without the case key.
+    MessageInvalid for an over-long reason, NoKeyAccess without the case key,
+    CaseTampered if anything stored about the case failed its check.
     """
     case = cases.get_case(session, case_id, for_update=True)
-    secret = cases.open_case_secret(case, keyring)
-    keys = cases.keys_for_officer(secret, case)
+    keys = intact_keys(session, case, keyring)
     if to_status not in TRANSITIONS.get(case.status, ()):
         raise InvalidTransition(f"a {case.status} case cannot become {to_status}")
     reason = reason.strip()
@@ -207,7 +275,9 @@ def change_status(
     # closed unacknowledged and reopened later still starts its feedback clock.
     if case.acknowledged_on is None:
         case.acknowledged_on = now.date()
+    was_in_queue = ledger.needs_attention(case)
     case.status = to_status
+    ledger.adjust(session, before=was_in_queue, after=ledger.needs_attention(case))
     case.status_changed_on = now.date()
     cases.seal_state(case, keys.mac_key)
     session.flush()
@@ -235,11 +305,11 @@ def write_to_reporter(
     """Send the reporter a message (or the outcome to share), sealed to them and the unit.
 
     Raises MessageInvalid for an empty or over-long message, NoKeyAccess without
-    the case key, DecryptionError if the case's public keys were replaced.
+    the case key, CaseTampered if anything stored about the case failed its check.
     """
     text = dialogue.clean_message(text)
     case = cases.get_case(session, case_id, for_update=True)
-    keys = cases.keys_for_officer(cases.open_case_secret(case, keyring), case)
+    keys = intact_keys(session, case, keyring)
     dialogue.add_message(
         session, case, "officer", text, now.date(), keys, officer_id=officer.id, kind=kind
     )

@@ -6,7 +6,9 @@ from flask import Flask
 
 from reportline.config import Settings
 from reportline.services import instance
-from reportline.web import database, errors, i18n, labels, security
+from reportline.services.flood import FloodMeter
+from reportline.services.limits import WorkGate
+from reportline.web import database, display, errors, i18n, labels, security
 from reportline.web.admin.views import blueprint as admin_blueprint
 from reportline.web.forms import csrf
 from reportline.web.reporter.views import blueprint as reporter_blueprint
@@ -43,10 +45,25 @@ def register_web(app: Flask, settings: Settings) -> None:
         WTF_I18N_ENABLED=False,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    database.init_app(app, settings.database_url, instance.audit_key(settings))
+    # Per process, in memory: how fast reports arrive (services.flood).
+    app.extensions["reportline.flood_meter"] = FloodMeter(
+        settings.flood_reports, settings.flood_window_minutes * 60
+    )
+    app.extensions["reportline.follow_up_gate"] = WorkGate(
+        settings.follow_up_concurrent_checks, wait_seconds=5
+    )
+    app.extensions["reportline.argon2_gate.stranger"] = WorkGate(
+        settings.argon2_stranger_slots, wait_seconds=5
+    )
+    app.extensions["reportline.argon2_gate.device"] = WorkGate(1, wait_seconds=30)
+    database.init_app(
+        app, settings.database_url, instance.audit_key(settings), instance.ledger_key(settings)
+    )
     csrf.init_app(app)
     i18n.init_app(app)
     labels.register(app)
+    app.jinja_env.globals["proof_bits"] = lambda: settings.proof_of_work_bits
+    display.register(app)
     security.init_app(app, settings)
     app.register_blueprint(reporter_blueprint)
     app.register_blueprint(triage_blueprint)

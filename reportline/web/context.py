@@ -8,7 +8,11 @@ from datetime import date, datetime
 from flask import current_app, request
 
 from reportline.config import Settings
+from reportline.services import instance
+from reportline.services.flood import FloodMeter
 from reportline.services.keyring import PinnedUnitKey
+from reportline.services.limits import WorkGate
+from reportline.services.submissions import SubmissionKeys
 
 
 def settings() -> Settings:
@@ -50,4 +54,29 @@ def pinned_unit_key() -> PinnedUnitKey:
     pin = settings().unit_key_fingerprint
     if value is None or value.fingerprint != pin:
         value = current_app.extensions["reportline.unit_key"] = PinnedUnitKey(pin)
+    return value
+
+
+def flood_meter() -> FloodMeter:
+    """This process's count of recent reports (services.flood)."""
+    value: FloodMeter = current_app.extensions["reportline.flood_meter"]
+    return value
+
+
+def submission_keys() -> SubmissionKeys:
+    """The instance secrets a submission uses."""
+    return SubmissionKeys(settings().receipt_pepper, instance.spent_form_key(settings()))
+
+
+def follow_up_gate() -> WorkGate:
+    """This process's bound on receipt checks in flight."""
+    value: WorkGate = current_app.extensions["reportline.follow_up_gate"]
+    return value
+
+
+def argon2_gate(known_device: bool) -> WorkGate:
+    """This process's bound on Argon2id runs: one lane for browsers an officer signed in
+    from before, one for everyone else, so strangers cannot crowd officers out."""
+    lane = "device" if known_device else "stranger"
+    value: WorkGate = current_app.extensions[f"reportline.argon2_gate.{lane}"]
     return value

@@ -70,6 +70,15 @@ STATUS_TAG = {
     "referred": "tag--grey",
     "closed": "tag--grey",
 }
+# What each failed check means, for the case page.
+FAULTS = {
+    "CASE_KEY": _l("The case's sealed key does not open, so nothing of it can be read."),
+    "REPORT": _l("The report itself was changed."),
+    "PUBLIC_KEYS": _l("A key of the case was replaced."),
+    "STATE": _l("Its status, dates or counts were changed outside ReportLine."),
+    "MESSAGES": _l("A message was changed, removed or added."),
+    "HISTORY": _l("Its status history was changed."),
+}
 REPORT_FIELDS = (
     ("what_happened", _l("What happened")),
     ("when", _l("When it happened")),
@@ -103,4 +112,5 @@ def register(app: Flask) -> None:
         STATUS_TAG=STATUS_TAG,
         REPORT_FIELDS=REPORT_FIELDS,
         CATEGORY_HINT=CATEGORY_HINT,
+        FAULTS=FAULTS,
     )

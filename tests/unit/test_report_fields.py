@@ -11,7 +11,7 @@ from reportline.web import labels
 from reportline.web.reporter.forms import ReportForm
 
 # Form fields that are not answers to a question.
-NOT_QUESTIONS = {"submission"}
+NOT_QUESTIONS = {"submission", "homepage", "proof"}
 
 
 def _form_fields() -> dict[str, UnboundField]:

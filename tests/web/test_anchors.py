@@ -140,7 +140,7 @@ def test_a_one_time_link_planted_in_the_database_does_not_work(
     assert app.test_client().get(f"/triage/enrol/{token}").status_code == 404
 
 
-def test_wrong_passwords_on_a_reset_link_lock_the_account_like_sign_in(
+def test_wrong_passwords_on_a_reset_link_are_slowed_like_a_strangers_and_never_lock(
     app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock
 ) -> None:
     import re
@@ -152,19 +152,21 @@ def test_wrong_passwords_on_a_reset_link_lock_the_account_like_sign_in(
         r'id="enrolment-link">http://localhost([^<]+)<', shown.get_data(as_text=True)
     ).group(1)  # type: ignore[union-attr]
     guesser = app.test_client()
-    failures = 0
-    while failures < 10:
+    failures = delays = 0
+    while failures < 12:
         response = post_form(guesser, link, link, {"password": f"guess number {failures}"})
         if response.status_code == 429:
+            delays += 1
             clock.advance(seconds=int(response.headers["Retry-After"]))
             continue
         assert response.status_code == 400
         failures += 1
+    assert delays >= 8  # every failure past the free ones waited out a delay
     db.expire_all()
-    assert db.get(Officer, officer.officer_id).locked  # type: ignore[union-attr]
+    assert not db.get(Officer, officer.officer_id).locked  # type: ignore[union-attr]
     clock.advance(hours=1)
     right = post_form(app.test_client(), link, link, {"password": officer.password})
-    assert "That is not your current password" in right.get_data(as_text=True)
+    assert right.status_code == 303
 
 
 def test_a_follow_up_session_ends_four_hours_after_sign_in_however_active(
@@ -180,19 +182,3 @@ def test_a_follow_up_session_ends_four_hours_after_sign_in_however_active(
     assert reporter.get("/follow-up/case").status_code == 303
 
 
-def test_the_delay_shared_by_every_reporter_stays_short(
-    app_settings: dict[str, object], unit: Enrolled, clock: MovableClock
-) -> None:
-    from reportline import create_app
-    from tests.helpers import follow_up_sign_in
-
-    app_settings.update(follow_up_free_attempts_global=1, follow_up_free_attempts_per_client=1000)
-    app = create_app(app_settings, clock=clock)
-    waits = []
-    for _ in range(12):
-        response = follow_up_sign_in(app.test_client(), "abacus " * 10)
-        if response.status_code == 429:
-            waits.append(int(response.headers["Retry-After"]))
-            clock.advance(seconds=waits[-1])
-    assert waits and max(waits) <= 11
-    app.extensions["reportline.engine"].dispose()

@@ -42,26 +42,27 @@ def test_officers_can_sign_in_over_https_without_a_referer(
 def test_trusted_proxy_headers_set_the_scheme_and_client_bucket(
     app_settings: dict[str, Any], unit: Enrolled, clock: MovableClock
 ) -> None:
-    app_settings.update(
-        https=True,
-        proxy_hops=1,
-        follow_up_free_attempts_per_client=1,
-        follow_up_free_attempts_global=1000,
-    )
+    app_settings.update(https=True, proxy_hops=1, login_free_attempts=1)
     app = create_app(app_settings, clock=clock)
 
-    def guess(address: str) -> int:
+    def guess(address: str, attempt: int) -> int:
+        # A different unknown account each time: only the client's bucket is shared.
         client = app.test_client()
         headers = {"X-Forwarded-For": address, "X-Forwarded-Proto": "https"}
-        page = client.get("/follow-up", headers=headers).get_data(as_text=True)
+        page = client.get("/triage/login", headers=headers).get_data(as_text=True)
         return client.post(
-            "/follow-up",
+            "/triage/login",
             headers=headers,
-            data={"csrf_token": csrf_token(page), "receipt": "abacus " * 10},
+            data={
+                "csrf_token": csrf_token(page),
+                "email": f"nobody{attempt}@unit.example",
+                "password": "wrong password here",
+                "code": "123456",
+            },
         ).status_code
 
-    assert [guess("10.1.1.1"), guess("10.1.1.1"), guess("10.1.1.1")] == [400, 400, 429]
-    other = next(f"10.9.{i}.{i}" for i in range(1, 200) if guess(f"10.9.{i}.{i}") == 400)
+    assert [guess("10.1.1.1", n) for n in range(5)] == [401, 401, 401, 401, 429]
+    other = next(f"10.9.{i}.{i}" for i in range(1, 200) if guess(f"10.9.{i}.{i}", 99) == 401)
     assert other  # some other address falls in another bucket and is not slowed
     app.extensions["reportline.engine"].dispose()
 

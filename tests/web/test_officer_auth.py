@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -131,22 +133,68 @@ def test_new_recovery_codes_replace_the_old_ones_and_are_shown_once(
     assert re.search(r"Unused recovery codes\s*</dt>\s*<dd[^>]*>\s*9\s*<", account)
 
 
-def test_failures_slow_down_then_lock_the_account_until_a_supervisor_lifts_it(
-    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
-) -> None:
-    victim = add_officer(db, clock, "target@unit.example")
-    attacker = Enrolled(victim.email, "guessing password 1", victim.totp_seed, victim.officer_id)
-    statuses, waits = [], []
-    while statuses.count(401) < 10:
-        response = sign_in(app.test_client(), attacker, clock)
+def _guess_until(
+    client_factory: Any, who: Enrolled, clock: MovableClock, failures: int
+) -> list[int]:
+    """Wrong sign-ins until `failures` were answered 401, waiting out each delay."""
+    statuses: list[int] = []
+    while statuses.count(401) < failures:
+        response = sign_in(client_factory(), who, clock)
         statuses.append(response.status_code)
         if response.status_code == 429:
             assert "Too many attempts" in response.get_data(as_text=True)
-            waits.append(int(response.headers["Retry-After"]))
-            clock.advance(seconds=waits[-1])
-    assert statuses[:4] == [401, 401, 401, 401]  # three free failures, the fourth starts a delay
-    assert statuses[4] == 429
-    assert waits == sorted(waits) and waits[-1] > waits[0]  # the delay grows
+            clock.advance(seconds=int(response.headers["Retry-After"]))
+    return statuses
+
+
+def test_strangers_are_slowed_down_but_never_lock_the_account(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    victim = add_officer(db, clock, "target@unit.example")
+    attacker = replace(victim, password="guessing password 1")
+    statuses = _guess_until(app.test_client, attacker, clock, 12)
+    assert statuses[:5] == [401, 401, 401, 401, 429]  # three free, the fourth starts a delay
+    db.expire_all()
+    assert not db.get(Officer, victim.officer_id).locked  # type: ignore[union-attr]
+    clock.advance(hours=2)
+    assert sign_in(app.test_client(), victim, clock).status_code == 303
+
+
+def test_an_officer_at_their_own_browser_gets_in_while_strangers_are_held_back(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    victim = add_officer(db, clock, "target@unit.example")
+    usual_browser = app.test_client()
+    assert sign_in(usual_browser, victim, clock).status_code == 303  # earns the device cookie
+    post_form(usual_browser, "/triage/account", "/triage/logout", {})
+    clock.advance(seconds=30)
+    _guess_until(app.test_client, replace(victim, password="guessing password 1"), clock, 5)
+    assert sign_in(app.test_client(), victim, clock).status_code == 429  # a new browser waits
+    assert sign_in(usual_browser, victim, clock).status_code == 303  # its own budget
+
+
+def test_a_forged_device_cookie_counts_as_a_stranger(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    victim = add_officer(db, clock, "target@unit.example")
+    _guess_until(app.test_client, replace(victim, password="guessing password 1"), clock, 4)
+    forger = app.test_client()
+    forged = f"v1.{victim.officer_id}.{'A' * 22}.{'B' * 22}"
+    forger.set_cookie("rl_device", forged, path="/triage")
+    assert sign_in(forger, victim, clock).status_code == 429
+
+
+def test_failures_from_the_accounts_own_browser_lock_it_until_a_supervisor_lifts_it(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    victim = add_officer(db, clock, "target@unit.example")
+    usual_browser = app.test_client()
+    assert sign_in(usual_browser, victim, clock).status_code == 303
+    post_form(usual_browser, "/triage/account", "/triage/logout", {})
+    statuses = _guess_until(
+        lambda: usual_browser, replace(victim, password="guessing password 1"), clock, 10
+    )
+    assert 429 in statuses
     db.expire_all()
     assert db.get(Officer, victim.officer_id).locked  # type: ignore[union-attr]
     clock.advance(hours=2)
@@ -159,6 +207,23 @@ def test_failures_slow_down_then_lock_the_account_until_a_supervisor_lifts_it(
     post_form(supervisor, officer_page, f"{officer_page}/unlock", {})
     clock.advance(seconds=30)
     assert sign_in(app.test_client(), victim, clock).status_code == 303
+
+
+def test_strangers_waiting_for_argon2id_never_hold_up_an_officers_own_browser(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    """Argon2id runs in two lanes per process: strangers fill theirs (and are told the
+    service is busy without running it), a known browser still gets in."""
+    victim = add_officer(db, clock, "target@unit.example")
+    usual_browser = app.test_client()
+    assert sign_in(usual_browser, victim, clock).status_code == 303
+    post_form(usual_browser, "/triage/account", "/triage/logout", {})
+    clock.advance(seconds=30)
+    strangers = app.extensions["reportline.argon2_gate.stranger"]
+    strangers.wait_seconds = 0.01
+    with strangers.slot():  # the stranger lane is full
+        assert sign_in(app.test_client(), victim, clock).status_code == 429
+        assert sign_in(usual_browser, victim, clock).status_code == 303
 
 
 def test_unknown_accounts_are_throttled_exactly_like_real_ones(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField
 from wtforms.validators import DataRequired
 
-from reportline.web.forms import ChoiceField, choices, max_length
+from reportline.web.forms import ChoiceField, Form, choices, max_length
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     """Add an officer by a one-time enrolment link."""
 
     email = EmailField(

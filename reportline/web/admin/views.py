@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.crypto.keys import PublicKey
 from reportline.models import Officer
-from reportline.services import enrolment, instance, keyring, officers
+from reportline.services import (
+    audit,
+    case_checks,
+    cases,
+    enrolment,
+    flood_review,
+    instance,
+    keyring,
+    officers,
+    queue,
+)
+from reportline.services.case_checks import CaseTampered
 from reportline.services.errors import ServiceError
 from reportline.web.admin.forms import InviteForm
 from reportline.web.context import now, settings
@@ -184,3 +196,97 @@ def grant(officer_id: int) -> BaseResponse:
         return _("%(email)s can now read reports.", email=officer.email)
 
     return _act(officer_id, grant_unit_key)
+
+
+@blueprint.post("/flood")
+def review_flood() -> BaseResponse:
+    """Release, close or delete the flood-marked reports a supervisor selected."""
+    form = ActionForm()
+    if not form.validate():
+        abort(400)
+    action = request.form.get("action", "")
+    if action not in {"release", "close", "delete"}:
+        abort(400)
+    references = request.form.getlist("case")[: settings().queue_page_size]
+    back = redirect(url_for("triage.queue", status="flood"), code=303)
+    if not references:
+        flash(_("Select at least one report first."), "error")
+        return back
+    if action == "delete" and request.form.get("confirm_delete") != "yes":
+        flash(_("Nothing was deleted: tick the box to confirm that you have read them."), "error")
+        return back
+    db = get_session()
+    try:
+        case_ids = [cases.parse_reference(reference) for reference in references]
+        do = {
+            "release": flood_review.release,
+            "close": flood_review.close,
+            "delete": flood_review.delete,
+        }[action]
+        done = do(db, access.current_keyring(), case_ids, g.signed_in.officer, now())
+    except (ServiceError, CaseTampered) as exc:
+        db.rollback()
+        flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
+        return back
+    db.commit()
+    messages = {
+        "release": ngettext(
+            "%(num)s report moved to the queue.", "%(num)s reports moved to the queue.", done
+        ),
+        "close": ngettext("%(num)s report closed.", "%(num)s reports closed.", done),
+        "delete": ngettext("%(num)s report deleted.", "%(num)s reports deleted.", done),
+    }
+    flash(messages[action], "success")
+    return back
+
+
+@blueprint.get("/integrity")
+def integrity() -> str:
+    """The queue ledger's state, and a way to find cases altered in the database."""
+    db = get_session()
+    return render_template(
+        "admin/integrity.html",
+        ledger=queue.ledger_state(db),
+        form=ActionForm(),
+        scan=None,
+    )
+
+
+@blueprint.post("/integrity/scan")
+def scan_closed_cases() -> str:
+    """Check the next batch of closed cases (their state MACs), and list any that fail."""
+    form = ActionForm()
+    if not form.validate():
+        abort(400)
+    after = request.form.get("after", "0")
+    db = get_session()
+    scan = case_checks.scan_closed_cases(
+        db,
+        access.current_keyring(),
+        after=int(after) if after.isdigit() and len(after) <= 15 else 0,
+    )
+    audit.record(db, g.signed_in.officer.email, "cases.scanned", now(), checked=scan.checked)
+    db.commit()
+    return render_template(
+        "admin/integrity.html", ledger=queue.ledger_state(db), form=ActionForm(), scan=scan
+    )
+
+
+@blueprint.post("/integrity/recount")
+def recount_queue() -> BaseResponse:
+    """After the altered cases are found: make the ledger count what the queue holds."""
+    form = ActionForm()
+    if not form.validate():
+        abort(400)
+    db = get_session()
+    counted = queue.recount_ledger(db, g.signed_in.officer, now())
+    db.commit()
+    flash(
+        ngettext(
+            "The count now holds %(num)s case that needs attention.",
+            "The count now holds %(num)s cases that need attention.",
+            counted,
+        ),
+        "success",
+    )
+    return redirect(url_for("triage.admin.integrity"), code=303)

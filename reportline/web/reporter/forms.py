@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired
 
 from reportline.services.dialogue import MAX_MESSAGE_LENGTH
 from reportline.services.submissions import FIELD_LIMITS
-from reportline.web.forms import ChoiceField, choices, max_length
+from reportline.web.forms import ChoiceField, Form, choices, max_length
 from reportline.web.labels import AT_RISK, CATEGORY, HOW_KNOWN
 
 
@@ -17,7 +16,7 @@ def _strip(value: str | None) -> str:
     return (value or "").strip()
 
 
-class ReportForm(FlaskForm):
+class ReportForm(Form):
     """The report itself. Every problem is named next to its field."""
 
     category = ChoiceField(
@@ -68,17 +67,22 @@ class ReportForm(FlaskForm):
         filters=[_strip],
         validators=[max_length(FIELD_LIMITS["at_risk_detail"])],
     )
-    # A one-time value: sending the same form twice (a reload) files one report, not two.
+    # The form's one-time value (services.form_tickets): one form makes one report.
     submission = HiddenField()
+    # Hidden from people (and from screen readers and the keyboard); scripts that fill
+    # in every field fill it in too. Filled in, the form is shown again to check.
+    homepage = StringField(_l("Leave this empty"))
+    # The answer to the optional proof of work, found by the page's script.
+    proof = HiddenField()
 
 
-class ReceiptForm(FlaskForm):
+class ReceiptForm(Form):
     """Sign in to follow-up with the receipt."""
 
     receipt = TextAreaField(_l("Your receipt"))
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(Form):
     """A reporter's reply or added information."""
 
     message = TextAreaField(

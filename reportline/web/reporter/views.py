@@ -7,7 +7,6 @@ records anything about the visitor.
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import timedelta
 
 from flask import (
@@ -29,11 +28,20 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.crypto.receipt import WORD_COUNT, MalformedReceipt, ReceiptProblem
-from reportline.services import follow_up, submissions
+from reportline.services import flood, follow_up, form_tickets, instance, submissions
+from reportline.services.case_checks import CaseTampered
 from reportline.services.dialogue import MessageInvalid
 from reportline.services.errors import ReceiptNotFound, SessionExpired, Throttled
 from reportline.services.sessions import decode_token
-from reportline.web.context import client_address, now, pinned_unit_key, settings, today
+from reportline.web.context import (
+    flood_meter,
+    follow_up_gate,
+    now,
+    pinned_unit_key,
+    settings,
+    submission_keys,
+    today,
+)
 from reportline.web.database import get_session
 from reportline.web.forms import csrf
 from reportline.web.i18n import LANGUAGES
@@ -42,7 +50,6 @@ from reportline.web.reporter.forms import ReceiptForm, ReplyForm, ReportForm
 
 blueprint = Blueprint("reporter", __name__)
 
-SUBMISSION_KEY = "report_form"
 REPORTER_KEY = "reporter"
 REPORTER_IDLE_KEY = "reporter_idle_until"
 
@@ -55,41 +62,79 @@ def landing() -> str:
 
 @blueprint.route("/report", methods=["GET", "POST"])
 @csrf.exempt  # checked by ReportForm.validate(), which keeps what was typed
-def report() -> str | tuple[str, int]:
-    """The report form; on success the report is committed, then the receipt shown once."""
+def report() -> str | tuple[str, int] | Response:
+    """The report form; on success the report is committed, then the receipt shown once.
+
+    Every refusal re-shows the form with everything typed (`_report_again`).
+    """
+    ticket_key = instance.form_ticket_key(settings())
     if request.method != "POST":
-        session[SUBMISSION_KEY] = submission = secrets.token_urlsafe(16)
         return render_cached(
             "reporter/report.html",
-            slots={"csrf_value": generate_csrf(), "submission_value": submission},
+            slots={
+                "csrf_value": generate_csrf(),
+                "submission_value": form_tickets.issue(ticket_key, now()),
+            },
             context=lambda: {"form": ReportForm(formdata=None)},
         )
     form = ReportForm()
+    ticket = form_tickets.read(ticket_key, form.submission.data)
     if not form.validate():
-        return render_template("reporter/report.html", form=form), 400
-    if not secrets.compare_digest(
-        str(session.get(SUBMISSION_KEY, "")), form.submission.data or "-"
-    ):
-        form.submission.data = session[SUBMISSION_KEY] = secrets.token_urlsafe(16)
-        return render_template("reporter/report.html", form=form, already_sent=True), 409
+        return _report_again(form, ticket), 400
+    lifetime = timedelta(hours=settings().form_lifetime_hours)
+    if ticket is None or ticket.age(now()) > lifetime:
+        return _report_again(form, None, notice="expired"), 400
+    if form.homepage.data:
+        form.homepage.data = ""
+        return _report_again(form, ticket, notice="check"), 400
+    if ticket.age(now()) < timedelta(seconds=settings().min_form_seconds):
+        return _report_again(form, ticket, notice="check"), 400
+    db = get_session()
+    meter = flood_meter()
+    possible_flood = meter.in_flood() and not flood.proof_is_valid(
+        ticket.text, form.proof.data, settings().proof_of_work_bits
+    )
+    if possible_flood and flood.held_count(db) >= settings().flood_max_reports:
+        page, status = _report_again(form, ticket, notice="busy"), 503
+        return Response(page, status, headers={"Retry-After": "300"})
     draft = submissions.ReportDraft(
         **{name: form[name].data or "" for name in submissions.REPORT_FIELDS}
     )
-    db = get_session()
-    _case, receipt = submissions.submit_report(
-        db, draft, settings().receipt_pepper, pinned_unit_key(), today()
-    )
+    try:
+        submitted = submissions.submit_report(
+            db, draft, ticket, submission_keys(), pinned_unit_key(), today(), possible_flood
+        )
+    except submissions.FormAlreadySent:
+        db.rollback()
+        return render_template("reporter/already_sent.html"), 409
     db.commit()
-    session.pop(SUBMISSION_KEY, None)
-    at_risk = draft.at_risk == "yes"
+    if not submitted.repeated:
+        meter.record()
+    receipt = submitted.receipt
     return render_cached(
         "reporter/receipt.html",
         slots={f"word{i}": word for i, word in enumerate(receipt.words)},
         context=lambda: {
             "receipt_words": [slot(f"word{i}") for i in range(len(receipt.words))],
-            "at_risk": at_risk,
+            "at_risk": submitted.at_risk,
         },
-        variant="at-risk" if at_risk else "",
+        variant="at-risk" if submitted.at_risk else "",
+    )
+
+
+def _report_again(
+    form: ReportForm, ticket: form_tickets.FormTicket | None, notice: str | None = None
+) -> str:
+    """The report form again with everything typed: under its own ticket (so the minimum
+    time keeps counting from the first fetch), or a fresh one if it had none or expired."""
+    form.submission.data = (
+        ticket.text if ticket else form_tickets.issue(instance.form_ticket_key(settings()), now())
+    )
+    return render_template(
+        "reporter/report.html",
+        form=form,
+        notice=notice,
+        lifetime_hours=settings().form_lifetime_hours,
     )
 
 
@@ -118,18 +163,18 @@ def _receipt_problem_message(problem: ReceiptProblem) -> str:
 
 @blueprint.route("/follow-up", methods=["GET", "POST"])
 def follow_up_sign_in() -> BaseResponse | str | tuple[str, int]:
-    """Sign in with the receipt. Typos are explained; wrong receipts are throttled."""
+    """Sign in with the receipt. Typos are explained; a wrong receipt is simply wrong."""
     form = ReceiptForm()
     if request.method != "POST" or not form.validate():
         return render_template("reporter/follow_up_sign_in.html", form=form)
     db = get_session()
     try:
-        token = follow_up.sign_in(db, form.receipt.data or "", client_address(), now(), settings())
+        with follow_up_gate().slot():
+            token = follow_up.sign_in(db, form.receipt.data or "", now(), settings())
     except MalformedReceipt as exc:
         form.receipt.errors = [_receipt_problem_message(exc.problem)]
         return render_template("reporter/follow_up_sign_in.html", form=form), 400
     except ReceiptNotFound:
-        db.commit()
         form.receipt.errors = [
             _(
                 "We could not find a report with this receipt. Check each "
@@ -138,16 +183,15 @@ def follow_up_sign_in() -> BaseResponse | str | tuple[str, int]:
         ]
         return render_template("reporter/follow_up_sign_in.html", form=form), 400
     except Throttled as exc:
-        db.commit()
         form.receipt.errors = [
             ngettext(
-                "Too many attempts. Wait %(num)s second, then try again.",
-                "Too many attempts. Wait %(num)s seconds, then try again.",
+                "The service is busy. Wait %(num)s second, then try again.",
+                "The service is busy. Wait %(num)s seconds, then try again.",
                 exc.retry_after,
             )
         ]
         page = render_template("reporter/follow_up_sign_in.html", form=form)
-        return Response(page, 429, headers={"Retry-After": str(exc.retry_after)})
+        return Response(page, 503, headers={"Retry-After": str(exc.retry_after)})
     db.commit()
     _start_reporter_session(token.encode())
     return redirect(url_for("reporter.follow_up_case"), code=303)
@@ -202,6 +246,9 @@ def follow_up_case() -> BaseResponse | str | tuple[str, int]:
             except MessageInvalid:
                 form.message.errors = [_("Write your message")]
                 status = 400
+            except CaseTampered:
+                db.rollback()
+                status = 409  # the page says part of the record cannot be shown
             else:
                 db.commit()
                 flash(_("Your message has been sent to the unit."), "success")

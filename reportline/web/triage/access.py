@@ -10,11 +10,11 @@ from __future__ import annotations
 from flask import g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from reportline.services import auth, keyring
+from reportline.services import auth, devices, instance, keyring
 from reportline.services.errors import AccessDenied, NoKeyAccess, SessionExpired
 from reportline.services.keyring import UnitKeyring
 from reportline.services.sessions import SessionToken, decode_token
-from reportline.web.context import now, settings
+from reportline.web.context import argon2_gate, client_address, now, settings
 from reportline.web.database import get_session
 
 PUBLIC_ENDPOINTS = frozenset({"triage.login", "triage.enrol"})
@@ -38,6 +38,35 @@ def set_officer_cookie(response: BaseResponse, token: SessionToken) -> None:
         secure=settings().https,
         httponly=True,
         samesite="Strict",
+    )
+
+
+def device_cookie_name() -> str:
+    """The cookie a browser earns by signing in (services.devices), scoped to /triage."""
+    return "__Secure-rl_device" if settings().https else "rl_device"
+
+
+def set_device_cookie(response: BaseResponse, token: str) -> None:
+    """Attach a device token: HttpOnly, SameSite=Strict, kept `officer_device_days`."""
+    response.set_cookie(
+        device_cookie_name(),
+        token,
+        max_age=settings().officer_device_days * 86400,
+        path=COOKIE_PATH,
+        secure=settings().https,
+        httponly=True,
+        samesite="Strict",
+    )
+
+
+def sign_in_client() -> auth.SignInClient:
+    """The browser signing in: its address (a throttle bucket only), its device token."""
+    return auth.SignInClient(
+        address=client_address(),
+        device=devices.read(
+            instance.device_key(settings()), request.cookies.get(device_cookie_name())
+        ),
+        gates=auth.Argon2Gates(device=argon2_gate(True), stranger=argon2_gate(False)),
     )
 
 

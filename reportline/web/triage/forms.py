@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo
 
 from reportline.services.dialogue import MAX_MESSAGE_LENGTH
 from reportline.services.officers import MAX_PASSWORD_LENGTH
 from reportline.services.triage import MAX_REASON_LENGTH
-from reportline.web.forms import choices, max_length
+from reportline.web.forms import Form, choices, max_length
 from reportline.web.labels import STATUS
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     """E-mail, password and second factor on one page: one generic answer to any mistake."""
 
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), max_length(254)])
@@ -27,7 +26,7 @@ class LoginForm(FlaskForm):
     )
 
 
-class SecondFactorForm(FlaskForm):
+class SecondFactorForm(Form):
     """Confirm a new authenticator with its first code."""
 
     code = StringField(
@@ -36,7 +35,7 @@ class SecondFactorForm(FlaskForm):
     )
 
 
-class ChoosePasswordForm(FlaskForm):
+class ChoosePasswordForm(Form):
     """A new officer chooses their password (enrolment link)."""
 
     password = PasswordField(
@@ -49,7 +48,7 @@ class ChoosePasswordForm(FlaskForm):
     )
 
 
-class ConfirmPasswordForm(FlaskForm):
+class ConfirmPasswordForm(Form):
     """An officer proves who they are before setting up a new authenticator."""
 
     password = PasswordField(
@@ -61,7 +60,7 @@ class ConfirmPasswordForm(FlaskForm):
     )
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     """Move a case to another status, with a reason kept inside the unit."""
 
     status = SelectField(_l("New status"), choices=choices(STATUS), validate_choice=True)
@@ -70,7 +69,7 @@ class StatusForm(FlaskForm):
     )
 
 
-class MessageForm(FlaskForm):
+class MessageForm(Form):
     """Write to the reporter (sealed so only they and the unit can read it)."""
 
     message = TextAreaField(

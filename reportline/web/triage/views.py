@@ -18,7 +18,6 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from reportline.models.case import STATUSES
 from reportline.services import (
     auth,
     cases,
@@ -28,6 +27,7 @@ from reportline.services import (
     second_factor,
     triage,
 )
+from reportline.services.case_checks import CaseTampered
 from reportline.services.errors import (
     InvalidTransition,
     InviteInvalid,
@@ -36,10 +36,10 @@ from reportline.services.errors import (
     Throttled,
     WeakPassword,
 )
-from reportline.services.queue import queue_page
+from reportline.services.queue import OPEN, VIEWS, queue_page
 from reportline.web.context import client_address, now, settings
 from reportline.web.database import get_session
-from reportline.web.forms import ActionForm, choices
+from reportline.web.forms import ActionForm, choices, page_number
 from reportline.web.labels import STATUS
 from reportline.web.triage import access
 from reportline.web.triage.forms import (
@@ -83,7 +83,7 @@ def login() -> BaseResponse | str | tuple[str, int]:
             form.email.data or "",
             form.password.data or "",
             form.code.data or "",
-            client_address(),
+            access.sign_in_client(),
             now(),
             settings(),
         )
@@ -98,7 +98,10 @@ def login() -> BaseResponse | str | tuple[str, int]:
         auth.end_session(db, g.signed_in.token)
     db.commit()
     _fresh_browser_session()
-    return _signed_in_response(result.token, "triage.queue")
+    response = _signed_in_response(result.token, "triage.queue")
+    if result.device_token:
+        access.set_device_cookie(response, result.device_token)
+    return response
 
 
 def _fresh_browser_session() -> None:
@@ -217,23 +220,23 @@ def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
 
 @blueprint.get("/")
 def queue() -> str:
-    """The queue: newest first, with status, overdue acknowledgements and unread replies."""
-    status = request.args.get("status", "open")
-    if status not in (*STATUSES, "open", "all"):
+    """The queue: newest first, with status, overdue acknowledgements, unread replies and,
+    in the default view, the flood group and the ledger's check."""
+    view = request.args.get("status", OPEN)
+    if view not in VIEWS:
         abort(404)
-    page_number = request.args.get("page", "1")
     db = get_session()
     page = queue_page(
         db,
         access.current_keyring(),
         _signed_in().officer,
         now(),
-        page=int(page_number) if page_number.isascii() and page_number.isdigit() else 1,
+        page=page_number(request.args.get("page")),
         page_size=settings().queue_page_size,
-        status=None if status == "all" else status,
+        view=view,
     )
     db.commit()
-    return render_template("triage/queue.html", page=page, status=status)
+    return render_template("triage/queue.html", page=page, status=view, flood_form=ActionForm())
 
 
 @blueprint.get("/cases/<reference>")
@@ -257,12 +260,25 @@ def _render_case(
     )
 
 
+def _case_page_again(
+    reference: str, message_form: MessageForm, status: int, status_form: StatusForm | None = None
+) -> tuple[str, int]:
+    """The case page again after a refused action: what was typed kept, the problem shown."""
+    db = get_session()
+    opened = triage.open_case(
+        db, cases.parse_reference(reference), access.current_keyring(), _signed_in().officer, now()
+    )
+    db.commit()
+    return _render_case(opened, message_form, status_form), status
+
+
 @blueprint.post("/cases/<reference>/status")
 def change_status(reference: str) -> BaseResponse | tuple[str, int]:
     """Move the case to another status; a refusal is shown on the case page with what
     was typed kept and the problem named next to its field."""
     db = get_session()
     form = StatusForm()
+    status = 400
     if form.validate():
         try:
             triage.change_status(
@@ -282,15 +298,14 @@ def change_status(reference: str) -> BaseResponse | tuple[str, int]:
         except dialogue.MessageInvalid as exc:
             db.rollback()
             form.reason.errors = [str(exc).capitalize() + "."]
+        except CaseTampered:
+            db.rollback()
+            status = 409  # the case page says what failed and offers no forms
         else:
             db.commit()
             flash(_("Status changed."), "success")
             return redirect(url_for("triage.case", reference=reference), code=303)
-    opened = triage.open_case(
-        db, cases.parse_reference(reference), access.current_keyring(), _signed_in().officer, now()
-    )
-    db.commit()
-    return _render_case(opened, MessageForm(formdata=None), form), 400
+    return _case_page_again(reference, MessageForm(formdata=None), status, form)
 
 
 @blueprint.post("/cases/<reference>/messages")
@@ -299,24 +314,20 @@ def write_message(reference: str) -> BaseResponse | tuple[str, int]:
     db = get_session()
     form = MessageForm()
     if not form.validate():
-        opened = triage.open_case(
+        return _case_page_again(reference, form, 400)
+    try:
+        triage.write_to_reporter(
             db,
-            cases.parse_reference(reference),
             access.current_keyring(),
+            cases.parse_reference(reference),
+            form.message.data or "",
             _signed_in().officer,
             now(),
+            kind=form.kind.data or "message",
         )
-        db.commit()
-        return _render_case(opened, form), 400
-    triage.write_to_reporter(
-        db,
-        access.current_keyring(),
-        cases.parse_reference(reference),
-        form.message.data or "",
-        _signed_in().officer,
-        now(),
-        kind=form.kind.data or "message",
-    )
+    except CaseTampered:
+        db.rollback()
+        return _case_page_again(reference, form, 409)
     db.commit()
     flash(
         _("Message sent. The reporter will see it when they next check with their receipt."),
