@@ -293,14 +293,38 @@ def _app_or_exit() -> Flask:
         raise click.ClickException(str(exc)) from exc
 
 
-def waitress_options(settings: Settings) -> dict[str, object]:
-    """How `serve` runs waitress: no banner, and proxy headers left for ProxyFix.
+# Slow or idle sockets cost waitress a file descriptor each, never a thread: it
+# reads a whole request before a thread sees it. So allow many at once (poll(),
+# not select(), which stops at 1,024 descriptors), and drop any that stays silent.
+CONNECTION_LIMIT = 2000
+CHANNEL_TIMEOUT_SECONDS = 20
+CLEANUP_INTERVAL_SECONDS = 5
 
-    With proxy_hops = 0 waitress strips X-Forwarded-* so nobody can forge them;
-    with proxies in front it passes them on and Werkzeug's ProxyFix trusts
-    exactly `proxy_hops` of them. Waitress writes no access log at all.
+
+def waitress_options(settings: Settings) -> dict[str, object]:
+    """How `serve` runs waitress (docs/security.md, "Slow clients").
+
+    - No banner and no access log (waitress writes none).
+    - With proxy_hops = 0 waitress strips X-Forwarded-* so nobody can forge them;
+      with proxies in front it passes them on and Werkzeug's ProxyFix trusts
+      exactly `proxy_hops` of them.
+    - Many connections, a short idle timeout, poll(): sockets that never finish
+      their headers or body cannot keep others out.
+    - Request bodies up to `max_request_bytes` are refused beyond it and kept in
+      memory below it: waitress would otherwise spill a body over 512 KB, in
+      clear, to a temporary file.
     """
-    return {"ident": "", "clear_untrusted_proxy_headers": settings.proxy_hops == 0}
+    return {
+        "ident": "",
+        "clear_untrusted_proxy_headers": settings.proxy_hops == 0,
+        "connection_limit": CONNECTION_LIMIT,
+        "channel_timeout": CHANNEL_TIMEOUT_SECONDS,
+        "cleanup_interval": CLEANUP_INTERVAL_SECONDS,
+        "asyncore_use_poll": True,
+        "max_request_body_size": settings.max_request_bytes,
+        "inbuf_overflow": settings.max_request_bytes + 65536,
+        "outbuf_overflow": 16 * 1024 * 1024,
+    }
 
 
 def _serve(app: Flask, host: str, port: int, threads: int) -> None:

@@ -199,6 +199,63 @@ def test_serve_runs_the_production_server_without_banner_or_access_log(
     assert "/report" not in output and "127.0.0.1 -" not in output
 
 
+def _temporary_files(pid: int) -> list[str]:
+    """The files a process holds open in a temporary folder (waitress's body spill files
+    are made with O_TMPFILE and show as "/tmp/#123 (deleted)")."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(("/tmp", "/var/tmp")) or "(deleted)" in target:
+            found.append(target)
+    return found
+
+
+def test_slow_sockets_keep_no_reporter_waiting_and_bodies_stay_in_memory(
+    instance: Path, tmp_path: Path
+) -> None:
+    """200 sockets that never finish their headers or their body, and a body of almost
+    a megabyte sent slowly, leave a genuine reporter served and no file on disk."""
+    _init(instance, tmp_path / "k.txt")
+    port = _free_port()
+    server = _start(["serve", "--port", str(port)], dict(os.environ))
+    slow: list[socket.socket] = []
+    try:
+        _get_when_up(server, f"http://127.0.0.1:{port}/", 30)
+        for n in range(200):
+            sock = socket.create_connection(("127.0.0.1", port))
+            if n % 2:
+                sock.sendall(b"GET /report HTTP/1.1\r\nHost: x\r\n")  # headers never end
+            else:
+                sock.sendall(
+                    b"POST /report HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabcde"
+                )
+            slow.append(sock)
+        # Served while every slow socket is still open (they would time out after 20 s).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/report", timeout=5) as response:
+            assert "Make a report" in response.read().decode()
+
+        big = socket.create_connection(("127.0.0.1", port))
+        slow.append(big)
+        length = 1000 * 1000
+        big.sendall(
+            f"POST /report HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+            f"\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
+        chunk = b"what_happened=" + b"x" * (length - 14)
+        for start in range(0, length, 100_000):
+            big.sendall(chunk[start : start + 100_000])
+            time.sleep(0.05)
+            assert _temporary_files(server.pid) == []
+    finally:
+        for sock in slow:
+            sock.close()
+        server.terminate()
+        server.communicate(timeout=10)
+
+
 def test_the_recovery_key_gives_a_new_supervisor_the_unit_key(
     instance: Path, tmp_path: Path
 ) -> None:

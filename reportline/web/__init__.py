@@ -10,7 +10,7 @@ from reportline.services.flood import FloodMeter
 from reportline.services.limits import WorkGate
 from reportline.web import database, display, errors, i18n, labels, security
 from reportline.web.admin.views import blueprint as admin_blueprint
-from reportline.web.forms import csrf
+from reportline.web.forms import csrf, csrf_token_for_page
 from reportline.web.reporter.views import blueprint as reporter_blueprint
 from reportline.web.triage.views import blueprint as triage_blueprint
 
@@ -60,6 +60,12 @@ def register_web(app: Flask, settings: Settings) -> None:
         app, settings.database_url, instance.audit_key(settings), instance.ledger_key(settings)
     )
     csrf.init_app(app)
+    # Officer pages check their own tokens, bound to the officer's session (access.py).
+    csrf.exempt(triage_blueprint)
+    csrf.exempt(admin_blueprint)
+    # Flask-WTF puts its own csrf_token() in globals and in every template's context.
+    app.jinja_env.globals["csrf_token"] = csrf_token_for_page
+    app.context_processor(lambda: {"csrf_token": csrf_token_for_page})
     i18n.init_app(app)
     labels.register(app)
     app.jinja_env.globals["proof_bits"] = lambda: settings.proof_of_work_bits

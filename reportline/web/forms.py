@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import request
+from flask import current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFProtect, generate_csrf
 from wtforms import PasswordField, RadioField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.fields.core import UnboundField
@@ -40,7 +40,13 @@ class Form(FlaskForm):
     """
 
     class Meta(FlaskForm.Meta):
-        """Text fields get the cleaning filter first."""
+        """Text fields get the cleaning filter first; officer forms sign their CSRF token
+        with the officer session's own key (`reportline.web.triage.access`)."""
+
+        @property
+        def csrf_secret(self) -> Any:
+            """The officer session's CSRF key when there is one, else the site's."""
+            return g.get("csrf_secret") or current_app.secret_key
 
         def bind_field(self, form: Any, unbound_field: UnboundField, options: Any) -> Any:
             """Bind a field, putting `clean_text` before its own filters."""
@@ -58,6 +64,12 @@ class Form(FlaskForm):
         if formdata is _FROM_REQUEST:
             formdata = request.form if self.is_submitted() else None
         super().__init__(formdata=formdata, **kwargs)
+
+
+def csrf_token_for_page() -> str:
+    """The CSRF token a template puts in a form without a form class (the sign-out
+    button): bound to the officer session on officer pages, like every form's."""
+    return generate_csrf(secret_key=g.get("csrf_secret"))
 
 
 def page_number(text: str | None) -> int:

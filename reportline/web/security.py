@@ -2,12 +2,14 @@
 
 Every response gets the same strict headers. Nothing here, or anywhere,
 logs a client address, user agent, referrer or query string; reporter-side
-log lines carry the date only.
+requests write nothing to the shared log, and their errors go to a file of
+their own with the date only (`configure_logging`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from flask import Flask, Response, g, request
@@ -72,37 +74,77 @@ def is_officer_path(path: str) -> bool:
 
 
 class LogFormatter(logging.Formatter):
-    """Date-only timestamps for reporter-side records, full time for the rest."""
+    """Full timestamps for the shared log (officer-side and operator records only)."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        """Full timestamp on officer-side records, the date alone otherwise."""
-        if getattr(record, "officer_side", False):
-            return super().formatTime(record, "%Y-%m-%dT%H:%M:%S")
-        return super().formatTime(record, "%Y-%m-%d")
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
 
 
-class SideFilter(logging.Filter):
-    """Marks each record with whether it came from an officer-side request."""
+class DateOnlyFormatter(logging.Formatter):
+    """The reporter-side error file: the date, never the time of day."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d")
+
+
+def _reporter_side() -> bool:
+    """Whether the record being logged comes from a reporter-side request."""
+    try:
+        return bool(request) and not is_officer_path(request.path)
+    except RuntimeError:  # outside a request: operator commands, start-up, housekeeping
+        return False
+
+
+class OfficerSideOnly(logging.Filter):
+    """Lets through what did not come from a reporter-side request."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Tag the record; never drops it."""
-        try:
-            record.officer_side = bool(request) and is_officer_path(request.path)
-        except RuntimeError:  # outside a request: operator commands, start-up
-            record.officer_side = True
-        return True
+        """Drop records of reporter-side requests."""
+        return not _reporter_side()
 
 
-def configure_logging(app: Flask, level: str) -> None:
-    """Send the app's log to stderr in our format; silence the servers' own access logs."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LogFormatter())
-    handler.addFilter(SideFilter())
-    app.logger.handlers[:] = [handler]
-    app.logger.setLevel(level)
+class ReporterSideOnly(logging.Filter):
+    """Lets through only what came from a reporter-side request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep records of reporter-side requests only."""
+        return _reporter_side()
+
+
+class PrivateFileHandler(logging.FileHandler):
+    """A log file created readable by the service's own user only (mode 0600)."""
+
+    def _open(self):
+        descriptor = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.fdopen(descriptor, "a", encoding=self.encoding or "utf-8")
+
+
+def configure_logging(app: Flask, settings: Settings) -> None:
+    """The app's log: officer-side and operator records to stderr, with full times;
+    reporter-side errors only to `reporter_error_log` (date only), or nowhere.
+
+    A shared stream (journald, a container runtime) stamps every line with the
+    time it arrived and keeps lines in order, so a reporter-side line there would
+    date a reporter's request to the second whatever it says itself. Reporter
+    requests log nothing on success; an error on a reporter page goes to a file
+    of its own that the operator can turn off (`reporter_error_log = ""`).
+    """
+    shared = logging.StreamHandler(sys.stderr)
+    shared.setFormatter(LogFormatter())
+    shared.addFilter(OfficerSideOnly())
+    handlers: list[logging.Handler] = [shared]
+    if settings.reporter_error_log:
+        path = settings.instance_path / settings.reporter_error_log
+        reporter = PrivateFileHandler(path, delay=True)
+        reporter.setLevel(logging.ERROR)
+        reporter.setFormatter(DateOnlyFormatter())
+        reporter.addFilter(ReporterSideOnly())
+        handlers.append(reporter)
+    # Flask names the logger after the package, so every app in a process shares it.
+    for old in app.logger.handlers:
+        old.close()
+    app.logger.handlers[:] = handlers
+    app.logger.setLevel(settings.log_level.upper())
     app.logger.propagate = False
     # Werkzeug's development server logs every request with the client address.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -117,7 +159,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             x_proto=settings.proxy_hops,
             x_host=settings.proxy_hops,
         )
-    configure_logging(app, settings.log_level.upper())
+    configure_logging(app, settings)
 
     @app.after_request
     def _secure_headers(response: Response) -> Response:

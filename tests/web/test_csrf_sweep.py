@@ -65,3 +65,27 @@ def test_every_post_route_without_a_csrf_token_is_refused_and_changes_nothing(
         assert _content(db) == before, str(route)
     clock.advance(seconds=30)
     assert sign_in(app.test_client(), unit, clock).status_code == 303  # nothing got locked
+
+
+def test_an_officer_form_refuses_a_token_from_a_reporter_page(
+    app: Flask, samples: dict[str, str | int], supervisor: FlaskClient, db: Session
+) -> None:
+    """Signed-in officer forms take only tokens bound to the officer's own session: one
+    from the reporter side of the same browser (the shared session cookie) is refused."""
+    from tests.helpers import csrf_token
+
+    reporter_token = csrf_token(supervisor.get("/follow-up").get_data(as_text=True))
+    officer_token = csrf_token(supervisor.get("/triage/account").get_data(as_text=True))
+    assert reporter_token != officer_token
+    posts = [
+        r for r in routes(app, samples) if r.method == "POST" and r.endpoint.startswith("triage.")
+    ]
+    signed_in_posts = [r for r in posts if r.endpoint not in {"triage.login", "triage.enrol"}]
+    assert len(signed_in_posts) >= 10
+    for route in signed_in_posts:
+        before = _content(db)
+        response = supervisor.post(route.url, data={"csrf_token": reporter_token})
+        assert response.status_code == 400, str(route)
+        assert _content(db) == before, str(route)
+    accepted = supervisor.post("/triage/account/recovery-codes", data={"csrf_token": officer_token})
+    assert accepted.status_code == 200

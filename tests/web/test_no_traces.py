@@ -73,23 +73,52 @@ def test_officer_access_log_names_the_route_and_officer_but_no_address(
     assert "10.66.77.88" not in logged and "CanaryBrowser" not in logged
 
 
-def test_a_reporter_side_crash_logs_no_message_and_no_time_of_day(
-    app: Flask, unit: Enrolled
-) -> None:
+def _crash_on_both_sides(app: Flask) -> None:
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    output = io.StringIO()
-    app.logger.handlers[0].setStream(output)  # type: ignore[attr-defined]
 
     @app.get("/crash")
     def crash() -> str:
         raise ValueError("CANARY-IN-EXCEPTION what happened text")
 
+    @app.get("/triage/crash")
+    def officer_crash() -> str:
+        raise ValueError("CANARY-IN-EXCEPTION officer side")
+
     assert app.test_client().get("/crash").status_code == 500
-    err = output.getvalue()
-    assert "Unhandled ValueError on GET /crash" in err
-    assert "CANARY-IN-EXCEPTION" not in err
-    line = next(line for line in err.splitlines() if "Unhandled ValueError" in line)
+    assert app.test_client().get("/triage/crash").status_code in (303, 500)
+
+
+def test_a_reporter_side_crash_goes_only_to_its_own_file_dated_to_the_day(
+    app: Flask, unit: Enrolled, instance_path: object
+) -> None:
+    shared = io.StringIO()
+    app.logger.handlers[0].setStream(shared)  # type: ignore[attr-defined]
+    _crash_on_both_sides(app)
+    assert "/crash" not in shared.getvalue().replace("/triage/crash", "")
+    assert "CANARY-IN-EXCEPTION" not in shared.getvalue()
+    own_file = instance_path / "reporter-errors.log"  # type: ignore[operator]
+    assert oct(own_file.stat().st_mode & 0o777) == "0o600"
+    lines = own_file.read_text().splitlines()
+    line = next(line for line in lines if "Unhandled ValueError on GET /crash" in line)
     assert re.match(r"\d{4}-\d{2}-\d{2} ERROR", line)  # the date, no time
+    assert "CANARY-IN-EXCEPTION" not in own_file.read_text()
+    assert "/triage" not in own_file.read_text()  # officer-side lines stay in the shared log
+
+
+def test_the_reporter_error_file_can_be_turned_off(
+    app_settings: dict[str, object], unit: Enrolled, instance_path: object, clock: object
+) -> None:
+    from reportline import create_app
+
+    app_settings["reporter_error_log"] = ""
+    quiet = create_app(app_settings, clock=clock)  # type: ignore[arg-type]
+    shared = io.StringIO()
+    quiet.logger.handlers[0].setStream(shared)  # type: ignore[attr-defined]
+    assert len(quiet.logger.handlers) == 1
+    _crash_on_both_sides(quiet)
+    assert "GET /crash" not in shared.getvalue()
+    assert not (instance_path / "reporter-errors.log").exists()  # type: ignore[operator]
+    quiet.extensions["reportline.engine"].dispose()
 
 
 def test_nothing_about_a_reporter_is_stored_finer_than_the_day(

@@ -8,8 +8,11 @@ their own check. A new route is therefore protected without anyone remembering.
 from __future__ import annotations
 
 from flask import g, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms import ValidationError
 
+from reportline.crypto.kdf import hkdf
 from reportline.services import auth, devices, instance, keyring
 from reportline.services.errors import AccessDenied, NoKeyAccess, SessionExpired
 from reportline.services.keyring import UnitKeyring
@@ -91,10 +94,12 @@ def load_officer() -> BaseResponse | None:
         try:
             g.signed_in = auth.resume_session(db, decode_token(token_value), now(), settings())
             g.officer_id = g.signed_in.officer.id
+            g.csrf_secret = hkdf(g.signed_in.token.key, "officer-session:csrf")
         except SessionExpired:
             g.signed_in = None
         db.commit()
     if endpoint in PUBLIC_ENDPOINTS:
+        _check_csrf(None)
         return None
     signed_in = g.signed_in
     if signed_in is None:
@@ -102,11 +107,30 @@ def load_officer() -> BaseResponse | None:
         if token_value:
             clear_officer_cookie(response)
         return response
+    _check_csrf(g.csrf_secret)
     if signed_in.stage == auth.ENROL and endpoint not in ENROLMENT_ENDPOINTS:
         return redirect(url_for("triage.second_factor_setup"), code=303)
     if signed_in.stage != auth.ENROL and endpoint in ENROLMENT_ENDPOINTS - {"triage.logout"}:
         return redirect(url_for("triage.queue"), code=303)
     return None
+
+
+def _check_csrf(secret: bytes | None) -> None:
+    """Check the CSRF token of an officer-side POST, once, for every view.
+
+    Signed in, an officer's forms carry tokens signed with a key derived from
+    their own session's key, which lives only in their officer cookie: a token
+    taken from a reporter page (signed with the site's key) is refused. Before
+    sign-in (the sign-in and enrolment pages) the site's key is used.
+    Raises CSRFError (a 400 page).
+    """
+    if request.method != "POST":
+        return
+    try:
+        validate_csrf(request.form.get("csrf_token"), secret_key=secret)
+    except ValidationError as exc:
+        raise CSRFError(str(exc)) from exc
+    g.csrf_valid = True  # the forms need not check again
 
 
 def require_supervisor() -> None:
