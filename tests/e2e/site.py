@@ -21,6 +21,7 @@ import waitress
 from flask import Flask, request, template_rendered
 from flask.signals import request_finished
 from jinja2 import Template
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from waitress import wasyncore
 
@@ -29,12 +30,14 @@ from reportline.config import Settings
 from reportline.crypto.keys import PrivateKey
 from reportline.crypto.receipt import generate_receipt
 from reportline.migrate import upgrade
-from reportline.models import Officer
+from reportline.models import Message, Officer
 from reportline.services import (
     enrolment,
     follow_up,
+    form_tickets,
     instance,
     keyring,
+    maintenance,
     officers,
     submissions,
     triage,
@@ -143,26 +146,52 @@ class LiveSite:
         self.clock.advance(seconds=30)
         return totp_code(who.totp_seed, self.clock)
 
-    def submit_report(self, **fields: str) -> str:
-        """File a report as the form would; return its receipt words."""
+    def submit_report(self, possible_flood: bool = False, **fields: str) -> str:
+        """File a report as the form would (a fresh form each time); return its receipt."""
         draft = submissions.ReportDraft(**{**VALID_REPORT, **fields})
+        ticket_key = instance.form_ticket_key(self.settings)
+        ticket = form_tickets.read(ticket_key, form_tickets.issue(ticket_key, self.clock()))
+        assert ticket is not None
+        keys = submissions.SubmissionKeys(
+            self.settings.receipt_pepper, instance.spent_form_key(self.settings)
+        )
         with self.database() as db:
-            _case, receipt = submissions.submit_report(
+            submitted = submissions.submit_report(
                 db,
                 draft,
-                self.settings.receipt_pepper,
+                ticket,
+                keys,
                 PinnedUnitKey(self.settings.unit_key_fingerprint),
                 self.today(),
+                possible_flood,
             )
-        return " ".join(receipt.words)
+        return " ".join(submitted.receipt.words)
 
     def case_id(self, receipt: str) -> int:
         """The case a receipt opens."""
         with self.database() as db:
-            token = follow_up.sign_in(db, receipt, None, self.clock(), self.settings)
+            token = follow_up.sign_in(db, receipt, self.clock(), self.settings)
             reporter = follow_up.resume(db, token, self.clock())
             follow_up.end(db, token)
             return reporter.case.id
+
+    def forget_kept_receipts(self) -> None:
+        """Two rounds of housekeeping: receipts kept for repeated forms are dropped."""
+        for _ in range(2):
+            self.clock.advance(minutes=self.settings.receipt_keep_minutes)
+            with self.database() as db:
+                maintenance.age_kept_receipts(db, self.clock(), self.settings)
+
+    def alter_a_message(self, receipt: str) -> None:
+        """What a database writer might do: change a byte of the case's first message."""
+        case_id = self.case_id(receipt)
+        with self.database() as db:
+            message = db.scalars(
+                select(Message).where(Message.case_id == case_id, Message.seq == 1)
+            ).one()
+            body = bytearray(message.body)
+            body[-1] ^= 0x01
+            message.body = bytes(body)
 
     def supervisor_acts(self, receipt: str, status: str = "", message: str = "") -> None:
         """The supervisor moves the receipt's case and/or writes to its reporter."""
@@ -179,7 +208,7 @@ class LiveSite:
     def reporter_replies(self, receipt: str, text: str) -> None:
         """The reporter behind `receipt` sends a reply."""
         with self.database() as db:
-            token = follow_up.sign_in(db, receipt, None, self.clock(), self.settings)
+            token = follow_up.sign_in(db, receipt, self.clock(), self.settings)
             reporter = follow_up.resume(db, token, self.clock())
             follow_up.reply(db, reporter, text, self.today())
             follow_up.end(db, token)

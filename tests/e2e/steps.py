@@ -24,6 +24,7 @@ class Sample:
 
     followed_up_receipt: str  # acknowledged, with a question and an answer
     followed_up_reference: str
+    altered_reference: str  # a case whose first message was changed in the database
 
 
 Reach = Callable[[Page, LiveSite, Sample], None]
@@ -42,7 +43,12 @@ def arrange_sample(site: LiveSite) -> Sample:
         receipt, message="Thank you. Do you know if anyone saved a copy of the message?"
     )
     site.reporter_replies(receipt, "Yes, a PC on C shift took a screenshot of it.")
-    return Sample(receipt, reference(site.case_id(receipt)))
+    for n in range(3):
+        site.submit_report(possible_flood=True, what_happened=f"aaaaaaaaaaaa {n}")
+    altered = site.submit_report(category="other", what_happened="Took home seized cash.")
+    site.supervisor_acts(altered, message="Which exhibit number was it?")
+    site.alter_a_message(altered)
+    return Sample(receipt, reference(site.case_id(receipt)), reference(site.case_id(altered)))
 
 
 # ---------------------------------------------------------------- small steps
@@ -136,13 +142,24 @@ def report_form_sent_empty(page: Page, _site: LiveSite, _sample: Sample) -> None
     submit(page)
 
 
-def report_form_sent_twice(page: Page, _site: LiveSite, _sample: Sample) -> None:
-    # The same form open in two tabs: only the newest one may file a report.
+def report_already_sent(page: Page, site: LiveSite, _sample: Sample) -> None:
+    # The same form sent again after its receipt is no longer kept (a tab left open).
     page.goto("/report")
-    other_tab = page.context.new_page()
-    other_tab.goto("/report")
-    other_tab.close()
+    spent = page.locator("input[name=submission]").input_value()
     fill_report(page)
+    submit(page)
+    site.forget_kept_receipts()
+    page.goto("/report")
+    page.locator("input[name=submission]").evaluate("(field, value) => field.value = value", spent)
+    fill_report(page)
+    submit(page)
+
+
+def report_form_honeypot_filled(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    # What a script that fills in every field gets: the form again, with its text.
+    page.goto("/report")
+    fill_report(page, where="Custody suite")
+    page.locator("input[name=homepage]").evaluate("field => field.value = 'http://x.example'")
     submit(page)
 
 
@@ -285,3 +302,9 @@ def awaiting_access(page: Page, site: LiveSite, _sample: Sample) -> None:
 def forbidden(page: Page, site: LiveSite, _sample: Sample) -> None:
     sign_in(page, site, site.add_officer("harri.jones@unit.example"))
     page.goto("/triage/admin/")
+
+
+def case_altered(page: Page, site: LiveSite, sample: Sample) -> None:
+    """A case whose message was changed in the database: shown, marked, read-only."""
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/cases/{sample.altered_reference}")

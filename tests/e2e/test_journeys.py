@@ -49,6 +49,7 @@ def site(
     with running_site(tmp_path_factory.mktemp("instance"), database_url) as live:
         yield live
 
+
 MAIN_SUBMIT = "main form button[type=submit]"
 
 
