@@ -321,7 +321,7 @@ def waitress_options(settings: Settings) -> dict[str, object]:
         "channel_timeout": CHANNEL_TIMEOUT_SECONDS,
         "cleanup_interval": CLEANUP_INTERVAL_SECONDS,
         "asyncore_use_poll": True,
-        "max_request_body_size": settings.max_request_bytes,
+        "max_request_body_size": settings.max_request_bytes + 1,  # waitress refuses >= its limit
         "inbuf_overflow": settings.max_request_bytes + 65536,
         "outbuf_overflow": 16 * 1024 * 1024,
     }
