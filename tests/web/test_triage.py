@@ -169,7 +169,7 @@ def test_every_queue_view_pages_through_an_index_without_sorting(
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        for view in ("open", "all", "closed", "received"):
+        for view in ("open", "all", "closed", "received", "flood"):
             assert supervisor.get(f"/triage/?status={view}&page=1").status_code == 200
     finally:
         event.remove(engine, "before_cursor_execute", capture)
