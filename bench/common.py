@@ -159,9 +159,14 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process has used so far (all threads)."""
+        user, system = self.cpu_times()
+        return user + system
+
+    def cpu_times(self) -> tuple[float, float]:
+        """(user, system) CPU seconds the server process has used so far, from /proc."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        ticks = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / ticks, int(fields[12]) / ticks
 
     def stop(self) -> None:
         """Terminate the server (it shuts waitress down on SIGTERM) and wait for it."""
@@ -195,15 +200,24 @@ class Response:
 
 @dataclass
 class Browser:
-    """One keep-alive HTTP/1.1 connection with its own cookie jar (path-scoped, no expiry)."""
+    """One keep-alive HTTP/1.1 connection with its own cookie jar (path-scoped, no expiry).
+
+    `source_address` makes its connections come from another loopback address
+    (any of 127.0.0.0/8 works on Linux), as a different machine's would.
+    """
 
     port: int
     cookies: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (value, path)
     connection: http.client.HTTPConnection | None = None
+    timeout: float = 120.0
+    source_address: str | None = None
 
     def _connect(self) -> http.client.HTTPConnection:
         if self.connection is None:
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            self.connection = http.client.HTTPConnection(
+                "127.0.0.1", self.port, timeout=self.timeout,
+                source_address=(self.source_address, 0) if self.source_address else None,
+            )
         return self.connection
 
     def _cookie_header(self, path: str) -> str:
@@ -279,6 +293,14 @@ def csrf_token(html: str) -> str:
     if not match:
         raise ValueError("no CSRF token on the page")
     return match.group(1) or match.group(2)
+
+
+def report_form_fields(html: str) -> dict[str, str]:
+    """The hidden values a report form must be sent back with: CSRF token and one-time value."""
+    match = SUBMISSION_FIELD.search(html)
+    if not match:
+        raise ValueError("no submission field on the form")
+    return {"csrf_token": csrf_token(html), "submission": match.group(1)}
 
 
 def receipt_words(html: str) -> list[str]:

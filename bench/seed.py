@@ -1,7 +1,8 @@
 """A realistic database for the officer-page benchmark, made with the app's own services.
 
-Reports are accepted with `submissions.submit_report` (the real sealing code),
-spread over three years, oldest first. Each then lives a plausible life for
+Reports are accepted with `submissions.submit_report` (the real sealing code,
+each with its own form's one-time value from `form_tickets`), spread over
+three years, oldest first. Each then lives a plausible life for
 its age through the same services the officer pages use:
 `triage.change_status` (status history with sealed reasons, audited),
 `triage.open_case` and `triage.write_to_reporter` (questions, sealed to the
@@ -28,7 +29,17 @@ from bench.instance import Credentials, instance_settings
 from reportline import utcnow
 from reportline.crypto.password import derive_password_key, read_params, unwrap_private_key
 from reportline.models import Case, Officer
-from reportline.services import cases, follow_up, instance, keyring, officers, submissions, triage
+from reportline.services import (
+    cases,
+    follow_up,
+    form_tickets,
+    instance,
+    keyring,
+    maintenance,
+    officers,
+    submissions,
+    triage,
+)
 from reportline.services.keyring import UnitKeyring
 
 SPAN_DAYS = 3 * 365
@@ -114,6 +125,10 @@ class Seeder:
         self.today = self.now.date()
         self.officers, self.keyring = self._team(credentials)
         self.unit_key = keyring.PinnedUnitKey(self.settings.unit_key_fingerprint)
+        # Each report is sent with its own form's one-time value, as the form sends it.
+        self.ticket_key = instance.form_ticket_key(self.settings)
+        self.submission_keys = submissions.SubmissionKeys(
+            self.settings.receipt_pepper, instance.spent_form_key(self.settings))
         self.result = SeedReport()
         self._busy_seen = 0
 
@@ -165,9 +180,14 @@ class Seeder:
     def _one_case(self, age: int) -> None:
         rng = self.rng
         received_on = self.today - timedelta(days=age)
-        case, receipt = submissions.submit_report(
-            self.session, _draft(rng), self.settings.receipt_pepper, self.unit_key, received_on
-        )
+        ticket = form_tickets.read(self.ticket_key, form_tickets.issue(self.ticket_key, self.now))
+        if ticket is None:
+            raise RuntimeError("a freshly issued form ticket does not read back")
+        receipt = submissions.submit_report(
+            self.session, _draft(rng), ticket, self.submission_keys, self.unit_key, received_on
+        ).receipt
+        case = self.session.scalars(select(Case).where(
+            Case.receipt_hmac == receipt.lookup_hmac(self.settings.receipt_pepper))).one()
         self.result.reports += 1
         events: list[tuple[datetime, str, str]] = []
         moment = _at(received_on, rng)
@@ -212,7 +232,7 @@ class Seeder:
         return min(candidate, max(self.now, moment + timedelta(minutes=1)))
 
     def _reporter_replies(self, receipt: str, when: datetime) -> None:
-        token = follow_up.sign_in(self.session, receipt, None, when, self.settings)
+        token = follow_up.sign_in(self.session, receipt, when, self.settings)
         reporter = follow_up.resume(self.session, token, when)
         follow_up.reply(self.session, reporter, _text(self.rng, 10, 150), when.date())
         follow_up.end(self.session, token)
@@ -226,6 +246,9 @@ def seed_instance(folder: Path, credentials: Credentials, count: int, seed: int 
     with instance.database_session(settings) as session:
         seeder = Seeder(session, folder, credentials, seed)
         result = seeder.add_reports(count)
+        # Spent form values older than a form's lifetime are gone on a real instance.
+        maintenance.purge_spent_forms(session, utcnow(), settings)
+        session.commit()
         total = session.scalar(select(func.count()).select_from(Case)) or 0
         if total < count:
             raise RuntimeError(f"only {total} cases in the database after seeding")

@@ -3,8 +3,22 @@
     python -m bench.server --app reportline --instance DIR --port P [--threads 8]
     python -m bench.server --app bare --database-url URL --port P [--threads 8]
     python -m bench.server --app reportline ... --what-if form-cache   (see bench/whatif.py)
+    python -m bench.server --app reportline ... --waitress-defaults   (comparison only)
+    python -m bench.server --app reportline ... --count-argon2 FILE
 
-Debug is off, waitress writes no access log, ident="" drops the Server header.
+Debug is off and waitress gets `reportline.cli.waitress_options` (no banner, no
+access log, proxy headers stripped, the connection limit, idle timeout, poll()
+and body limits of `reportline serve`); ReportLine also runs its in-process
+housekeeping thread when its settings ask for it, as `serve` does. The bare app
+gets the same waitress options (computed from default settings).
+
+--waitress-defaults leaves out waitress_options' tuning (only no banner and
+stripped proxy headers, as before the tuning): for bench.slow_clients'
+comparison, never for a measurement of the app itself.
+
+--count-argon2 FILE counts Argon2id runs in this process and writes the count
+to FILE when the server stops (bench.guessing).
+
 SIGTERM shuts waitress down cleanly (so SQLite checkpoints its WAL).
 """
 
@@ -14,6 +28,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +45,53 @@ def build_app(args: argparse.Namespace) -> Any:
     return create_bare_app(args.database_url)
 
 
+def server_options(app: Any, defaults: bool) -> dict[str, object]:
+    """The keyword arguments `reportline serve` gives waitress (or the untuned ones)."""
+    from reportline.cli import waitress_options
+    from reportline.config import Settings
+
+    settings = app.extensions.get("reportline.settings")
+    if settings is None:  # the bare app: the options default settings give
+        settings = Settings(instance_path=Path("."), secret_key=b"\0" * 32,
+                            receipt_pepper=b"\0" * 32, database_url="")
+    if defaults:
+        return {"ident": "", "clear_untrusted_proxy_headers": settings.proxy_hops == 0}
+    return waitress_options(settings)
+
+
+def start_housekeeping(app: Any) -> None:
+    """What `reportline serve` starts beside waitress: the purge, once a minute."""
+    settings = app.extensions.get("reportline.settings")
+    if settings is None or not settings.housekeeping_in_process:
+        return
+    from reportline import cli
+
+    threading.Thread(target=cli._housekeeping, args=(settings,),
+                     name="reportline-housekeeping", daemon=True).start()
+
+
+class Argon2Counter:
+    """Counts Argon2id runs (every password key derivation goes through one)."""
+
+    def __init__(self) -> None:
+        from reportline.crypto import password
+
+        self.count = 0
+        self._lock = threading.Lock()
+        original = password.argon2id
+
+        def counted(*args: Any, **kwargs: Any) -> bytes:
+            with self._lock:
+                self.count += 1
+            return original(*args, **kwargs)
+
+        password.argon2id = counted
+
+
 def main() -> None:
     """Parse arguments and serve until SIGTERM."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--app", choices=["reportline", "bare"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=8)
@@ -40,6 +99,10 @@ def main() -> None:
     parser.add_argument("--database-url", help="database of the bare app")
     parser.add_argument("--what-if", action="append", default=[],
                         help="apply a simulated optimisation from bench/whatif.py")
+    parser.add_argument("--waitress-defaults", action="store_true",
+                        help="run waitress without waitress_options' tuning (comparison only)")
+    parser.add_argument("--count-argon2", metavar="FILE",
+                        help="count Argon2id runs and write the count to FILE on exit")
     args = parser.parse_args()
     app = build_app(args)
     if args.what_if:
@@ -48,23 +111,24 @@ def main() -> None:
         apply(args.what_if)
     if app.debug:
         raise SystemExit("refusing to benchmark with debug on")
+    counter = Argon2Counter() if args.count_argon2 else None
 
     import waitress
 
+    options = server_options(app, args.waitress_defaults)
     server = waitress.create_server(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        threads=args.threads,
-        ident="",
-        clear_untrusted_proxy_headers=True,
+        app, host="127.0.0.1", port=args.port, threads=args.threads, **options
     )
+    start_housekeeping(app)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"{args.app} serving on 127.0.0.1:{args.port} with {args.threads} threads"
-          f"{' (what-if: ' + ', '.join(args.what_if) + ')' if args.what_if else ''}", flush=True)
+          f"{' (what-if: ' + ', '.join(args.what_if) + ')' if args.what_if else ''}; "
+          f"waitress options {options}", flush=True)
     try:
         server.run()
     finally:
+        if counter is not None:
+            Path(args.count_argon2).write_text(str(counter.count), encoding="utf-8")
         engine = app.extensions.get("reportline.engine") or app.extensions.get("bench.engine")
         if engine is not None:
             engine.dispose()

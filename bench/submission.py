@@ -12,7 +12,10 @@ its own `python -m bench.server` process with the same waitress settings; the
 load comes from this process: --clients threads, each one browser (its own
 keep-alive connection and cookie jar). Rounds alternate bare, ReportLine,
 bare, ReportLine, ...; the result is the median of each app's rounds and the
-ratio ReportLine / bare (target: at least 0.80). With --what-if, another server
+ratio ReportLine / bare (target: at least 0.80). ReportLine's instance lets a
+form be sent at once and never reaches the flood rate (bench.instance's
+THROUGHPUT_SETTINGS): a throughput run is a flood by design, measured by
+bench.flood. With --what-if, another server
 runs ReportLine with a simulated optimisation (bench/whatif.py) in the same
 rounds; given more than once, one server per cumulative step (A, A+B, ...).
 """
@@ -45,7 +48,7 @@ from bench.common import (
     receipt_words,
     write_results,
 )
-from bench.instance import FAST_ARGON2, create_instance, scratch_postgres
+from bench.instance import FAST_ARGON2, THROUGHPUT_SETTINGS, create_instance, scratch_postgres
 from bench.whatif import EXPERIMENTS
 
 TARGET_RATIO = 0.80
@@ -163,7 +166,7 @@ def start_servers(
     else:
         rl_url = None
         bare_url = f"sqlite:///{WORK / backend / 'bare.sqlite3'}"
-    create_instance(rl_folder, rl_url, FAST_ARGON2)
+    create_instance(rl_folder, rl_url, FAST_ARGON2, THROUGHPUT_SETTINGS)
     variants = {
         "bare": ["--app", "bare", "--database-url", bare_url],
         "reportline": ["--app", "reportline", "--instance", str(rl_folder)],
@@ -230,7 +233,7 @@ def profile_submissions(count: int) -> dict[str, Any]:
     from reportline import create_app
 
     folder = WORK / "profile" / "reportline-instance"
-    create_instance(folder, None, FAST_ARGON2)
+    create_instance(folder, None, FAST_ARGON2, THROUGHPUT_SETTINGS)
     os.environ["REPORTLINE_INSTANCE"] = str(folder)
     rl_app = create_app()
     bare_app = create_bare_app(f"sqlite:///{WORK / 'profile' / 'bare.sqlite3'}")
