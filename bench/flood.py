@@ -223,10 +223,9 @@ class Flood:
             if held and time.perf_counter() - held[0][0] >= wait:
                 self._post(browser, held.popleft()[1], self.patient, rng)
             elif len(held) < batch:
-                fetched_at = time.perf_counter()
                 fields = self._fetch(browser, self.patient)
-                if fields is not None:
-                    held.append((fetched_at, fields))
+                if fields is not None:  # counted from the answer: the server may issue late
+                    held.append((time.perf_counter(), fields))
             else:
                 time.sleep(max(0.0, min(held[0][0] + wait, self.deadline)
                                - time.perf_counter()))
