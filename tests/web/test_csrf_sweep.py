@@ -89,3 +89,30 @@ def test_an_officer_form_refuses_a_token_from_a_reporter_page(
         assert _content(db) == before, str(route)
     accepted = supervisor.post("/triage/account/recovery-codes", data={"csrf_token": officer_token})
     assert accepted.status_code == 200
+
+
+def test_the_public_officer_forms_work_in_a_browser_with_an_officer_session(
+    app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock, unit: Enrolled
+) -> None:
+    """A supervisor who opens an enrolment link in their own signed-in browser: the page's
+    token and the check of its POST use the same key."""
+    from reportline.services import enrolment, instance
+    from reportline.services.officers import get_officer
+    from tests.helpers import csrf_token
+
+    _officer, token = enrolment.invite_officer(
+        db,
+        "new.starter@unit.example",
+        "officer",
+        get_officer(db, unit.officer_id),
+        clock(),
+        instance.integrity_key(db.info["settings"]),
+    )
+    db.commit()
+    page = supervisor.get(f"/triage/enrol/{token}").get_data(as_text=True)
+    password = "copper whistle orchard seven"
+    response = supervisor.post(
+        f"/triage/enrol/{token}",
+        data={"csrf_token": csrf_token(page), "password": password, "confirm": password},
+    )
+    assert response.status_code == 303

@@ -99,7 +99,7 @@ def load_officer() -> BaseResponse | None:
             g.signed_in = None
         db.commit()
     if endpoint in PUBLIC_ENDPOINTS:
-        _check_csrf(None)
+        _check_csrf(g.get("csrf_secret"))
         return None
     signed_in = g.signed_in
     if signed_in is None:
@@ -118,10 +118,11 @@ def load_officer() -> BaseResponse | None:
 def _check_csrf(secret: bytes | None) -> None:
     """Check the CSRF token of an officer-side POST, once, for every view.
 
-    Signed in, an officer's forms carry tokens signed with a key derived from
-    their own session's key, which lives only in their officer cookie: a token
-    taken from a reporter page (signed with the site's key) is refused. Before
-    sign-in (the sign-in and enrolment pages) the site's key is used.
+    With a session, an officer's forms carry tokens signed with a key derived
+    from their own session's key, which lives only in their officer cookie: a
+    token taken from a reporter page (signed with the site's key) is refused.
+    Without one (the sign-in and enrolment pages) the site's key is used; the
+    same key signs the page and checks its POST either way.
     Raises CSRFError (a 400 page).
     """
     if request.method != "POST":
