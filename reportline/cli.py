@@ -29,7 +29,7 @@ from reportline.config import CONFIG_FILE_NAME, ConfigError, Settings, load_sett
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import wordlist
 from reportline.migrate import upgrade
-from reportline.services import audit, instance, keyring, maintenance, officers, setup
+from reportline.services import audit, instance, keyring, maintenance, officers, queue, setup
 from reportline.services.errors import ServiceError, WeakPassword
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from reportline.services.officers import NewOfficer
@@ -340,16 +340,18 @@ HOUSEKEEPING_EVERY_SECONDS = 60
 
 
 def _housekeeping(settings: Settings) -> None:
-    """What `reportline purge` does, once a minute, for as long as the server runs."""
+    """What `reportline purge` does, once a minute, for as long as the server runs;
+    rounds for kept receipts at their own, random pace (`maintenance.ReceiptRounds`)."""
     logger = logging.getLogger("reportline.housekeeping")
+    rounds = maintenance.ReceiptRounds(settings.receipt_keep_minutes)
     while True:
+        time.sleep(HOUSEKEEPING_EVERY_SECONDS)
         try:
             with instance.database_session(settings) as session:
-                maintenance.purge_expired(session, utcnow(), settings)
+                maintenance.purge_expired(session, utcnow(), settings, rounds.due())
                 session.commit()
         except Exception as exc:  # keep serving; say what failed, never with what data
             logger.error("Housekeeping failed: %s", type(exc).__name__)
-        time.sleep(HOUSEKEEPING_EVERY_SECONDS)
 
 
 @main.command()
@@ -422,9 +424,15 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every migration not yet applied."""
-    _upgrade(_settings(_instance_path()))
+    """Apply every migration not yet applied (and start the queue ledger if new)."""
+    settings = _settings(_instance_path())
+    _upgrade(settings)
+    with instance.database_session(settings) as session:
+        started = queue.start_ledger_if_missing(session, "cli", utcnow())
+        session.commit()
     click.echo("Database schema is up to date.")
+    if started:
+        click.echo("The queue ledger now counts the cases that need attention.")
 
 
 @main.group("audit")
@@ -446,12 +454,13 @@ def audit_verify() -> None:
 
 @main.command()
 def purge() -> None:
-    """Delete expired sessions and throttle counters (safe to run from cron)."""
+    """Delete expired sessions, counters and spent form values, and run a round for the
+    receipts kept for repeated forms (from cron every `receipt_keep_minutes`)."""
     settings = _settings(_instance_path())
     with instance.database_session(settings) as session:
         maintenance.purge_expired(session, utcnow(), settings)
         session.commit()
-    click.echo("Expired sessions and counters removed.")
+    click.echo("Expired sessions, counters and spent form values removed; kept receipts aged.")
 
 
 if __name__ == "__main__":

@@ -373,3 +373,24 @@ def test_demo_serves_a_throw_away_instance_and_removes_it_when_stopped(tmp_path:
     assert "scan this QR code" in output and "\u2588" * 20 in output  # drawn in the terminal
     assert not Path(folder.group(1)).exists()  # removed on SIGTERM
     assert not elsewhere.exists()
+
+
+def test_db_upgrade_starts_the_queue_ledger_of_an_instance_that_had_none(
+    instance: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    _init(instance, tmp_path / "k.txt")
+    database = sqlite3.connect(instance / "reportline.sqlite3")
+    database.execute("DELETE FROM queue_ledger")  # as an instance from before the ledger
+    database.commit()
+    database.close()
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "queue ledger now counts" in result.output
+    database = sqlite3.connect(instance / "reportline.sqlite3")
+    assert database.execute("SELECT attention FROM queue_ledger").fetchall() == [(0,)]
+    database.close()
+    again = CliRunner().invoke(main, ["db", "upgrade"])
+    assert "queue ledger" not in again.output
+    assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0

@@ -3,7 +3,6 @@
 - `spent_forms`: each report form's one-time value, spent when its report is
   stored (a keyed hash under a unique key, dated to the day), with the receipt
   kept briefly, sealed under a key only the sending browser holds.
-- `housekeeping`: one row that paces the ageing of those receipts.
 - `cases.possible_flood`: reports that arrived during a flood, held in the
   queue's flood group; `ix_cases_queue` gains the column so the default view
   still pages through the index alone, and `ix_cases_flood` holds the group.
@@ -43,12 +42,6 @@ def upgrade() -> None:
     with op.batch_alter_table('spent_forms', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_spent_forms_spent_on'), ['spent_on'], unique=False)
     op.create_table(
-        'housekeeping',
-        sa.Column('id', BIGINT, autoincrement=False, nullable=False),
-        sa.Column('receipts_aged_at', sa.DateTime(), nullable=True),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_housekeeping')),
-    )
-    op.create_table(
         'queue_ledger',
         sa.Column('id', BIGINT, autoincrement=False, nullable=False),
         sa.Column('attention', BIGINT, nullable=False),
@@ -83,7 +76,6 @@ def downgrade() -> None:
         )
         batch_op.drop_column('possible_flood')
     op.drop_table('queue_ledger')
-    op.drop_table('housekeeping')
     with op.batch_alter_table('spent_forms', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_spent_forms_spent_on'))
     op.drop_table('spent_forms')

@@ -8,14 +8,13 @@ from reportline.models.case import Case, Message, QueueLedger, StatusChange
 from reportline.models.keys import RecoveryKey, UnitKey, UnitKeyGrant
 from reportline.models.officer import EnrolmentInvite, Officer, RecoveryCode
 from reportline.models.sessions import OfficerSession, ReporterSession
-from reportline.models.submission import Housekeeping, SpentForm
+from reportline.models.submission import SpentForm
 from reportline.models.throttle import ThrottleBucket, ThrottleSalt
 
 __all__ = [
     "AuditEntry",
     "Case",
     "EnrolmentInvite",
-    "Housekeeping",
     "Message",
     "Officer",
     "OfficerSession",

@@ -150,5 +150,5 @@ class StatusChange(Base):
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     changed_at: Mapped[datetime]
     reason: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # HMAC under the case's MAC key: see reportline.services.triage.status_change_mac.
+    # HMAC under the case's MAC key: see reportline.services.case_checks.status_change_mac.
     mac: Mapped[bytes] = mapped_column(LargeBinary(32))

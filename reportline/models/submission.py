@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import LargeBinary
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,18 +26,6 @@ class SpentForm(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     spent_on: Mapped[date] = mapped_column(index=True)
     sealed_receipt: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # Set by housekeeping once the receipt has lived through one ageing round; the
-    # next round drops it (services.maintenance). Never a time.
+    # Set by housekeeping once the receipt has lived through one round; the next
+    # round drops it (services.maintenance). Never a time.
     receipt_stale: Mapped[bool] = mapped_column(default=False)
-
-
-class Housekeeping(Base):
-    """The single row that paces housekeeping shared by every process and server.
-
-    It times operators' and housekeeping's own work, never a reporter's.
-    """
-
-    __tablename__ = "housekeeping"
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    receipts_aged_at: Mapped[datetime | None]

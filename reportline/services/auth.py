@@ -2,8 +2,9 @@
 
 A sign-in costs one Argon2id run and one TOTP check whether or not the account
 exists, is locked or the password is right, and every failure gets the same
-answer. Throttling happens before the expensive work, and the expensive work
-waits for a slot in a gate of this process (`reportline.services.limits`).
+answer. Throttling happens before the expensive work; the expensive work runs
+outside any database transaction and waits for a slot in a gate of this
+process (`reportline.services.limits`).
 
 Failures count against one of two budgets. A browser that brings a device
 token earned by signing in to this account before (`services.devices`) has
@@ -108,48 +109,104 @@ def _decoy_params(email: str, settings: Settings) -> WrapParams:
     return WrapParams(salt=salt, cost=instance.argon2_cost(settings))
 
 
-def sign_in(
-    session: Session,
-    email: str,
-    password: str,
-    code: str,
-    client: SignInClient,
-    now: datetime,
-    settings: Settings,
-) -> SignInResult:
-    """Check e-mail, password and second factor; start a session or raise.
+@dataclass
+class SignInAttempt:
+    """A sign-in between its three steps (`begin_sign_in`, `check_password`,
+    `finish_sign_in`). The expensive middle step runs outside any database
+    transaction: on SQLite a transaction holds the one write lock, and an
+    Argon2id run inside it would keep every reporter waiting."""
 
-    Raises Throttled while a delay is running or no Argon2id slot frees up,
-    LoginFailed for anything wrong. Failure counters are written before raising:
-    the caller must commit them.
+    email: str
+    officer: Officer | None
+    device: DeviceToken | None
+    guard: LoginGuard
+    usable: bool
+    lane: WorkGate
+    wrapped_key: bytes | None = field(default=None, repr=False)
+
+
+def begin_sign_in(
+    session: Session, email: str, client: SignInClient, now: datetime, settings: Settings
+) -> SignInAttempt:
+    """Look the account up and check the throttle; raise Throttled while a delay runs.
+
+    Writes at most this hour's throttle salt. The caller commits, ending the
+    transaction, before `check_password`.
     """
     try:
         email = normalise_email(email)
     except Exception:
         email = email.strip().lower()[:254]
-    # The account's row is locked first (PostgreSQL; SQLite runs one writer at a
-    # time anyway): parallel sign-ins to one account then take turns, and each sees
-    # the failures, lockout and used codes of the one before.
-    officer = session.scalars(
-        select(Officer).where(Officer.email == email).with_for_update()
-    ).first()
+    officer = session.scalars(select(Officer).where(Officer.email == email)).first()
     device = client.device if officer and client.device_belongs_to(officer.id) else None
     guard = login_guard(session, email, client.address, now, settings, device)
-
     usable = bool(officer and officer.active and not officer.locked and officer.has_keys)
-    lane = client.gates.device if device else client.gates.stranger
-    with lane.slot():
-        private_key = _check_password(officer if usable else None, email, password, settings)
-    factor = _check_second_factor(session, officer, private_key, code, now)
+    return SignInAttempt(
+        email=email,
+        officer=officer,
+        device=device,
+        guard=guard,
+        usable=usable,
+        lane=client.gates.device if device else client.gates.stranger,
+        wrapped_key=officer.wrapped_private_key if officer else None,
+    )
 
+
+def check_password(attempt: SignInAttempt, password: str, settings: Settings) -> PrivateKey | None:
+    """Run Argon2id (for real and unknown accounts alike) in the attempt's lane, with no
+    database work; the officer's private key, or None. Raises Throttled when no slot
+    frees up in time (nothing was checked, nothing counted)."""
+    with attempt.lane.slot():
+        return _check_password(
+            attempt.officer if attempt.usable else None, attempt.email, password, settings
+        )
+
+
+def finish_sign_in(
+    session: Session,
+    attempt: SignInAttempt,
+    private_key: PrivateKey | None,
+    password: str,
+    code: str,
+    now: datetime,
+    settings: Settings,
+) -> SignInResult:
+    """Check the second factor and record the outcome: a session, or a counted failure.
+
+    The account's row is locked now (PostgreSQL; SQLite runs one writer at a time),
+    so attempts racing on one account take turns here, and each sees the failures,
+    lockout and used codes of the one before. An attempt whose budget ran out while
+    its password was being checked learns nothing (Throttled). Raises LoginFailed
+    for anything wrong; failure counters are written first: the caller commits them.
+    """
+    throttle.check(session, attempt.guard.keys, now)
+    officer = None
+    if attempt.officer is not None:
+        officer = session.scalars(
+            select(Officer)
+            .where(Officer.id == attempt.officer.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+    still_usable = bool(
+        officer
+        and officer.active
+        and not officer.locked
+        and officer.wrapped_private_key == attempt.wrapped_key
+    )
+    if not still_usable:
+        private_key = None
+    factor = _check_second_factor(session, officer, private_key, code, now)
     if officer is None or private_key is None or factor is None:
-        record_login_failure(session, guard, officer, now, settings)
+        record_login_failure(session, attempt.guard, officer, now, settings)
         raise LoginFailed("sign-in failed")
-    throttle.clear(session, guard.own_budget)
+    throttle.clear(session, attempt.guard.own_budget)
     rewrap_if_cost_changed(officer, private_key, password, instance.argon2_cost(settings))
     token = start_session(session, officer, private_key, ACTIVE, now)
     audit.record(session, officer.email, "officer.signed_in", now, factor=factor)
-    new_device = None if device else devices.issue(instance.device_key(settings), officer.id)
+    new_device = (
+        None if attempt.device else devices.issue(instance.device_key(settings), officer.id)
+    )
     return SignInResult(token, ACTIVE, officer, new_device)
 
 

@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from reportline.crypto.context import context
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey, PublicKey
-from reportline.models import Case
+from reportline.models import Case, StatusChange
 from reportline.services import cases
 from reportline.services.errors import NoKeyAccess, ServiceError
 from reportline.services.keyring import UnitKeyring
@@ -44,6 +45,23 @@ class ItemProblem(Enum):
     ALTERED = "altered"
     MISSING = "missing"
     UNEXPECTED = "unexpected"
+
+
+# Gaps shown one by one in a conversation or history; a count altered to millions is
+# the case's STATE fault, not millions of markers.
+MAX_GAPS_SHOWN = 50
+
+
+def positions_to_show(stored: set[int], count: int) -> list[int]:
+    """The positions a reader lists: every stored row's (whatever its position), and the
+    gaps in 1..count, at most MAX_GAPS_SHOWN of them."""
+    limit = min(count, len(stored) + MAX_GAPS_SHOWN)
+    return sorted(stored | set(range(1, limit + 1)))
+
+
+def out_of_place(position: int, count: int) -> bool:
+    """Whether a stored row sits outside positions 1..count (added, or moved)."""
+    return not 1 <= position <= count
 
 
 class CaseTampered(ServiceError):
@@ -80,14 +98,43 @@ class CheckedCase:
         )
 
 
+def status_change_mac(mac_key: bytes, change: StatusChange) -> bytes:
+    """The MAC over who moved the case, from what to what, when, and the sealed reason."""
+    header = context(
+        "status-mac",
+        case=change.case_id,
+        change=change.id,
+        seq=change.seq,
+        from_status=change.from_status,
+        to_status=change.to_status,
+        officer=change.officer_id if change.officer_id is not None else "-",
+        at=change.changed_at.isoformat(),
+    )
+    sealed = hashlib.sha256(change.reason or b"").digest()
+    return hmac.new(mac_key, header + sealed, "sha256").digest()
+
+
+def history_intact(changes: list[StatusChange], case: Case, mac_key: bytes) -> bool:
+    """Whether a case's status changes all carry valid MACs at positions 1..n and end at
+    its status (nothing opened): the queue's check."""
+    ordered = sorted(changes, key=lambda change: change.seq)
+    if [c.seq for c in ordered] != list(range(1, case.status_change_count + 1)):
+        return False
+    if case.status != (ordered[-1].to_status if ordered else "received"):
+        return False
+    return all(hmac.compare_digest(c.mac, status_change_mac(mac_key, c)) for c in ordered)
+
+
 def check_as_unit(case: Case, keyring: UnitKeyring) -> CheckedCase:
     """Open what can be opened of a case with the unit key; note what fails.
 
-    Raises NoKeyAccess when the officer holds no key for it (that is not tampering).
+    Every unit key generation is granted to every officer who reads reports, so a
+    case sealed to one this officer does not hold was pointed at it in the database:
+    that is the CASE_KEY fault too, never a quiet "no access" that would hide it.
     """
     try:
         secret = cases.open_case_secret(case, keyring)
-    except DecryptionError:
+    except (DecryptionError, NoKeyAccess):
         return CheckedCase(case, None, None, frozenset({Fault.CASE_KEY}))
     faults: set[Fault] = set()
     report: dict[str, Any] | None
@@ -143,8 +190,7 @@ def scan_closed_cases(session: Session, keyring: UnitKeyring, after: int) -> Clo
 
     The default queue checks only what it lists; a case closed by a database edit
     leaves it, and the queue ledger says so. This finds which: every closed case
-    whose state MAC fails (or whose key does not open). Cases this officer holds
-    no key for are skipped.
+    whose state MAC fails (or whose key does not open).
     """
     batch = session.scalars(
         select(Case)
@@ -154,10 +200,7 @@ def scan_closed_cases(session: Session, keyring: UnitKeyring, after: int) -> Clo
     ).all()
     failed = []
     for case in batch:
-        try:
-            checked = check_as_unit(case, keyring)
-        except NoKeyAccess:
-            continue
+        checked = check_as_unit(case, keyring)
         if Fault.CASE_KEY in checked.faults or Fault.STATE in checked.faults:
             failed.append(cases.reference(case.id))
     next_after = batch[-1].id if len(batch) == SCAN_BATCH else None

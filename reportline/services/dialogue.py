@@ -26,7 +26,7 @@ from reportline.crypto.keys import PrivateKey
 from reportline.db import random_id
 from reportline.models import Case, Message
 from reportline.services import ledger
-from reportline.services.case_checks import ItemProblem
+from reportline.services.case_checks import ItemProblem, out_of_place, positions_to_show
 from reportline.services.cases import CaseKeys, seal_state
 from reportline.services.errors import ServiceError
 
@@ -149,9 +149,8 @@ def read_dialogue(
         select(Message).where(Message.case_id == case.id).order_by(Message.seq)
     ).all()
     by_seq = {m.seq: m for m in messages}
-    last = max([case.message_count, *by_seq])
     entries = []
-    for seq in range(1, last + 1):
+    for seq in positions_to_show(set(by_seq), case.message_count):
         m = by_seq.get(seq)
         if m is None:
             entries.append(_unreadable(seq, ItemProblem.MISSING))
@@ -169,7 +168,7 @@ def read_dialogue(
                 text = None
         if text is None:
             entries.append(_unreadable(seq, ItemProblem.ALTERED, m))
-        elif seq > case.message_count:
+        elif out_of_place(seq, case.message_count):
             entries.append(_unreadable(seq, ItemProblem.UNEXPECTED, m))
         else:
             entries.append(

@@ -71,7 +71,12 @@ def proof_is_valid(challenge: str, answer: str | None, bits: int) -> bool:
     The browser finds an answer by trying counters (static/js/enhance.js); a
     check costs one hash. `bits` = 0 turns the proof off.
     """
-    if bits <= 0 or not answer or len(answer) > MAX_PROOF_LENGTH or not answer.isdigit():
+    if (
+        bits <= 0
+        or not answer
+        or len(answer) > MAX_PROOF_LENGTH
+        or not (answer.isascii() and answer.isdigit())
+    ):
         return False
     digest = hashlib.sha256(f"{challenge}:{answer}".encode("ascii")).digest()
     return int.from_bytes(digest, "big") >> (256 - bits) == 0

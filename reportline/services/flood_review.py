@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reportline.models import Case, Officer
@@ -30,12 +31,20 @@ def _flood_case(session: Session, keyring: UnitKeyring, case_id: int) -> Case:
     return case
 
 
+def _lock_in_order(session: Session, case_ids: Iterable[int]) -> list[int]:
+    """Lock every selected case, in id order, before touching any: a writer locks one
+    case and then the ledger, so taking them one by one could deadlock with it."""
+    ids = sorted(set(case_ids))
+    session.scalars(select(Case.id).where(Case.id.in_(ids)).order_by(Case.id).with_for_update())
+    return ids
+
+
 def release(
     session: Session, keyring: UnitKeyring, case_ids: Iterable[int], by: Officer, now: datetime
 ) -> int:
     """A supervisor judged these genuine: they join the queue. Returns how many."""
     released = 0
-    for case_id in case_ids:
+    for case_id in _lock_in_order(session, case_ids):
         case = _flood_case(session, keyring, case_id)
         secret = cases.open_case_secret(case, keyring)
         case.possible_flood = False
@@ -52,7 +61,7 @@ def close(
     """A supervisor judged these junk: each is closed with a recorded reason (it stays
     in the flood group). Returns how many; cases already closed are left alone."""
     closed = 0
-    for case_id in case_ids:
+    for case_id in _lock_in_order(session, case_ids):
         case = _flood_case(session, keyring, case_id)
         if case.status == "closed":
             continue
@@ -67,7 +76,7 @@ def delete(
     """Remove closed flood-marked cases for good (their space counts against the
     ceiling). Anything else is refused. Each deletion is audited. Returns how many."""
     deleted = 0
-    for case_id in case_ids:
+    for case_id in _lock_in_order(session, case_ids):
         case = _flood_case(session, keyring, case_id)
         if case.status != "closed":
             raise ServiceError("only a closed flood-marked case can be deleted; close it first")

@@ -21,7 +21,7 @@ from reportline.config import Settings
 from reportline.crypto.envelope import Recipient
 from reportline.crypto.keys import PrivateKey
 from reportline.crypto.receipt import parse_receipt
-from reportline.models import Case, Message, ReporterSession
+from reportline.models import Case, Message, ReporterSession, StatusChange
 from reportline.services import case_checks, cases, deadlines, dialogue
 from reportline.services.errors import ReceiptNotFound, SessionExpired
 from reportline.services.sessions import (
@@ -142,10 +142,13 @@ def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
     case = reporter.case
     check = case_checks.check_as_reporter(case, reporter.private_key)
     entries: list[dialogue.DialogueEntry] = []
+    history_intact = False
     if check.mac_key is not None:
         entries = dialogue.read_dialogue(
             session, case, Recipient.REPORTER, reporter.private_key, check.mac_key
         )
+        changes = session.scalars(select(StatusChange).where(StatusChange.case_id == case.id)).all()
+        history_intact = case_checks.history_intact(list(changes), case, check.mac_key)
     last_reply = max((e.seq for e in entries if e.author == "reporter"), default=0)
     entries = [replace(e, unread=e.author == "officer" and e.seq > last_reply) for e in entries]
     return FollowUpView(
@@ -155,7 +158,7 @@ def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
         acknowledge_by=deadlines.acknowledge_by(case.received_on),
         feedback_by=deadlines.feedback_by(case.acknowledged_on, case.received_on),
         dialogue=entries,
-        intact=not check.faults and dialogue.dialogue_intact(entries),
+        intact=not check.faults and history_intact and dialogue.dialogue_intact(entries),
     )
 
 
@@ -168,10 +171,13 @@ def reply(session: Session, reporter: SignedInReporter, text: str, today: date) 
     text = dialogue.clean_message(text)
     case = cases.get_case(session, reporter.case.id, for_update=True)
     check = case_checks.check_as_reporter(case, reporter.private_key)
-    messages = session.scalars(select(Message).where(Message.case_id == case.id)).all()
     if check.mac_key is None or check.faults:
         raise case_checks.CaseTampered(check.faults)
+    messages = session.scalars(select(Message).where(Message.case_id == case.id)).all()
     if not dialogue.messages_intact(list(messages), case, check.mac_key):
         raise case_checks.CaseTampered(frozenset({case_checks.Fault.MESSAGES}))
+    changes = session.scalars(select(StatusChange).where(StatusChange.case_id == case.id)).all()
+    if not case_checks.history_intact(list(changes), case, check.mac_key):
+        raise case_checks.CaseTampered(frozenset({case_checks.Fault.HISTORY}))
     keys = cases.bound_keys(case, reporter.private_key)
     dialogue.add_message(session, case, "reporter", text, today, keys)

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -102,15 +103,25 @@ def adjust(session: Session, before: bool, after: bool) -> None:
     session.flush()
 
 
-def check(session: Session, found: int) -> LedgerCheck:
-    """Compare the ledger with the number of cases the queue found needing attention."""
-    row = session.scalars(select(QueueLedger).where(QueueLedger.id == LEDGER_ID)).first()
-    if row is None:
+def ledger_columns() -> tuple[Any, Any]:
+    """Scalar subqueries for the ledger's count and MAC, to read with other counts."""
+    where = QueueLedger.id == LEDGER_ID
+    return (
+        select(QueueLedger.attention).where(where).scalar_subquery(),
+        select(QueueLedger.mac).where(where).scalar_subquery(),
+    )
+
+
+def compare(session: Session, counted: int | None, mac: bytes | None, found: int) -> LedgerCheck:
+    """The ledger's state given its stored count and MAC and what the queue found (read
+    in one snapshot: `ledger_columns` beside the counts, PostgreSQL giving each
+    statement its own)."""
+    if counted is None or mac is None:
         return LedgerCheck(LedgerState.ABSENT, None, found)
-    if not _intact(_key(session), row):
+    if not hmac.compare_digest(mac, _mac(_key(session), counted)):
         return LedgerCheck(LedgerState.ALTERED, None, found)
-    if row.attention > found:
-        return LedgerCheck(LedgerState.CASES_MISSING, row.attention, found)
-    if row.attention < found:
-        return LedgerCheck(LedgerState.UNEXPECTED_CASES, row.attention, found)
-    return LedgerCheck(LedgerState.AGREES, row.attention, found)
+    if counted > found:
+        return LedgerCheck(LedgerState.CASES_MISSING, counted, found)
+    if counted < found:
+        return LedgerCheck(LedgerState.UNEXPECTED_CASES, counted, found)
+    return LedgerCheck(LedgerState.AGREES, counted, found)

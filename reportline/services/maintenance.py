@@ -1,27 +1,32 @@
 """Housekeeping: expired sessions, old throttle counters, spent forms and kept receipts.
 
-`reportline purge` runs it from cron, or `reportline serve` every minute by
-itself (`housekeeping_in_process`). Running it twice, or on several servers at
-once, does no harm.
+`reportline serve` runs it every minute by itself (`housekeeping_in_process`),
+or cron runs `reportline purge`. Running it twice does no harm; each run of
+`reportline purge` is also a round for kept receipts (so run it from cron
+every `receipt_keep_minutes`), and each serving process paces its own rounds.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from reportline.config import Settings
-from reportline.models import Housekeeping, OfficerSession, ReporterSession, SpentForm
+from reportline.models import OfficerSession, ReporterSession, SpentForm
 from reportline.services import throttle
 
-HOUSEKEEPING_ID = 1
 
-
-def purge_expired(session: Session, now: datetime, settings: Settings) -> None:
-    """Delete what has outlived its purpose; age the receipts kept for repeated forms."""
+def purge_expired(
+    session: Session, now: datetime, settings: Settings, receipt_round: bool = True
+) -> None:
+    """Delete what has outlived its purpose; with `receipt_round`, age the receipts kept
+    for repeated forms (`age_kept_receipts`)."""
     session.execute(delete(ReporterSession).where(ReporterSession.purge_after < now))
     idle = timedelta(minutes=settings.officer_idle_minutes)
     absolute = timedelta(hours=settings.officer_absolute_hours)
@@ -33,7 +38,8 @@ def purge_expired(session: Session, now: datetime, settings: Settings) -> None:
     )
     throttle.purge(session, now)
     purge_spent_forms(session, now, settings)
-    age_kept_receipts(session, now, settings)
+    if receipt_round:
+        age_kept_receipts(session)
 
 
 def spent_form_days(settings: Settings) -> int:
@@ -52,30 +58,44 @@ def purge_spent_forms(session: Session, now: datetime, settings: Settings) -> No
     session.execute(delete(SpentForm).where(SpentForm.spent_on < oldest_kept))
 
 
-def age_kept_receipts(session: Session, now: datetime, settings: Settings) -> bool:
-    """Drop receipts that were kept through a whole round; return whether a round ran.
+def age_kept_receipts(session: Session) -> None:
+    """One round for the receipts kept for repeated forms: drop those marked last round,
+    mark the rest. A receipt so lives between one and two rounds.
 
-    Every `receipt_keep_minutes`, receipts marked stale last round are dropped and
-    the rest are marked. So a receipt is kept between one and two rounds (5 to 10
-    minutes by default) and no row holds when it was written. The round's pace is
-    kept in the housekeeping row, locked, so several servers run one round.
+    Nothing records when a round ran: a row rewritten on a clock all night would
+    date, through PostgreSQL's row versions, every report written between two of
+    its rewrites. Rounds are paced by `ReceiptRounds` in the process that runs
+    housekeeping, or by how often cron runs `reportline purge`.
     """
-    row = session.get(Housekeeping, HOUSEKEEPING_ID, with_for_update=True)
-    if row is None:
-        row = Housekeeping(id=HOUSEKEEPING_ID, receipts_aged_at=None)
-        session.add(row)
-        session.flush()
-    round_length = timedelta(minutes=settings.receipt_keep_minutes)
-    if row.receipts_aged_at is not None and now - row.receipts_aged_at < round_length:
-        return False
     session.execute(
         update(SpentForm).where(SpentForm.receipt_stale.is_(True)).values(sealed_receipt=None)
     )
     session.execute(
         update(SpentForm)
-        .where(SpentForm.sealed_receipt.is_not(None))
+        .where(SpentForm.sealed_receipt.is_not(None), SpentForm.receipt_stale.is_(False))
         .values(receipt_stale=True)
     )
-    row.receipts_aged_at = now.replace(second=0, microsecond=0)
     session.flush()
-    return True
+
+
+class ReceiptRounds:
+    """When the next round for kept receipts is due, in this process's memory.
+
+    Rounds come `receipt_keep_minutes` to twice that apart, at random, so their
+    times cannot be worked out from one another either.
+    """
+
+    def __init__(self, keep_minutes: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.keep_seconds = keep_minutes * 60
+        self._clock = clock
+        self._next = clock() + self._interval()
+
+    def _interval(self) -> float:
+        return self.keep_seconds * (1 + secrets.randbelow(1000) / 1000)
+
+    def due(self) -> bool:
+        """Whether a round is due now; if so, the next is scheduled."""
+        if self._clock() < self._next:
+            return False
+        self._next = self._clock() + self._interval()
+        return True

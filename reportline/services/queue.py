@@ -20,13 +20,12 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from reportline.models import Case, Message, Officer, StatusChange
 from reportline.models.case import STATUSES
-from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger, triage
-from reportline.services.errors import NoKeyAccess
+from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger
 from reportline.services.keyring import UnitKeyring
 from reportline.services.ledger import LedgerCheck
 
@@ -39,7 +38,6 @@ VIEWS = (OPEN, *STATUSES, "all", FLOOD)
 class CaseProblem(Enum):
     """Why a queue row shows no report details."""
 
-    NO_ACCESS = "the officer holds no key that opens the case"
     INTEGRITY = "a stored value failed its integrity check"
 
 
@@ -57,11 +55,6 @@ class QueueRow:
     unread_replies: int
     possible_flood: bool = False
     problem: CaseProblem | None = None
-
-    @property
-    def restricted(self) -> bool:
-        """Whether this officer may not open the case."""
-        return self.problem is CaseProblem.NO_ACCESS
 
     @property
     def tampered(self) -> bool:
@@ -110,14 +103,8 @@ def queue_page(
         # case instead); counted in index-only parts, the flood group through its
         # own small partial index.
         where += [or_(Case.status != "closed", Case.unread_by_unit > 0), ~Case.possible_flood]
-        flood_waiting = _count(
-            session,
-            Case.possible_flood,
-            or_(Case.status != "closed", Case.unread_by_unit > 0),
-        )
-        open_total = _attention_count(session)
+        open_total, flood_waiting, ledger_check = _attention_snapshot(session)
         total = open_total - flood_waiting
-        ledger_check = ledger.check(session, found=open_total)
     else:
         if view in STATUSES:
             where.append(Case.status == view)
@@ -171,22 +158,18 @@ def _row(
     category: str | None = None
     at_risk: str | None = None
     problem: CaseProblem | None = None
-    try:
-        checked = case_checks.check_as_unit(case, keyring)
-    except NoKeyAccess:
-        problem = CaseProblem.NO_ACCESS
+    checked = case_checks.check_as_unit(case, keyring)
+    secret = checked.secret
+    if (
+        checked.faults
+        or secret is None
+        or checked.report is None
+        or not dialogue.messages_intact(messages, case, secret.mac_key())
+        or not case_checks.history_intact(changes, case, secret.mac_key())
+    ):
+        problem = CaseProblem.INTEGRITY
     else:
-        secret = checked.secret
-        if (
-            checked.faults
-            or secret is None
-            or checked.report is None
-            or not dialogue.messages_intact(messages, case, secret.mac_key())
-            or not triage.history_intact(changes, case, secret.mac_key())
-        ):
-            problem = CaseProblem.INTEGRITY
-        else:
-            category, at_risk = checked.report["category"], checked.report["at_risk"]
+        category, at_risk = checked.report["category"], checked.report["at_risk"]
     return QueueRow(
         case_id=case.id,
         reference=cases.reference(case.id),
@@ -203,22 +186,52 @@ def _row(
     )
 
 
-def _attention_count(session: Session) -> int:
-    """How many cases need attention: open, or closed with unread replies."""
-    return _count(session, Case.status.in_(OPEN_STATUSES)) + _count(
-        session, and_(Case.status == "closed", Case.unread_by_unit > 0)
-    )
+def _attention_snapshot(session: Session) -> tuple[int, int, LedgerCheck]:
+    """Cases needing attention, how many of them are flood-marked, and the ledger's check,
+    all read in one statement, so one snapshot (a report committed between separate
+    counts would read as a case gone missing)."""
+
+    def count(*where: Any) -> Any:
+        return select(func.count()).select_from(Case).where(*where).scalar_subquery()
+
+    needs_attention = or_(Case.status != "closed", Case.unread_by_unit > 0)
+    counted, mac = ledger.ledger_columns()
+    row = session.execute(
+        select(
+            count(Case.status.in_(OPEN_STATUSES)),
+            count(Case.status == "closed", Case.unread_by_unit > 0),
+            count(Case.possible_flood, needs_attention),
+            counted,
+            mac,
+        )
+    ).one()
+    found = int(row[0]) + int(row[1])
+    return found, int(row[2]), ledger.compare(session, row[3], row[4], found)
 
 
 def ledger_state(session: Session) -> LedgerCheck:
     """The queue ledger compared with the cases that need attention now."""
-    return ledger.check(session, found=_attention_count(session))
+    return _attention_snapshot(session)[2]
 
 
 def recount_ledger(session: Session, by: Officer, now: datetime) -> int:
     """Set the ledger to the cases that need attention now (a supervisor, after finding
     what was altered); audited. Returns the count."""
-    count = _attention_count(session)
+    ledger.start(session, 0)  # locks the ledger row, so no case moves while counting
+    count = _attention_snapshot(session)[0]
     ledger.start(session, count)
     audit.record(session, by.email, "queue_ledger.recounted", now, attention=count)
     return count
+
+
+def start_ledger_if_missing(session: Session, actor: str, now: datetime) -> bool:
+    """Start the ledger at the cases that need attention now, if it has never been
+    started (an instance upgraded from before it existed); audited. Returns whether."""
+    counted, _mac = ledger.ledger_columns()
+    if session.execute(select(counted)).scalar() is not None:
+        return False
+    ledger.start(session, 0)
+    count = _attention_snapshot(session)[0]
+    ledger.start(session, count)
+    audit.record(session, actor, "queue_ledger.started", now, attention=count)
+    return True

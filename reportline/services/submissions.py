@@ -89,7 +89,12 @@ class ReportDraft:
 
 
 class FormAlreadySent(ServiceError):
-    """This form's report was stored earlier, and its receipt is no longer kept."""
+    """No receipt to show for this form: its report was stored earlier and its receipt is
+    no longer kept (`spent`), or it was never sent (not `spent`)."""
+
+    def __init__(self, message: str, spent: bool = True) -> None:
+        super().__init__(message)
+        self.spent = spent
 
 
 @dataclass(frozen=True, repr=False)
@@ -195,7 +200,9 @@ def repeated_submission(session: Session, ticket: FormTicket, keys: SubmissionKe
     """The receipt of the report this form already made; raise FormAlreadySent when it
     is no longer kept (or cannot be opened)."""
     row = session.get(SpentForm, spent_hash(keys.spent_form_key, ticket), populate_existing=True)
-    if row is None or row.sealed_receipt is None:
+    if row is None:
+        raise FormAlreadySent("this form was never sent", spent=False)
+    if row.sealed_receipt is None:
         raise FormAlreadySent("this form was sent before")
     try:
         document = json.loads(

@@ -7,7 +7,6 @@ when and a sealed reason, authenticated under the case's MAC key, and audited.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,7 +21,13 @@ from reportline.crypto.errors import DecryptionError
 from reportline.db import random_id
 from reportline.models import Case, Message, Officer, StatusChange
 from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger
-from reportline.services.case_checks import CaseTampered, Fault, ItemProblem
+from reportline.services.case_checks import (
+    CaseTampered,
+    Fault,
+    ItemProblem,
+    out_of_place,
+    positions_to_show,
+)
 from reportline.services.errors import InvalidTransition
 from reportline.services.keyring import UnitKeyring
 
@@ -79,22 +84,6 @@ def _reason_context(case_id: int, change_id: int) -> bytes:
     return context("status-reason", case=case_id, change=change_id)
 
 
-def status_change_mac(mac_key: bytes, change: StatusChange) -> bytes:
-    """The MAC over who moved the case, from what to what, when, and the sealed reason."""
-    header = context(
-        "status-mac",
-        case=change.case_id,
-        change=change.id,
-        seq=change.seq,
-        from_status=change.from_status,
-        to_status=change.to_status,
-        officer=change.officer_id if change.officer_id is not None else "-",
-        at=change.changed_at.isoformat(),
-    )
-    sealed = hashlib.sha256(change.reason or b"").digest()
-    return hmac.new(mac_key, header + sealed, "sha256").digest()
-
-
 def _history(
     session: Session, case: Case, secret: cases.CaseSecret, emails: dict[int, str]
 ) -> tuple[list[StatusEntry], bool]:
@@ -111,13 +100,13 @@ def _history(
     ).all()
     by_seq = {c.seq: c for c in changes}
     history = []
-    for seq in range(1, max([case.status_change_count, *by_seq]) + 1):
+    for seq in positions_to_show(set(by_seq), case.status_change_count):
         change = by_seq.get(seq)
         if change is None:
             history.append(StatusEntry("", "", None, None, "", ItemProblem.MISSING))
             continue
         reason: str | None = ""
-        if not hmac.compare_digest(change.mac, status_change_mac(mac_key, change)):
+        if not hmac.compare_digest(change.mac, case_checks.status_change_mac(mac_key, change)):
             reason = None
         elif change.reason:
             try:
@@ -126,7 +115,7 @@ def _history(
                 ).decode("utf-8")
             except (DecryptionError, UnicodeDecodeError):
                 reason = None
-        if reason is None or seq > case.status_change_count:
+        if reason is None or out_of_place(seq, case.status_change_count):
             problem = ItemProblem.ALTERED if reason is None else ItemProblem.UNEXPECTED
             history.append(StatusEntry("", "", None, None, "", problem))
             continue
@@ -144,17 +133,6 @@ def _history(
     return history, intact
 
 
-def history_intact(changes: list[StatusChange], case: Case, mac_key: bytes) -> bool:
-    """Whether a case's status changes all carry valid MACs at positions 1..n and end at
-    its status (nothing opened): the queue's check."""
-    ordered = sorted(changes, key=lambda change: change.seq)
-    if [c.seq for c in ordered] != list(range(1, case.status_change_count + 1)):
-        return False
-    if case.status != (ordered[-1].to_status if ordered else "received"):
-        return False
-    return all(hmac.compare_digest(c.mac, status_change_mac(mac_key, c)) for c in ordered)
-
-
 def open_case(
     session: Session, case_id: int, keyring: UnitKeyring, officer: Officer, now: datetime
 ) -> OpenedCase:
@@ -165,6 +143,10 @@ def open_case(
     what is returned (`faults`, and each message or change), never raised.
     """
     case = cases.get_case(session, case_id)
+    if case.unread_by_unit:
+        # Replies will be marked read: lock first, so none can arrive between reading
+        # the conversation and marking it (it would be marked read unseen).
+        case = cases.get_case(session, case_id, for_update=True)
     checked = case_checks.check_as_unit(case, keyring)
     faults = set(checked.faults)
     emails = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
@@ -269,7 +251,7 @@ def change_status(
             {Recipient.CASE: keys.case_public},
             _reason_context(case.id, change.id),
         )
-    change.mac = status_change_mac(keys.mac_key, change)
+    change.mac = case_checks.status_change_mac(keys.mac_key, change)
     session.add(change)
     # Any decision about a new case acknowledges it, closing it included, so a case
     # closed unacknowledged and reopened later still starts its feedback clock.

@@ -56,12 +56,25 @@ def _joins_emoji(text: str, index: int) -> bool:
     } <= symbol
 
 
+# Letters that draw nothing (Hangul fillers) and a combining mark that joins nothing.
+BLANK_LETTERS = {"\u034f", "\u115f", "\u1160", "\u3164", "\uffa0"}
+
+
+def _hidden_name(char: str) -> str | None:
+    """A name for `char` if it reorders text or cannot be seen, else None."""
+    if char in INVISIBLE:
+        return INVISIBLE[char]
+    if unicodedata.category(char) == "Cf" or char in BLANK_LETTERS:
+        return unicodedata.name(char, "invisible character").lower()
+    return None
+
+
 def free_text(value: object) -> Markup:
     """Escape `value`, mark each invisible or reordering character, and isolate it all."""
     text = "" if value is None else str(value)
     parts: list[str] = []
     for index, char in enumerate(text):
-        name = INVISIBLE.get(char)
+        name = _hidden_name(char)
         if name is None or (char == ZERO_WIDTH_JOINER and _joins_emoji(text, index)):
             parts.append(str(escape(char)))
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 
 from flask import Flask, Response, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -117,6 +118,13 @@ class PrivateFileHandler(logging.FileHandler):
     def _open(self):
         descriptor = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return os.fdopen(descriptor, "a", encoding=self.encoding or "utf-8")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record, then set the file's times back to the start of the day: its
+        modification time would otherwise time the last reporter-side error exactly."""
+        super().emit(record)
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        os.utime(self.baseFilename, (midnight.timestamp(), midnight.timestamp()))
 
 
 def configure_logging(app: Flask, settings: Settings) -> None:

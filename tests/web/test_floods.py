@@ -209,3 +209,33 @@ def test_the_proof_of_work_is_sha256_with_leading_zero_bits() -> None:
     assert not proof_is_valid(challenge, "9" * 21, 1)
     assert not proof_is_valid(challenge, answer, 0)  # 0 bits: the proof is off
     assert re.fullmatch(r"\d+", answer)
+
+
+def test_a_copy_of_a_stored_form_gets_its_receipt_even_at_the_ceiling(
+    app_settings: dict[str, object], unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    from tests.helpers import receipt_on
+
+    app_settings["flood_max_reports"] = 1
+    app = create_app(app_settings, clock=clock)
+    app.extensions["reportline.flood_meter"] = FloodMeter(0, 600, clock=Ticks())  # a flood
+    client = app.test_client()
+    _page, hidden = report_form(client)
+    data = {**VALID_REPORT, **hidden}
+    first = client.post("/report", data=data)
+    assert first.status_code == 200  # the one flood report the ceiling allows
+    again = client.post("/report", data=data)  # its answer was lost: the reporter resends
+    assert again.status_code == 200
+    assert receipt_on(again.get_data(as_text=True)) == receipt_on(first.get_data(as_text=True))
+    assert count_cases(db) == 1
+    app.extensions["reportline.engine"].dispose()
+
+
+def test_a_proof_of_work_in_other_scripts_digits_is_simply_wrong(
+    app: Flask, unit: Enrolled, db: Session
+) -> None:
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    app.extensions["reportline.flood_meter"] = FloodMeter(0, 600, clock=Ticks())  # a flood
+    for proof in ("²", "١٢٣", "1\u00b3"):
+        assert _send(app.test_client(), proof=proof).status_code == 200
+    assert _flood_marks(db) == [True, True, True]

@@ -25,6 +25,7 @@ from tests.helpers import (
     follow_up_sign_in,
     officer_moves,
     officer_writes,
+    post_form,
     submit_report,
     unlock_officer_key,
 )
@@ -399,3 +400,92 @@ def test_an_audit_chain_recomputed_without_the_instance_key_does_not_verify(
         )
         prev = link
     assert audit.verify_chain(db) == [e.id for e in entries]
+
+
+def test_a_case_pointed_at_another_unit_key_is_flagged_not_hidden(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    """Every officer who reads reports holds every unit key generation, so a case sealed
+    to one they do not hold was changed in the database: it is a failed check, shown,
+    and found by the scan of closed cases."""
+    from datetime import datetime
+
+    from reportline.crypto.keys import generate_private_key
+    from reportline.models import UnitKey
+
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    planted = generate_private_key().public_key()
+    key_row = UnitKey(
+        public_key=planted.raw,
+        fingerprint=planted.fingerprint,
+        active=False,
+        created_at=datetime(2026, 11, 23),
+    )
+    db.add(key_row)
+    db.commit()
+    case = db.scalars(select(Case)).one()
+    db.execute(
+        update(Case).where(Case.id == case.id).values(unit_key_id=key_row.id, status="closed")
+    )
+    queue = supervisor.get("/triage/?status=all").get_data(as_text=True)
+    assert "Failed its integrity check: possible tampering" in queue
+    _tampered(supervisor.get(f"/triage/cases/{reference}"), "sealed key does not open")
+    page = "/triage/admin/integrity"
+    scan = post_form(supervisor, page, f"{page}/scan", {"after": "0"}).get_data(as_text=True)
+    assert reference in scan and "These failed their check" in scan
+
+
+@pytest.mark.parametrize("position", [50_000_000, 0, -3])
+def test_a_message_moved_far_away_is_marked_in_its_place_and_the_page_stays_small(
+    quiet_errors: Flask,
+    reporter: FlaskClient,
+    supervisor: FlaskClient,
+    db: Session,
+    position: int,
+) -> None:
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    officer_writes(supervisor, reference, "a question")
+    db.execute(update(Message).values(seq=position))
+    page = _tampered(
+        supervisor.get(f"/triage/cases/{reference}"),
+        "This message was changed after it was sent",  # its MAC covers its position
+        "A message is missing here",
+        hidden=("a question",),
+    )
+    assert len(page) < 100_000
+    follow_up_sign_in(reporter, receipt)
+    mine = reporter.get("/follow-up/case").get_data(as_text=True)
+    assert "could not be checked" in mine and "Send message" not in mine
+
+
+def test_a_count_altered_to_millions_is_a_changed_state_not_millions_of_gaps(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    submit_report(reporter)
+    reference = first_reference(supervisor)
+    db.execute(update(Case).values(message_count=10**9, status_change_count=10**9))
+    page = _tampered(
+        supervisor.get(f"/triage/cases/{reference}"),
+        "Its status, dates or counts were changed outside ReportLine",
+    )
+    assert page.count("A message is missing here") == 50
+
+
+def test_the_reporter_cannot_write_to_a_case_whose_history_was_altered(
+    quiet_errors: Flask, reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    from reportline.models import StatusChange
+
+    receipt = submit_report(reporter)
+    reference = first_reference(supervisor)
+    officer_moves(supervisor, reference, "acknowledged", "genuine")
+    db.execute(update(StatusChange).values(to_status="investigating"))
+    follow_up_sign_in(reporter, receipt)
+    page = reporter.get("/follow-up/case").get_data(as_text=True)
+    assert "could not be checked" in page and "Send message" not in page
+    token = csrf_token(reporter.get("/report").get_data(as_text=True))  # this browser's token
+    sent = reporter.post("/follow-up/case", data={"csrf_token": token, "message": "hello"})
+    assert sent.status_code == 409
+    assert db.scalars(select(Message)).all() == []

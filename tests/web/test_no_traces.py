@@ -98,6 +98,7 @@ def test_a_reporter_side_crash_goes_only_to_its_own_file_dated_to_the_day(
     assert "CANARY-IN-EXCEPTION" not in shared.getvalue()
     own_file = instance_path / "reporter-errors.log"  # type: ignore[operator]
     assert oct(own_file.stat().st_mode & 0o777) == "0o600"
+    assert own_file.stat().st_mtime % 86400 == 0  # its own time says the day, nothing more
     lines = own_file.read_text().splitlines()
     line = next(line for line in lines if "Unhandled ValueError on GET /crash" in line)
     assert re.match(r"\d{4}-\d{2}-\d{2} ERROR", line)  # the date, no time

@@ -467,3 +467,60 @@ def test_every_sign_in_runs_argon2id_exactly_once(
         attempt.password = "not the password at all"
     sign_in(app.test_client(), attempt, clock)
     assert len(runs) == 1
+
+
+def test_argon2id_runs_while_no_database_lock_is_held(
+    app: Flask,
+    unit: Enrolled,
+    clock: MovableClock,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite a transaction holds the one write lock: an Argon2id run inside it would
+    keep every reporter waiting for as long as it takes (and a guesser could keep that
+    up). The password is checked between two transactions."""
+    from sqlalchemy import create_engine, text
+
+    from reportline.services import auth as auth_service
+    from reportline.services import officers as officer_service
+
+    probe = create_engine(
+        database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        connect_args={"timeout": 0.2} if database_url.startswith("sqlite") else {},
+    )
+    free: list[bool] = []
+
+    def lock_is_free() -> bool:
+        with probe.connect() as connection:
+            if database_url.startswith("sqlite"):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.execute(
+                    text("SELECT id FROM officers WHERE id = :id FOR UPDATE NOWAIT"),
+                    {"id": unit.officer_id},
+                )
+            connection.rollback()
+        return True
+
+    def watched(original: Any) -> Any:
+        def derive(*args: Any, **kwargs: Any) -> Any:
+            try:
+                free.append(lock_is_free())
+            except Exception:
+                free.append(False)
+            return original(*args, **kwargs)
+
+        return derive
+
+    monkeypatch.setattr(
+        officer_service, "derive_password_key", watched(officer_service.derive_password_key)
+    )
+    monkeypatch.setattr(
+        auth_service, "derive_password_key", watched(auth_service.derive_password_key)
+    )
+    assert sign_in(app.test_client(), unit, clock).status_code == 303  # a known account
+    clock.advance(seconds=30)
+    ghost = replace(unit, email="nobody@unit.example")
+    assert _failed(sign_in(app.test_client(), ghost, clock))  # an unknown one
+    probe.dispose()
+    assert free == [True, True]

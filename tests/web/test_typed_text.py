@@ -58,3 +58,9 @@ def test_markers_are_escaped_text_and_emoji_sequences_are_left_alone() -> None:
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     assert str(free_text(family)) == f"<bdi>{family}</bdi>"
     assert "U+200D" in str(free_text("ad\u200dmin"))  # a joiner hidden inside a word is named
+
+
+def test_every_format_character_and_blank_letter_is_named() -> None:
+    for hidden in ("\U000e0041", "\u206a", "\ufff9", "\u3164", "\u2061"):
+        shown = str(free_text(f"a{hidden}b"))
+        assert hidden not in shown and f"U+{ord(hidden):04X}</abbr>" in shown

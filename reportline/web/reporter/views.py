@@ -95,8 +95,15 @@ def report() -> str | tuple[str, int] | Response:
         ticket.text, form.proof.data, settings().proof_of_work_bits
     )
     if possible_flood and flood.held_count(db) >= settings().flood_max_reports:
-        page, status = _report_again(form, ticket, notice="busy"), 503
-        return Response(page, status, headers={"Retry-After": "300"})
+        # A copy of a form that was stored gets its receipt, never "not stored".
+        try:
+            repeated = submissions.repeated_submission(db, ticket, submission_keys())
+        except submissions.FormAlreadySent as exc:
+            if exc.spent:
+                return render_template("reporter/already_sent.html"), 409
+            page, status = _report_again(form, ticket, notice="busy"), 503
+            return Response(page, status, headers={"Retry-After": "300"})
+        return _receipt_page(repeated)
     draft = submissions.ReportDraft(
         **{name: form[name].data or "" for name in submissions.REPORT_FIELDS}
     )
@@ -110,6 +117,11 @@ def report() -> str | tuple[str, int] | Response:
     db.commit()
     if not submitted.repeated:
         meter.record()
+    return _receipt_page(submitted)
+
+
+def _receipt_page(submitted: submissions.Submitted) -> str:
+    """The receipt, shown once per report (and again to a copy of its form, for minutes)."""
     receipt = submitted.receipt
     return render_cached(
         "reporter/receipt.html",

@@ -78,12 +78,17 @@ def login() -> BaseResponse | str | tuple[str, int]:
         return render_template("triage/login.html", form=form), status
     db = get_session()
     try:
-        result = auth.sign_in(
+        attempt = auth.begin_sign_in(
+            db, form.email.data or "", access.sign_in_client(), now(), settings()
+        )
+        db.commit()  # no transaction, so no lock, while Argon2id runs
+        private_key = auth.check_password(attempt, form.password.data or "", settings())
+        result = auth.finish_sign_in(
             db,
-            form.email.data or "",
+            attempt,
+            private_key,
             form.password.data or "",
             form.code.data or "",
-            access.sign_in_client(),
             now(),
             settings(),
         )
