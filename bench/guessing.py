@@ -38,7 +38,8 @@ other reporter's POST latency, the attackers' rate and answers (400, 401,
 429, 503), the server's CPU time (user and system, from /proc) and the
 Argon2id runs, counted in the server process
 and estimated from the answers (a 401 or a successful sign-in ran Argon2id; a
-429 did not).
+429 ran none, unless the budget ran out while the password was being checked,
+so the estimate is a lower bound and the count is the number to use).
 """
 
 from __future__ import annotations
@@ -446,7 +447,7 @@ def print_scenario(backend: str, name: str, data: dict[str, Any]) -> None:
         line += (f"; Argon2id runs: {a['counted_in_server']} counted in the server, "
                  f"{a['estimated_from_answers']} estimated from answers "
                  f"({a['attacker_estimated']} attacker, {a['owner']} officer); "
-                 f"{a['attacker_refused_429']} attacker requests refused 429 without one")
+                 f"{a['attacker_refused_429']} attacker requests answered 429")
     print(line)
 
 
