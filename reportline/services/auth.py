@@ -128,11 +128,9 @@ class SignInAttempt:
 def begin_sign_in(
     session: Session, email: str, client: SignInClient, now: datetime, settings: Settings
 ) -> SignInAttempt:
-    """Look the account up and check the throttle; raise Throttled while a delay runs.
-
-    Writes at most this hour's throttle salt. The caller commits, ending the
-    transaction, before `check_password`.
-    """
+    """Look the account up and count the attempt against its budgets; raise Throttled
+    (counting nothing) while a delay runs. The caller commits, ending the transaction,
+    before `check_password`."""
     try:
         email = normalise_email(email)
     except Exception:
@@ -174,12 +172,11 @@ def finish_sign_in(
     """Check the second factor and record the outcome: a session, or a counted failure.
 
     The account's row is locked now (PostgreSQL; SQLite runs one writer at a time),
-    so attempts racing on one account take turns here, and each sees the failures,
-    lockout and used codes of the one before. An attempt whose budget ran out while
-    its password was being checked learns nothing (Throttled). Raises LoginFailed
-    for anything wrong; failure counters are written first: the caller commits them.
+    so attempts racing on one account take turns here, and each sees the lockout and
+    used codes of the one before; each was counted against its budgets before its
+    password was checked (`login_guard`). Raises LoginFailed for anything wrong; the
+    caller commits what was recorded.
     """
-    throttle.check(session, attempt.guard.keys, now)
     officer = None
     if attempt.officer is not None:
         officer = session.scalars(
@@ -200,7 +197,7 @@ def finish_sign_in(
     if officer is None or private_key is None or factor is None:
         record_login_failure(session, attempt.guard, officer, now, settings)
         raise LoginFailed("sign-in failed")
-    throttle.clear(session, attempt.guard.own_budget)
+    record_login_success(session, attempt.guard, settings)
     rewrap_if_cost_changed(officer, private_key, password, instance.argon2_cost(settings))
     token = start_session(session, officer, private_key, ACTIVE, now)
     audit.record(session, officer.email, "officer.signed_in", now, factor=factor)
@@ -275,11 +272,6 @@ class LoginGuard:
     client: str | None
     known_device: bool
 
-    @property
-    def keys(self) -> list[str]:
-        """Every throttle key that must be clear before the check."""
-        return [self.own_budget] + ([self.client] if self.client else [])
-
 
 def login_guard(
     session: Session,
@@ -289,7 +281,8 @@ def login_guard(
     settings: Settings,
     device: DeviceToken | None = None,
 ) -> LoginGuard:
-    """The guard for a password check on `email`; raise Throttled while a delay runs."""
+    """Count a password check on `email` against its budgets before it runs; raise
+    Throttled (counting nothing) while any of them waits out a delay."""
     if device is not None:
         guard = LoginGuard(f"login:device:{device.bucket_name}", None, known_device=True)
     else:
@@ -300,8 +293,17 @@ def login_guard(
             ),
             known_device=False,
         )
-    throttle.check(session, guard.keys, now)
+    throttle.reserve(session, _budgets(guard, settings), now)
     return guard
+
+
+def _budgets(guard: LoginGuard, settings: Settings) -> list[tuple[str, int, int]]:
+    """(key, free attempts, longest delay) of each budget a guard counts against."""
+    delay = settings.throttle_max_delay_seconds
+    budgets = [(guard.own_budget, settings.login_free_attempts, delay)]
+    if guard.client:
+        budgets.append((guard.client, settings.login_free_attempts * 3, delay))
+    return budgets
 
 
 def record_login_failure(
@@ -311,23 +313,10 @@ def record_login_failure(
     now: datetime,
     settings: Settings,
 ) -> None:
-    """Count a failed password or code; lock an existing account after too many
-    failures from its own devices (strangers are only ever slowed down)."""
-    failures = throttle.record_failure(
-        session,
-        guard.own_budget,
-        now,
-        settings.login_free_attempts,
-        settings.throttle_max_delay_seconds,
-    )
-    if guard.client:
-        throttle.record_failure(
-            session,
-            guard.client,
-            now,
-            settings.login_free_attempts * 3,
-            settings.throttle_max_delay_seconds,
-        )
+    """Settle a failed password or code (already counted by `login_guard`): lock an
+    existing account after too many failures from its own devices (strangers are only
+    ever slowed down)."""
+    failures = throttle.failures(session, guard.own_budget, now)
     if (
         guard.known_device
         and officer is not None
@@ -336,6 +325,14 @@ def record_login_failure(
     ):
         officer.locked = True
         audit.record(session, officer.email, "officer.locked", now, failures=failures)
+
+
+def record_login_success(session: Session, guard: LoginGuard, settings: Settings) -> None:
+    """A right password and code: its own budget starts afresh, and the shared client
+    bucket takes the attempt back (colleagues behind one proxy sign in all day)."""
+    throttle.clear(session, guard.own_budget)
+    if guard.client:
+        throttle.forgive(session, guard.client, settings.login_free_attempts * 3)
 
 
 def start_session(

@@ -125,6 +125,23 @@ def history_intact(changes: list[StatusChange], case: Case, mac_key: bytes) -> b
     return all(hmac.compare_digest(c.mac, status_change_mac(mac_key, c)) for c in ordered)
 
 
+def _public_keys_intact(
+    secret: cases.CaseSecret, case: Case, report: dict[str, Any] | None
+) -> bool:
+    """Whether the stored case and reporter public keys are the ones the report was
+    sealed with. Reports carry both keys' hashes (older ones only the reporter's,
+    so their case key is rebuilt from the secret)."""
+    if report is None:
+        return secret.private_key().public_key().raw == case.case_public_key
+    reporter_hash = hashlib.sha256(case.reporter_public_key).hexdigest()
+    if not hmac.compare_digest(str(report.get("reporter_key_sha256", "")), reporter_hash):
+        return False
+    if "case_key_sha256" in report:
+        case_hash = hashlib.sha256(case.case_public_key).hexdigest()
+        return hmac.compare_digest(str(report["case_key_sha256"]), case_hash)
+    return secret.private_key().public_key().raw == case.case_public_key
+
+
 def check_as_unit(case: Case, keyring: UnitKeyring) -> CheckedCase:
     """Open what can be opened of a case with the unit key; note what fails.
 
@@ -143,11 +160,7 @@ def check_as_unit(case: Case, keyring: UnitKeyring) -> CheckedCase:
     except (DecryptionError, ValueError):
         report = None
         faults.add(Fault.REPORT)
-    reporter_hash = hashlib.sha256(case.reporter_public_key).hexdigest()
-    if secret.private_key().public_key().raw != case.case_public_key or (
-        report is not None
-        and not hmac.compare_digest(str(report.get("reporter_key_sha256", "")), reporter_hash)
-    ):
+    if not _public_keys_intact(secret, case, report):
         faults.add(Fault.PUBLIC_KEYS)
     if not hmac.compare_digest(case.state_mac, cases.state_mac(secret.mac_key(), case)):
         faults.add(Fault.STATE)

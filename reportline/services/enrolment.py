@@ -22,7 +22,7 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
 from reportline.models import EnrolmentInvite, Officer, RecoveryCode
-from reportline.services import audit, auth, instance, integrity, throttle
+from reportline.services import audit, auth, instance, integrity
 from reportline.services.errors import InviteInvalid, LoginFailed, ServiceError
 from reportline.services.officers import (
     end_all_sessions,
@@ -181,7 +181,7 @@ def redeem_reset(
         raise LoginFailed("wrong password") from exc
     if officer.locked:
         raise LoginFailed("account locked")
-    throttle.clear(session, guard.own_budget)
+    auth.record_login_success(session, guard, settings)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
     audit.record(session, officer.email, "officer.reset_link_used", now, officer=officer.id)
     return officer, private_key

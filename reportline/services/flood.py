@@ -51,18 +51,17 @@ class FloodMeter:
         while self._times and self._times[0] <= now - self.window:
             self._times.popleft()
 
-    def in_flood(self) -> bool:
-        """Whether reports are arriving faster than a genuine line receives them."""
-        with self._lock:
-            self._trim(self._clock())
-            return len(self._times) >= self.threshold
+    def arrive(self) -> bool:
+        """Count a report about to be stored; return whether it arrives in a flood.
 
-    def record(self) -> None:
-        """Count one accepted report."""
+        Counting and deciding are one step under the lock, so reports arriving on
+        several threads at once cannot all slip in under the threshold.
+        """
         with self._lock:
             now = self._clock()
             self._trim(now)
             self._times.append(now)
+            return len(self._times) > self.threshold
 
 
 def proof_is_valid(challenge: str, answer: str | None, bits: int) -> bool:

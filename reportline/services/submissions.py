@@ -138,9 +138,14 @@ def submit_report(
     replaced before the caller's commit; the caller commits and only then shows
     the receipt.
     """
-    unit_key_id, unit_public = unit_key.get(session)
+    unit_key_id, unit_public = unit_key.get(session)  # from memory after the first time
     receipt = generate_receipt()
     at_risk = draft.at_risk == "yes"
+    # Every seal first, then the statements: on SQLite the first statement takes the
+    # one write lock, and every other reporter waits while it is held.
+    case = _sealed_case(
+        draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
+    )
     spent = SpentForm(
         token_hash=spent_hash(keys.spent_form_key, ticket),
         spent_on=today,
@@ -155,15 +160,16 @@ def submit_report(
     except IntegrityError:
         return repeated_submission(session, ticket, keys)
     for attempt in range(ID_ATTEMPTS):
-        case = _sealed_case(
-            draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
-        )
         try:
             with session.begin_nested():  # a taken id undoes only this insert
                 session.add(case)
         except IntegrityError:
             if attempt == ID_ATTEMPTS - 1:
                 raise
+            # The id is in every seal's associated data: seal again under a new one.
+            case = _sealed_case(
+                draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
+            )
             continue
         break
     ledger.adjust(session, before=False, after=True)
@@ -233,7 +239,13 @@ def _sealed_case(
     case_public = secret.private_key().public_key()
     reporter_key = receipt.reporter_private_key()
     reporter_public = reporter_key.public_key()
-    fields = {**asdict(draft), "reporter_key_sha256": sha256(reporter_public.raw).hexdigest()}
+    fields = {
+        **asdict(draft),
+        "reporter_key_sha256": sha256(reporter_public.raw).hexdigest(),
+        # Lets a reader check the stored case public key with one hash, not by
+        # rebuilding the key pair from the secret (the queue does it fifty times).
+        "case_key_sha256": sha256(case_public.raw).hexdigest(),
+    }
     case = Case(
         id=case_id,
         received_on=today,

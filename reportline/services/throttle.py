@@ -1,17 +1,17 @@
-"""Slowing down guessing: failed attempts per client, per account and overall.
+"""Slowing down officer password guessing: attempts per device, per account and per
+coarse client bucket.
 
 Counters live in the database so every worker process and app server shares
-them. After a number of free failures each further failure doubles the wait
-(2 s, 4 s, 8 s ... up to a cap); attempts during the wait are refused before
-any expensive work is done.
+them. Each attempt is counted before its expensive work (`reserve`), and a
+success is taken back; after a number of free attempts each further one
+doubles the wait (2 s, 4 s, 8 s ... up to a cap), and attempts during the wait
+are refused before any work is done. Reporters are never counted: a wrong
+receipt costs a millisecond (`reportline.services.follow_up`).
 
-Clients are never identified by their address. An address is mapped to a
-bucket by a keyed hash whose key is random, lives for one hour and is then
-deleted. Reporter-side buckets are deliberately coarse (64 of them): on an
-intranet of a few thousand machines each bucket holds dozens, so even someone
-who copies the database and the hour's key within the hour cannot tell which
-machine made a failed attempt; after the hour nobody can say which addresses
-a bucket held. Stored times are whole minutes.
+Clients are never identified by their address. An address is mapped to one
+of 4,096 buckets by a keyed hash whose key is random, lives for one hour and
+is then deleted; after the hour nobody can say which addresses a bucket held.
+Stored times are whole minutes but for the end of a delay.
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ from reportline.models import ThrottleBucket, ThrottleSalt
 from reportline.services.errors import Throttled
 
 WINDOW = timedelta(hours=1)
-REPORTER_BUCKET_BITS = 6
 OFFICER_BUCKET_BITS = 12
-GLOBAL = "global"
 
 
 def _hour(now: datetime) -> int:
@@ -75,11 +73,6 @@ def account_key(purpose: str, account: str, pepper: bytes) -> str:
     return f"{purpose}:account:{digest.hexdigest()[:24]}"
 
 
-def global_key(purpose: str) -> str:
-    """The throttle key shared by every client for one purpose."""
-    return f"{purpose}:{GLOBAL}"
-
-
 def check(session: Session, keys: list[str], now: datetime) -> None:
     """Raise Throttled if any of `keys` is still waiting out a delay."""
     wait = 0
@@ -98,33 +91,59 @@ def failures(session: Session, key: str, now: datetime) -> int:
     return bucket.failures
 
 
-def record_failure(
-    session: Session, key: str, now: datetime, free_attempts: int, max_delay_seconds: int
-) -> int:
-    """Count a failure against `key` and set its next delay; return failures in the window."""
-    minute = now.replace(second=0, microsecond=0)
+def reserve(session: Session, budgets: list[tuple[str, int, int]], now: datetime) -> list[int]:
+    """Count an attempt against each (key, free attempts, longest delay) before its work.
+
+    Every bucket is locked first and checked: if any is waiting out a delay, nothing
+    is counted and Throttled is raised. Otherwise each counts one more attempt (and
+    starts its next delay once past its free ones), so attempts racing in parallel
+    use up the budget before, not after, their expensive work. A success is then
+    forgiven (`forgive`). Returns the attempts counted per key, in order.
+    """
+    buckets = [_locked_bucket(session, key, now) for key, _free, _delay in budgets]
+    check(session, [key for key, _free, _delay in budgets], now)
+    counted = []
+    for bucket, (_key, free_attempts, max_delay) in zip(buckets, budgets, strict=True):
+        if now - bucket.window_started_at > WINDOW:
+            bucket.failures = 0
+            bucket.window_started_at = now.replace(second=0, microsecond=0)
+        bucket.failures += 1
+        excess = bucket.failures - free_attempts
+        if excess > 0:
+            bucket.next_allowed_at = now + timedelta(seconds=min(2 ** min(excess, 20), max_delay))
+        counted.append(bucket.failures)
+    session.flush()
+    return counted
+
+
+def forgive(session: Session, key: str, free_attempts: int) -> None:
+    """Take back one counted attempt (it succeeded), lifting a delay it started."""
+    bucket = session.get(ThrottleBucket, key, with_for_update=True)
+    if bucket is None:
+        return
+    bucket.failures = max(0, bucket.failures - 1)
+    if bucket.failures <= free_attempts:
+        bucket.next_allowed_at = None
+    session.flush()
+
+
+def _locked_bucket(session: Session, key: str, now: datetime) -> ThrottleBucket:
+    """The bucket for `key`, locked, made if missing (another worker may win the race)."""
     bucket = session.get(ThrottleBucket, key, with_for_update=True)
     if bucket is None:
         try:
             with session.begin_nested():
-                session.add(ThrottleBucket(key=key, failures=0, window_started_at=minute))
+                session.add(
+                    ThrottleBucket(
+                        key=key, failures=0, window_started_at=now.replace(second=0, microsecond=0)
+                    )
+                )
         except IntegrityError:  # another worker created it first: use theirs
             pass
         bucket = session.get(ThrottleBucket, key, with_for_update=True, populate_existing=True)
         if bucket is None:  # inserted above by us or by a concurrent worker: cannot happen
             raise RuntimeError("throttle bucket vanished")
-    elif now - bucket.window_started_at > WINDOW and (
-        bucket.next_allowed_at is None or bucket.next_allowed_at <= now
-    ):
-        bucket.failures = 0
-        bucket.window_started_at = minute
-    bucket.failures += 1
-    excess = bucket.failures - free_attempts
-    if excess > 0:
-        delay = min(2 ** min(excess, 20), max_delay_seconds)
-        bucket.next_allowed_at = now + timedelta(seconds=delay)
-    session.flush()
-    return bucket.failures
+    return bucket
 
 
 def clear(session: Session, key: str) -> None:

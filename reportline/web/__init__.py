@@ -49,13 +49,16 @@ def register_web(app: Flask, settings: Settings) -> None:
     app.extensions["reportline.flood_meter"] = FloodMeter(
         settings.flood_reports, settings.flood_window_minutes * 60
     )
+    # Gates on expensive work: a receipt check takes about a millisecond, so a few may
+    # queue for it; strangers' Argon2id runs (0.2 s each) may queue one deep, so they
+    # never hold more than two of the server's threads; known devices have their own.
     app.extensions["reportline.follow_up_gate"] = WorkGate(
-        settings.follow_up_concurrent_checks, wait_seconds=5
+        settings.follow_up_concurrent_checks, wait_seconds=5, waiting=4
     )
     app.extensions["reportline.argon2_gate.stranger"] = WorkGate(
-        settings.argon2_stranger_slots, wait_seconds=5
+        settings.argon2_stranger_slots, wait_seconds=5, waiting=settings.argon2_stranger_slots
     )
-    app.extensions["reportline.argon2_gate.device"] = WorkGate(1, wait_seconds=30)
+    app.extensions["reportline.argon2_gate.device"] = WorkGate(1, wait_seconds=30, waiting=4)
     database.init_app(
         app, settings.database_url, instance.audit_key(settings), instance.ledger_key(settings)
     )

@@ -10,6 +10,7 @@ character is replaced by a visible marker naming it.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from flask import Flask
@@ -69,18 +70,27 @@ def _hidden_name(char: str) -> str | None:
     return None
 
 
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def free_text(value: object) -> Markup:
-    """Escape `value`, mark each invisible or reordering character, and isolate it all."""
-    text = "" if value is None else str(value)
-    parts: list[str] = []
-    for index, char in enumerate(text):
+    """Escape `value`, mark each invisible or reordering character, and isolate it all.
+
+    Every character that needs a marker lies outside ASCII, and escaping touches
+    only ASCII ones, so the text is escaped whole and only its other characters
+    are looked at.
+    """
+    text = str(escape("" if value is None else value))
+
+    def mark(match: re.Match[str]) -> str:
+        char = match.group()
         name = _hidden_name(char)
-        if name is None or (char == ZERO_WIDTH_JOINER and _joins_emoji(text, index)):
-            parts.append(str(escape(char)))
-        else:
-            code = f"U+{ord(char):04X}"
-            parts.append(f'<abbr class="hidden-char" title="{name} ({code})">{code}</abbr>')
-    return Markup(f"<bdi>{''.join(parts)}</bdi>")  # noqa: S704 - every part escaped above
+        if name is None or (char == ZERO_WIDTH_JOINER and _joins_emoji(text, match.start())):
+            return char
+        code = f"U+{ord(char):04X}"
+        return f'<abbr class="hidden-char" title="{name} ({code})">{code}</abbr>'
+
+    return Markup(f"<bdi>{_NOT_ASCII.sub(mark, text)}</bdi>")  # noqa: S704 - escaped above
 
 
 def register(app: Flask) -> None:

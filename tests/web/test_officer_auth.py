@@ -524,3 +524,26 @@ def test_argon2id_runs_while_no_database_lock_is_held(
     assert _failed(sign_in(app.test_client(), ghost, clock))  # an unknown one
     probe.dispose()
     assert free == [True, True]
+
+
+def test_attempts_are_counted_before_their_password_is_checked(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    """Attempts racing in parallel each use up budget before Argon2id runs, so a burst
+    cannot buy more password checks than the budget allows."""
+    from reportline.services import auth as auth_service
+    from reportline.services.errors import Throttled
+    from reportline.services.limits import WorkGate
+
+    gate = WorkGate(1, wait_seconds=1)
+    client = auth_service.SignInClient(None, None, auth_service.Argon2Gates(gate, gate))
+    outcomes = []
+    for _ in range(6):  # none of them finishes: their passwords are still "being checked"
+        try:
+            auth_service.begin_sign_in(db, unit.email, client, clock(), db.info["settings"])
+            db.commit()
+            outcomes.append("counted")
+        except Throttled:
+            db.rollback()
+            outcomes.append("refused")
+    assert outcomes == ["counted"] * 4 + ["refused"] * 2

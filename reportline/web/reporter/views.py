@@ -90,8 +90,7 @@ def report() -> str | tuple[str, int] | Response:
     if ticket.age(now()) < timedelta(seconds=settings().min_form_seconds):
         return _report_again(form, ticket, notice="check"), 400
     db = get_session()
-    meter = flood_meter()
-    possible_flood = meter.in_flood() and not flood.proof_is_valid(
+    possible_flood = flood_meter().arrive() and not flood.proof_is_valid(
         ticket.text, form.proof.data, settings().proof_of_work_bits
     )
     if possible_flood and flood.held_count(db) >= settings().flood_max_reports:
@@ -115,8 +114,6 @@ def report() -> str | tuple[str, int] | Response:
         db.rollback()
         return render_template("reporter/already_sent.html"), 409
     db.commit()
-    if not submitted.repeated:
-        meter.record()
     return _receipt_page(submitted)
 
 
