@@ -122,7 +122,9 @@ def forgive(session: Session, key: str, free_attempts: int) -> None:
     if bucket is None:
         return
     bucket.failures = max(0, bucket.failures - 1)
-    if bucket.failures <= free_attempts:
+    if bucket.failures == 0:
+        session.delete(bucket)  # nothing to remember
+    elif bucket.failures <= free_attempts:
         bucket.next_allowed_at = None
     session.flush()
 
