@@ -19,8 +19,9 @@ import json
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from hashlib import sha256
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reportline.crypto import aead
@@ -32,7 +33,7 @@ from reportline.crypto.receipt import Receipt, generate_receipt
 from reportline.db import random_id
 from reportline.models import Case, SpentForm
 from reportline.services import cases, keyring, ledger
-from reportline.services.errors import ServiceError
+from reportline.services.errors import ServiceError, SetupError
 from reportline.services.form_tickets import FormTicket
 
 CATEGORIES = (
@@ -134,9 +135,8 @@ def submit_report(
     (`repeated`), or FormAlreadySent once the receipt is no longer kept; nothing
     new is stored either way. Raises SetupError if the instance has no unit key,
     DecryptionError if the unit key is not the one pinned in the instance config.
-    Everything is written (flushed) here, so a taken random id is found and
-    replaced before the caller's commit; the caller commits and only then shows
-    the receipt.
+    Everything is written here, so a taken random id is found and replaced before
+    the caller's commit; the caller commits and only then shows the receipt.
     """
     unit_key_id, unit_public = unit_key.get(session)  # from memory after the first time
     receipt = generate_receipt()
@@ -146,32 +146,26 @@ def submit_report(
     case = _sealed_case(
         draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
     )
-    spent = SpentForm(
-        token_hash=spent_hash(keys.spent_form_key, ticket),
-        spent_on=today,
-        sealed_receipt=_seal_receipt(ticket, receipt, at_risk),
-        receipt_stale=False,
-    )
-    try:
-        # On PostgreSQL a copy sent at the same moment waits here for the first to
-        # commit, then finds its row; SQLite runs one writer at a time anyway.
-        with session.begin_nested():
-            session.add(spent)
-    except IntegrityError:
+    spent = {
+        "token_hash": spent_hash(keys.spent_form_key, ticket),
+        "spent_on": today,
+        "sealed_receipt": _seal_receipt(ticket, receipt, at_risk),
+        "receipt_stale": False,
+    }
+    # One statement each, without savepoints: an existing row leaves the insert
+    # undone. On PostgreSQL a copy of the form sent at the same moment waits for the
+    # first to commit, then finds its row; SQLite runs one writer at a time anyway.
+    if not _insert_unless_taken(session, SpentForm, spent, "token_hash"):
         return repeated_submission(session, ticket, keys)
     for attempt in range(ID_ATTEMPTS):
-        try:
-            with session.begin_nested():  # a taken id undoes only this insert
-                session.add(case)
-        except IntegrityError:
-            if attempt == ID_ATTEMPTS - 1:
-                raise
-            # The id is in every seal's associated data: seal again under a new one.
-            case = _sealed_case(
-                draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
-            )
-            continue
-        break
+        if _insert_unless_taken(session, Case, _columns(case), "id"):
+            break
+        if attempt == ID_ATTEMPTS - 1:
+            raise SetupError("three random case ids in a row were taken")
+        # The id is in every seal's associated data: seal again under a new one.
+        case = _sealed_case(
+            draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
+        )
     ledger.adjust(session, before=False, after=True)
     return Submitted(receipt, at_risk)
 
@@ -222,6 +216,24 @@ def repeated_submission(session: Session, ticket: FormTicket, keys: SubmissionKe
     except (DecryptionError, ValueError, KeyError, TypeError) as exc:
         raise FormAlreadySent("this form was sent before") from exc
     return Submitted(receipt, bool(document.get("at_risk")), repeated=True)
+
+
+def _insert_unless_taken(session: Session, model: type, row: dict[str, Any], key: str) -> bool:
+    """INSERT `row`, or nothing if its `key` is taken; return whether it was inserted."""
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    inserted = session.execute(
+        statement.values(**row)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c[key])  # a row back means inserted (psycopg gives no rowcount)
+    ).first()
+    return inserted is not None
+
+
+def _columns(case: Case) -> dict[str, Any]:
+    """A case's column values, for a Core INSERT (no unit of work for one row)."""
+    return {column.key: getattr(case, column.key) for column in Case.__table__.columns}
 
 
 def _sealed_case(
