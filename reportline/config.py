@@ -65,6 +65,10 @@ class Settings:
     log_level: str = "INFO"
     # Where errors on reporter pages are written (never to the shared log); "" = nowhere.
     reporter_error_log: str = "reporter-errors.log"
+    # The national corruption categories triage offers; empty = the usual list
+    # (services.triage_record.DEFAULT_NATIONAL_CATEGORIES). In the environment,
+    # separate them with "|".
+    national_categories: tuple[str, ...] = ()
     # Written by `init`: the unit public key new reports may be sealed to.
     unit_key_fingerprint: str | None = None
 
@@ -170,6 +174,10 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
             values[name] = _parse_int(name, raw[name], minimum, maximum)
     if values.get("proof_of_work_bits", 0) > 28:
         raise ConfigError("proof_of_work_bits must be at most 28 (each bit doubles the work).")
+    if "national_categories" in raw:
+        values["national_categories"] = _parse_list(
+            "national_categories", raw["national_categories"]
+        )
     pin = values.get("unit_key_fingerprint")
     if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
         raise ConfigError("unit_key_fingerprint must be the 16 hex digits `init` printed.")
@@ -207,6 +215,19 @@ def _parse_int(name: str, value: Any, minimum: int, maximum: int | None = None) 
     if maximum is not None and number > maximum:
         raise ConfigError(f"{name} must be at most {maximum}, got {value!r}.")
     return number
+
+
+def _parse_list(name: str, value: Any) -> tuple[str, ...]:
+    """A list of names: a TOML array of strings, or text with the names separated by |."""
+    items = value.split("|") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{name} must be a list of names, got {value!r}.")
+    names = tuple(item.strip() for item in items if item.strip())
+    if len(set(names)) != len(names) or any(len(item) > 120 for item in names):
+        raise ConfigError(f"{name} must be different names of at most 120 characters each.")
+    if len(names) > 32:
+        raise ConfigError(f"{name} holds at most 32 names.")
+    return names
 
 
 def _parse_bool(name: str, value: Any) -> bool:

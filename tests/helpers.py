@@ -175,10 +175,19 @@ def officer_writes(officer: FlaskClient, reference: str, text: str, kind: str = 
     return post_form(officer, url, f"{url}/messages", {"message": text, "kind": kind})
 
 
-def officer_moves(officer: FlaskClient, reference: str, status: str, reason: str = "") -> Any:
-    """An officer changes a case's status from the case page."""
+def officer_moves(
+    officer: FlaskClient, reference: str, status: str, reason: str = "", **more: str
+) -> Any:
+    """An officer changes a case's status from the case page. Closing records an outcome,
+    a rationale and (for a referred case) where it went: plain ones unless given."""
     url = f"/triage/cases/{reference}"
-    return post_form(officer, url, f"{url}/status", {"status": status, "reason": reason})
+    data = {"status": status, "reason": reason, **more}
+    if status == "closed":
+        data["reason"] = reason or "No further action needed"
+        data.setdefault("outcome", "other")
+        data.setdefault("referral_body", "professional_standards")
+        data.setdefault("referral_reference", "PSD-0001")
+    return post_form(officer, url, f"{url}/status", data)
 
 
 def reporter_replies(client: FlaskClient, text: str) -> Any:

@@ -5,6 +5,7 @@ Importing this package registers every table on `reportline.db.Base.metadata`.
 
 from reportline.models.audit import AuditEntry
 from reportline.models.case import Case, Message, QueueLedger, StatusChange
+from reportline.models.casework import Note, TriageIndex, TriageRecord
 from reportline.models.keys import RecoveryKey, UnitKey, UnitKeyGrant
 from reportline.models.officer import EnrolmentInvite, Officer, RecoveryCode
 from reportline.models.sessions import OfficerSession, ReporterSession
@@ -16,6 +17,7 @@ __all__ = [
     "Case",
     "EnrolmentInvite",
     "Message",
+    "Note",
     "Officer",
     "OfficerSession",
     "QueueLedger",
@@ -26,6 +28,8 @@ __all__ = [
     "StatusChange",
     "ThrottleBucket",
     "ThrottleSalt",
+    "TriageIndex",
+    "TriageRecord",
     "UnitKey",
     "UnitKeyGrant",
 ]

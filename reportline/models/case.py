@@ -22,8 +22,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from reportline.db import Base
 
 STATUSES = ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
+# Priority as a rank, so the queue can sort on it through an index: not yet set sorts last.
+PRIORITIES = {"high": 1, "medium": 2, "low": 3}
+PRIORITY_NOT_SET = 9
 HAS_UNREAD = "unread_by_unit > 0"
 IS_POSSIBLE_FLOOD = "possible_flood"
+HAS_DUE = "due_on IS NOT NULL"
 
 
 class Case(Base):
@@ -52,6 +56,19 @@ class Case(Base):
             sqlite_where=text(HAS_UNREAD),
             postgresql_where=text(HAS_UNREAD),
         ),
+        # "Mine" and each officer's cases, newest first; and the unassigned ones.
+        Index("ix_cases_assignee", "assignee_id", "received_on", "id", "status"),
+        # Sorted by the next deadline (only cases that have one).
+        Index(
+            "ix_cases_due",
+            "due_on",
+            "id",
+            "status",
+            sqlite_where=text(HAS_DUE),
+            postgresql_where=text(HAS_DUE),
+        ),
+        # Sorted by priority, then newest first.
+        Index("ix_cases_priority", "priority", "received_on", "id", "status"),
         # The flood group: few cases, paged and counted on their own.
         Index(
             "ix_cases_flood",
@@ -85,9 +102,21 @@ class Case(Base):
     # Arrived while reports came faster than a genuine line receives them: held in
     # the queue's flood group until a supervisor decides (services.flood).
     possible_flood: Mapped[bool] = mapped_column(default=False, server_default=false())
-    # HMAC under the case's MAC key over status, dates, counts and the flood mark
-    # (cases.state_mac): a database writer cannot close, re-date or truncate a case
-    # unnoticed.
+    # Workflow facts in clear, for the queue (docs/security.md, "Casework"): the
+    # priority rank, the officer who owns the case and when they declared no conflict
+    # of interest, the day feedback was given, and the next deadline (acknowledge,
+    # then feedback), kept so the queue can sort and filter on it.
+    priority: Mapped[int] = mapped_column(default=PRIORITY_NOT_SET, server_default="9")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    assignee_declared_on: Mapped[date | None]
+    feedback_given_on: Mapped[date | None]
+    due_on: Mapped[date | None]
+    # Versions of the sealed triage record, and internal notes (services.casework).
+    triage_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    note_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # HMAC under the case's MAC key over status, dates, counts, priority, deadlines
+    # and the flood mark (cases.state_mac): a database writer cannot close, re-date
+    # or truncate a case unnoticed.
     state_mac: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 

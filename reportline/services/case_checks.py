@@ -37,6 +37,8 @@ class Fault(Enum):
     STATE = "its status, dates or counts were changed outside ReportLine"
     MESSAGES = "a message was altered, removed or added"
     HISTORY = "its status history was altered"
+    RECORD = "its triage record was altered, removed or added to"
+    NOTES = "a note was altered, removed or added"
 
 
 class ItemProblem(Enum):
@@ -162,7 +164,9 @@ def check_as_unit(case: Case, keyring: UnitKeyring) -> CheckedCase:
         faults.add(Fault.REPORT)
     if not _public_keys_intact(secret, case, report):
         faults.add(Fault.PUBLIC_KEYS)
-    if not hmac.compare_digest(case.state_mac, cases.state_mac(secret.mac_key(), case)):
+    if not hmac.compare_digest(
+        case.state_mac, cases.state_mac(secret.mac_key(), case)
+    ) or case.due_on != cases.due_on(case):
         faults.add(Fault.STATE)
     return CheckedCase(case, secret, report, frozenset(faults))
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,6 +23,8 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import hkdf
 from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, private_key_from_seed
 from reportline.models import Case
+from reportline.models.case import PRIORITY_NOT_SET
+from reportline.services import deadlines
 from reportline.services.errors import NotFound
 from reportline.services.keyring import UnitKeyring
 
@@ -133,10 +136,20 @@ def keys_for_reporter(case: Case, reporter_key: PrivateKey) -> CaseKeys:
 
 
 def state_mac(mac_key: bytes, case: Case) -> bytes:
-    """The MAC over what the queue and both sides rely on in the clear (the flood mark too)."""
-    # The flood mark joins the MAC only when set, so cases sealed before it existed
-    # keep their MACs.
-    flood = {"flood": 1} if case.possible_flood else {}
+    """The MAC over what the queue and both sides rely on in the clear."""
+    # Later fields join the MAC only when set, so cases sealed before they existed
+    # keep their MACs. (The next deadline, `due_on`, is checked by recomputing it.)
+    later: dict[str, object] = {}
+    if case.possible_flood:
+        later["flood"] = 1
+    if case.priority != PRIORITY_NOT_SET:
+        later["priority"] = case.priority
+    if case.feedback_given_on is not None:
+        later["feedback"] = case.feedback_given_on.isoformat()
+    if case.triage_version:
+        later["triage"] = case.triage_version
+    if case.note_count:
+        later["notes"] = case.note_count
     header = context(
         "case-state",
         case=case.id,
@@ -146,13 +159,22 @@ def state_mac(mac_key: bytes, case: Case) -> bytes:
         changes=case.status_change_count,
         messages=case.message_count,
         unit_key=case.unit_key_id,
-        **flood,
+        **later,
     )
     return hmac.new(mac_key, header, "sha256").digest()
 
 
+def due_on(case: Case) -> date | None:
+    """The next deadline the case's MAC'd dates and status give."""
+    return deadlines.next_deadline(
+        case.status, case.received_on, case.acknowledged_on, case.feedback_given_on
+    )
+
+
 def seal_state(case: Case, mac_key: bytes) -> None:
-    """Recompute the case's state MAC after changing its status, dates or counts."""
+    """Recompute the case's next deadline and state MAC after changing its status,
+    dates, counts or priority."""
+    case.due_on = due_on(case)
     case.state_mac = state_mac(mac_key, case)
 
 

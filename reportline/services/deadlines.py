@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 ACKNOWLEDGE_WITHIN = timedelta(days=7)
 FEEDBACK_WITHIN_MONTHS = 3
+# A deadline this close is "due soon" in the queue and on the case.
+DUE_SOON = timedelta(days=7)
 
 
 def add_months(day: date, months: int) -> date:
@@ -35,3 +37,28 @@ def feedback_by(acknowledged_on: date | None, received_on: date) -> date:
 def acknowledgement_overdue(status: str, received_on: date, today: date) -> bool:
     """Whether a case still awaits acknowledgement past its deadline."""
     return status == "received" and today > acknowledge_by(received_on)
+
+
+def next_deadline(
+    status: str, received_on: date, acknowledged_on: date | None, feedback_given_on: date | None
+) -> date | None:
+    """The case's next promise to the reporter: acknowledge, then give feedback; none
+    once feedback is given or the case is closed."""
+    if status == "closed":
+        return None
+    if acknowledged_on is None:
+        return acknowledge_by(received_on)
+    if feedback_given_on is None:
+        return feedback_by(acknowledged_on, received_on)
+    return None
+
+
+def due_state(due_on: date | None, today: date) -> str | None:
+    """"overdue", "due_soon" or None for a case's next deadline."""
+    if due_on is None:
+        return None
+    if today > due_on:
+        return "overdue"
+    if due_on - today <= DUE_SOON:
+        return "due_soon"
+    return None

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
@@ -21,7 +21,7 @@ from reportline.crypto.password import (
     unwrap_private_key,
     wrap_private_key,
 )
-from reportline.models import EnrolmentInvite, Officer, OfficerSession
+from reportline.models import Case, EnrolmentInvite, Officer, OfficerSession
 from reportline.models.officer import ROLES
 from reportline.services import audit, integrity, keyring, throttle
 from reportline.services.errors import NotFound, ServiceError, WeakPassword
@@ -222,7 +222,21 @@ def deactivate(session: Session, officer: Officer, by: Officer, now: datetime) -
     end_all_sessions(session, officer.id)
     keyring.revoke_unit_key(session, officer)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
-    audit.record(session, by.email, "officer.deactivated", now, officer=officer.id)
+    # Their cases return to the unassigned, where supervisors see them.
+    released = session.execute(
+        update(Case)
+        .where(Case.assignee_id == officer.id)
+        .values(assignee_id=None, assignee_declared_on=None)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        session,
+        by.email,
+        "officer.deactivated",
+        now,
+        officer=officer.id,
+        cases_released=int(getattr(released, "rowcount", 0) or 0),
+    )
 
 
 def lift_lockout(

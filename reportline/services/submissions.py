@@ -32,6 +32,7 @@ from reportline.crypto.keys import PublicKey, seal
 from reportline.crypto.receipt import Receipt, generate_receipt
 from reportline.db import random_id
 from reportline.models import Case, SpentForm
+from reportline.models.case import PRIORITY_NOT_SET
 from reportline.services import cases, keyring, ledger
 from reportline.services.errors import ServiceError, SetupError
 from reportline.services.form_tickets import FormTicket
@@ -274,6 +275,9 @@ def _sealed_case(
         status_change_count=0,
         unread_by_unit=0,
         possible_flood=possible_flood,
+        priority=PRIORITY_NOT_SET,
+        triage_version=0,
+        note_count=0,
     )
     cases.seal_state(case, secret.mac_key())
     return case

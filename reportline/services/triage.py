@@ -20,7 +20,8 @@ from reportline.crypto.envelope import Recipient, open_envelope, seal_envelope
 from reportline.crypto.errors import DecryptionError
 from reportline.db import random_id
 from reportline.models import Case, Message, Officer, StatusChange
-from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger
+from reportline.models.case import PRIORITY_NOT_SET
+from reportline.services import audit, case_checks, case_record, cases, deadlines, dialogue, ledger
 from reportline.services.case_checks import (
     CaseTampered,
     Fault,
@@ -30,6 +31,7 @@ from reportline.services.case_checks import (
 )
 from reportline.services.errors import InvalidTransition
 from reportline.services.keyring import UnitKeyring
+from reportline.services.triage_record import RecordVersion, TriageRecordData
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "received": ("acknowledged", "closed"),
@@ -73,6 +75,19 @@ class OpenedCase:
     officer_emails: dict[int, str]
     # What failed its check; a case with faults is shown, but takes no writes.
     faults: frozenset[Fault] = frozenset()
+    # The unit's own record: the triage record (None if it failed its check), its
+    # versions, notes, priority, owner and the next deadline.
+    record: TriageRecordData | None = field(default=None, repr=False)
+    record_versions: list[RecordVersion] = field(default_factory=list)
+    triage_version: int = 0
+    notes: list[case_record.NoteView] = field(default_factory=list)
+    priority: int = PRIORITY_NOT_SET
+    assignee_id: int | None = None
+    assignee_declared: bool = False
+    due_on: date | None = None
+    due_state: str | None = None
+    feedback_given_on: date | None = None
+    was_referred: bool = False
 
     @property
     def writable(self) -> bool:
@@ -152,6 +167,8 @@ def open_case(
     emails = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
     entries: list[dialogue.DialogueEntry] = []
     history: list[StatusEntry] = []
+    record_versions: list[RecordVersion] = []
+    notes: list[case_record.NoteView] = []
     if checked.secret is not None:
         secret = checked.secret
         entries = dialogue.read_dialogue(
@@ -162,6 +179,12 @@ def open_case(
         history, history_intact = _history(session, case, secret, emails)
         if not history_intact:
             faults.add(Fault.HISTORY)
+        record_versions, record_intact = case_record.record_history(session, case, secret, emails)
+        if not record_intact:
+            faults.add(Fault.RECORD)
+        notes, notes_intact = case_record.read_notes(session, case, secret, emails)
+        if not notes_intact:
+            faults.add(Fault.NOTES)
     if faults:
         audit.record(
             session,
@@ -191,7 +214,26 @@ def open_case(
         ),
         officer_emails=emails,
         faults=frozenset(faults),
+        record=_newest(record_versions, case.triage_version),
+        record_versions=record_versions,
+        triage_version=case.triage_version,
+        notes=notes,
+        priority=case.priority,
+        assignee_id=case.assignee_id,
+        assignee_declared=case.assignee_declared_on is not None,
+        due_on=case.due_on,
+        due_state=deadlines.due_state(case.due_on, now.date()),
+        feedback_given_on=case.feedback_given_on,
+        was_referred=any(entry.to_status == "referred" for entry in history),
     )
+
+
+def _newest(versions: list[RecordVersion], count: int) -> TriageRecordData | None:
+    """The newest version's content (empty before the first; None if it failed)."""
+    if not count:
+        return TriageRecordData()
+    newest = next((v for v in versions if v.version == count), None)
+    return newest.data if newest else None
 
 
 def intact_keys(session: Session, case: Case, keyring: UnitKeyring) -> cases.CaseKeys:
@@ -208,6 +250,10 @@ def intact_keys(session: Session, case: Case, keyring: UnitKeyring) -> cases.Cas
             faults.add(Fault.MESSAGES)
         if not _history(session, case, secret, {})[1]:
             faults.add(Fault.HISTORY)
+        if not case_record.record_history(session, case, secret, {})[1]:
+            faults.add(Fault.RECORD)
+        if not case_record.read_notes(session, case, secret, {})[1]:
+            faults.add(Fault.NOTES)
     if faults:
         raise CaseTampered(frozenset(faults))
     return checked.keys
@@ -283,8 +329,10 @@ def write_to_reporter(
     officer: Officer,
     now: datetime,
     kind: str = "message",
+    is_feedback: bool = False,
 ) -> None:
-    """Send the reporter a message (or the outcome to share), sealed to them and the unit.
+    """Send the reporter a message (or the outcome to share), sealed to them and the unit;
+    `is_feedback` records it as the feedback the reporter is owed.
 
     Raises MessageInvalid for an empty or over-long message, NoKeyAccess without
     the case key, CaseTampered if anything stored about the case failed its check.
@@ -292,7 +340,18 @@ def write_to_reporter(
     text = dialogue.clean_message(text)
     case = cases.get_case(session, case_id, for_update=True)
     keys = intact_keys(session, case, keyring)
+    if is_feedback and case.feedback_given_on is None:
+        # The feedback the reporter is owed: its deadline is met (add_message re-seals).
+        case.feedback_given_on = now.date()
     dialogue.add_message(
         session, case, "officer", text, now.date(), keys, officer_id=officer.id, kind=kind
     )
-    audit.record(session, officer.email, "case.message_sent", now, case_id=case.id, kind=kind)
+    audit.record(
+        session,
+        officer.email,
+        "case.message_sent",
+        now,
+        case_id=case.id,
+        kind=kind,
+        feedback=is_feedback,
+    )

@@ -78,6 +78,9 @@ FAULTS = {
     "STATE": _l("Its status, dates or counts were changed outside ReportLine."),
     "MESSAGES": _l("A message was changed, removed or added."),
     "HISTORY": _l("Its status history was changed."),
+    # Officer pages are in English: new officer-only text is not marked for translation.
+    "RECORD": "Its triage record was changed, or a version of it removed or added.",
+    "NOTES": "A note was changed, removed or added.",
 }
 REPORT_FIELDS = (
     ("what_happened", _l("What happened")),

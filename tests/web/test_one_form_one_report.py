@@ -109,11 +109,13 @@ def test_rounds_for_kept_receipts_come_at_a_random_pace_no_sooner_than_set() -> 
 TIMED_TABLES = {
     "audit_entries",
     "enrolment_invites",
+    "notes",
     "officer_sessions",
     "recovery_keys",
     "reporter_sessions",
     "status_changes",
     "throttle_buckets",
+    "triage_records",
     "unit_key_grants",
     "unit_keys",
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     Response,
@@ -21,6 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from reportline.services import (
     auth,
     cases,
+    casework,
     dialogue,
     enrolment,
     instance,
@@ -37,18 +40,22 @@ from reportline.services.errors import (
     WeakPassword,
 )
 from reportline.services.queue import OPEN, VIEWS, queue_page
+from reportline.services.triage_record import RecordInvalid
 from reportline.web.context import client_address, now, settings
 from reportline.web.database import get_session
 from reportline.web.forms import ActionForm, choices, page_number
 from reportline.web.labels import STATUS
 from reportline.web.triage import access
 from reportline.web.triage.forms import (
+    AssignForm,
     ChoosePasswordForm,
     ConfirmPasswordForm,
     LoginForm,
     MessageForm,
+    NoteForm,
     SecondFactorForm,
     StatusForm,
+    TakeForm,
 )
 
 blueprint = Blueprint("triage", __name__, url_prefix="/triage")
@@ -252,29 +259,40 @@ def case(reference: str) -> str:
         db, cases.parse_reference(reference), access.current_keyring(), _signed_in().officer, now()
     )
     db.commit()
-    return _render_case(opened, MessageForm())
+    return _render_case(opened)
 
 
-def _render_case(
-    opened: triage.OpenedCase, message_form: MessageForm, status_form: StatusForm | None = None
-) -> str:
-    status_form = status_form or StatusForm(formdata=None)
+def _render_case(opened: triage.OpenedCase, **forms: Any) -> str:
+    """The case page; `forms` (message_form, status_form, note_form, take_form,
+    assign_form) keep what was typed after a refusal, blank ones are made."""
+    status_form = forms.get("status_form") or StatusForm(formdata=None)
     status_form.status.choices = choices({s: STATUS[s] for s in opened.next_statuses})
+    assign_form = forms.get("assign_form") or AssignForm(formdata=None)
+    me = _signed_in().officer
+    if me.is_supervisor:
+        assign_form.officer_id.choices = choices(
+            {str(officer.id): officer.email for officer in casework.eligible_owners(get_session())}
+        )
     return render_template(
-        "triage/case.html", opened=opened, status_form=status_form, message_form=message_form
+        "triage/case.html",
+        opened=opened,
+        me=me,
+        message_form=forms.get("message_form") or MessageForm(formdata=None),
+        status_form=status_form,
+        note_form=forms.get("note_form") or NoteForm(formdata=None),
+        take_form=forms.get("take_form") or TakeForm(formdata=None),
+        assign_form=assign_form,
     )
 
 
-def _case_page_again(
-    reference: str, message_form: MessageForm, status: int, status_form: StatusForm | None = None
-) -> tuple[str, int]:
+def _case_page_again(reference: str, status: int, **forms: Any) -> tuple[str, int]:
     """The case page again after a refused action: what was typed kept, the problem shown."""
     db = get_session()
     opened = triage.open_case(
         db, cases.parse_reference(reference), access.current_keyring(), _signed_in().officer, now()
     )
     db.commit()
-    return _render_case(opened, message_form, status_form), status
+    return _render_case(opened, **forms), status
 
 
 @blueprint.post("/cases/<reference>/status")
@@ -286,15 +304,28 @@ def change_status(reference: str) -> BaseResponse | tuple[str, int]:
     status = 400
     if form.validate():
         try:
-            triage.change_status(
-                db,
-                access.current_keyring(),
-                cases.parse_reference(reference),
-                form.status.data or "",
-                form.reason.data or "",
-                _signed_in().officer,
-                now(),
-            )
+            if form.status.data == "closed":
+                casework.close_with_outcome(
+                    db,
+                    access.current_keyring(),
+                    cases.parse_reference(reference),
+                    form.outcome.data or "",
+                    form.reason.data or "",
+                    form.referral_body.data or "",
+                    form.referral_reference.data or "",
+                    _signed_in().officer,
+                    now(),
+                )
+            else:
+                triage.change_status(
+                    db,
+                    access.current_keyring(),
+                    cases.parse_reference(reference),
+                    form.status.data or "",
+                    form.reason.data or "",
+                    _signed_in().officer,
+                    now(),
+                )
         except InvalidTransition as exc:
             db.rollback()
             form.status.errors = [
@@ -303,6 +334,10 @@ def change_status(reference: str) -> BaseResponse | tuple[str, int]:
         except dialogue.MessageInvalid as exc:
             db.rollback()
             form.reason.errors = [str(exc).capitalize() + "."]
+        except RecordInvalid as exc:
+            db.rollback()
+            for name, problem in exc.problems.items():
+                form[name].errors = [problem]
         except CaseTampered:
             db.rollback()
             status = 409  # the case page says what failed and offers no forms
@@ -310,7 +345,7 @@ def change_status(reference: str) -> BaseResponse | tuple[str, int]:
             db.commit()
             flash(_("Status changed."), "success")
             return redirect(url_for("triage.case", reference=reference), code=303)
-    return _case_page_again(reference, MessageForm(formdata=None), status, form)
+    return _case_page_again(reference, status, status_form=form)
 
 
 @blueprint.post("/cases/<reference>/messages")
@@ -319,7 +354,7 @@ def write_message(reference: str) -> BaseResponse | tuple[str, int]:
     db = get_session()
     form = MessageForm()
     if not form.validate():
-        return _case_page_again(reference, form, 400)
+        return _case_page_again(reference, 400, message_form=form)
     try:
         triage.write_to_reporter(
             db,
@@ -329,10 +364,11 @@ def write_message(reference: str) -> BaseResponse | tuple[str, int]:
             _signed_in().officer,
             now(),
             kind=form.kind.data or "message",
+            is_feedback=bool(form.is_feedback.data),
         )
     except CaseTampered:
         db.rollback()
-        return _case_page_again(reference, form, 409)
+        return _case_page_again(reference, 409, message_form=form)
     db.commit()
     flash(
         _("Message sent. The reporter will see it when they next check with their receipt."),
