@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
 from reportline.models import Case, Officer
-from reportline.services import instance, officers, setup
+from reportline.services import instance, keyring, officers, setup
 
 FAST_ARGON2 = Argon2Cost(time_cost=1, memory_cost_kib=1024, parallelism=1)
 SUPERVISOR_EMAIL = "supervisor@unit.example"
@@ -70,6 +70,22 @@ def add_officer(db: Session, clock: MovableClock, email: str, role: str = "offic
     )
     db.commit()
     return Enrolled(email, OFFICER_PASSWORD, new.totp_seed, new.officer.id, new.recovery_codes)
+
+
+def add_reader(
+    db: Session, clock: MovableClock, granted_by: Enrolled, email: str, role: str = "officer"
+) -> Enrolled:
+    """An officer who can read reports: created, then granted the unit key by `granted_by`."""
+    reader = add_officer(db, clock, email, role)
+    granter = db.get(Officer, granted_by.officer_id)
+    row = db.get(Officer, reader.officer_id)
+    assert granter is not None and row is not None
+    opened = keyring.unlock_unit_keys(db, granter.id, unlock_officer_key(db, granted_by))
+    keyring.grant_unit_key(
+        db, opened, row, granter, clock(), instance.integrity_key(db.info["settings"])
+    )
+    db.commit()
+    return reader
 
 
 def csrf_token(html: str) -> str:
@@ -188,6 +204,12 @@ def officer_moves(
         data.setdefault("referral_body", "professional_standards")
         data.setdefault("referral_reference", "PSD-0001")
     return post_form(officer, url, f"{url}/status", data)
+
+
+def officer_notes(officer: FlaskClient, reference: str, text: str) -> Any:
+    """An officer adds an internal note from the case page."""
+    url = f"/triage/cases/{reference}"
+    return post_form(officer, url, f"{url}/notes", {"note": text})
 
 
 def reporter_replies(client: FlaskClient, text: str) -> Any:

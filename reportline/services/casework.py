@@ -292,6 +292,10 @@ def add_note(
             raise NoteInvalid("that note is not on this case")
         if original.officer_id != officer.id:
             raise AccessDenied("an officer corrects only their own notes")
+        if session.scalars(
+            select(Note.id).where(Note.case_id == case.id, Note.corrects == corrects)
+        ).first():
+            raise NoteInvalid("that note was corrected meanwhile: correct the newer version")
     case.note_count += 1
     note = Note(
         id=random_id(),

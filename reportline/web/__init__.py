@@ -12,6 +12,7 @@ from reportline.web import database, display, errors, i18n, labels, security
 from reportline.web.admin.views import blueprint as admin_blueprint
 from reportline.web.forms import csrf, csrf_token_for_page
 from reportline.web.reporter.views import blueprint as reporter_blueprint
+from reportline.web.triage import casework_views  # noqa: F401 (registers its routes)
 from reportline.web.triage.views import blueprint as triage_blueprint
 
 # Supervisor pages live under /triage/admin/ and inherit the officer check first.

@@ -8,7 +8,14 @@ from sqlalchemy.orm import Session
 
 from reportline.models import Officer
 from reportline.services import enrolment, instance
-from tests.helpers import Enrolled, MovableClock, add_officer, first_reference, submit_report
+from tests.helpers import (
+    Enrolled,
+    MovableClock,
+    add_officer,
+    first_reference,
+    officer_notes,
+    submit_report,
+)
 
 
 @pytest.fixture
@@ -33,8 +40,11 @@ def samples(
         instance.integrity_key(db.info["settings"]),
     )
     db.commit()
+    reference = first_reference(supervisor)
+    assert officer_notes(supervisor, reference, "A sample note").status_code == 303
     return {
-        "reference": first_reference(supervisor),
+        "reference": reference,
+        "seq": 1,
         "officer_id": other.officer_id,
         "token": token,
         "code": "cy",
