@@ -206,6 +206,41 @@ def officer_moves(
     return post_form(officer, url, f"{url}/status", data)
 
 
+# A triage record with every field filled (officer_records posts it).
+TRIAGE_RECORD = {
+    "priority": "high",
+    "categories": ["Misuse of force systems", "Disclosure of information"],
+    "risk_flags": ["victimisation", "corroboration_needed"],
+    "relationship": "colleague",
+    "subjects-0-name": "Pat Example",
+    "subjects-0-number": "PC 4471",
+    "subjects-0-role": "Response officer",
+    "subjects-0-team": "Team 3, Northgate",
+    "source_evaluation": "2",
+    "intelligence_assessment": "B",
+    "handling_code": "C",
+    "handling_conditions": "Not to be shared outside the unit",
+    "decision": "investigate",
+    "rationale": "Two lookups with no policing purpose",
+    "intelligence_ref": "INT-2026-0042",
+    "investigation_ref": "OP-TIDEWAY",
+    "links-0-kind": "related_to",
+    "links-0-reference": "",
+}
+
+
+def officer_records(officer: FlaskClient, reference: str, **changes: Any) -> Any:
+    """An officer fills the triage record form as shown (its version included) with
+    TRIAGE_RECORD and `changes` (None drops a field); return the response."""
+    url = f"/triage/cases/{reference}/record"
+    page = officer.get(url).get_data(as_text=True)
+    version = re.search(r'name="version"[^>]*value="(\d+)"', page)
+    assert version, "the record form carries the version it was filled from"
+    data = {**TRIAGE_RECORD, "version": version.group(1), **changes}
+    data = {name: value for name, value in data.items() if value is not None}
+    return officer.post(url, data={**data, "csrf_token": csrf_token(page)})
+
+
 def officer_notes(officer: FlaskClient, reference: str, text: str) -> Any:
     """An officer adds an internal note from the case page."""
     url = f"/triage/cases/{reference}"

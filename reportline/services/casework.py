@@ -193,9 +193,8 @@ def close_with_outcome(
     case_record.write_version(session, case, secret, data, officer, now)
     cases.seal_state(case, secret.mac_key())
     session.flush()
-    audit.record(
-        session, officer.email, "case.outcome_recorded", now, case_id=case.id, outcome=outcome
-    )
+    # The outcome itself is sealed: the entry names the action, never the value.
+    audit.record(session, officer.email, "case.outcome_recorded", now, case_id=case.id)
 
 
 def _was_referred(session: Session, case_id: int) -> bool:

@@ -15,12 +15,16 @@ from sqlalchemy.orm import Session
 
 from reportline.db import Base
 from tests.helpers import (
+    TRIAGE_RECORD,
     VALID_REPORT,
     Enrolled,
     first_reference,
     follow_up_sign_in,
     officer_moves,
+    officer_notes,
+    officer_records,
     officer_writes,
+    post_form,
     receipt_fragments,
     reporter_replies,
     submit_report,
@@ -34,6 +38,21 @@ REPORT_FIELDS = [
     "how_known_detail",
     "at_risk_detail",
 ]
+
+# Every free-text field of the triage record (categories and flags are fixed values,
+# checked apart: they are in the sealed index, never in a clear column).
+TRIAGE_FIELDS = [
+    "subjects-0-name",
+    "subjects-0-number",
+    "subjects-0-role",
+    "subjects-0-team",
+    "handling_conditions",
+    "rationale",
+    "intelligence_ref",
+    "investigation_ref",
+]
+# What an officer types elsewhere in casework: notes, their corrections, the outcome.
+CASEWORK_FIELDS = ["note", "note_correction", "outcome_rationale", "referral_reference"]
 
 
 def _canary(name: str) -> str:
@@ -82,8 +101,38 @@ def test_canaries_from_every_reporter_and_officer_field_never_rest_in_clear(
     page = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
     assert _canary("reporter_reply") in page and _canary("status_reason") in page
 
+    # Casework: the triage record, a note and its correction, a referral closed with its
+    # outcome; each shown back to the officer, so each was kept.
+    record = {name: _canary(name) for name in TRIAGE_FIELDS}
+    assert officer_records(supervisor, reference, **record).status_code == 303
+    officer_notes(supervisor, reference, _canary("note"))
+    url = f"/triage/cases/{reference}"
+    correct = f"{url}/notes/1/correct"
+    post_form(supervisor, correct, correct, {"note": _canary("note_correction")})
+    officer_moves(supervisor, reference, "referred", "Referred on")
+    officer_moves(
+        supervisor,
+        reference,
+        "closed",
+        _canary("outcome_rationale"),
+        outcome="substantiated",
+        referral_body="iopc",
+        referral_reference=_canary("referral_reference"),
+    )
+    page = supervisor.get(url).get_data(as_text=True)
+    for name in [*TRIAGE_FIELDS, *CASEWORK_FIELDS]:
+        assert _canary(name) in page, name
+
     canaries = [
-        _canary(f) for f in [*REPORT_FIELDS, "status_reason", "officer_message", "reporter_reply"]
+        _canary(f)
+        for f in [
+            *REPORT_FIELDS,
+            "status_reason",
+            "officer_message",
+            "reporter_reply",
+            *TRIAGE_FIELDS,
+            *CASEWORK_FIELDS,
+        ]
     ]
     at_rest = _database_bytes(backend, db, instance_path)
     everything_in_instance = b"".join(
@@ -101,5 +150,15 @@ def test_canaries_from_every_reporter_and_officer_field_never_rest_in_clear(
     for secret in (unit.password, unit.totp_seed):
         assert secret.encode() not in at_rest and secret.encode() not in logs
     assert VALID_REPORT["category"].encode() not in at_rest  # even the category is sealed
+    # The triage record's substance is sealed too: its categories and risk flags are not
+    # in any clear column (names or codes), nor its grading words.
+    for value in [
+        *TRIAGE_RECORD["categories"],
+        *TRIAGE_RECORD["risk_flags"],
+        TRIAGE_RECORD["handling_conditions"],
+        "Substantiated",
+        "substantiated",
+    ]:
+        assert value.encode() not in at_rest, value
     app.logger.removeHandler(handler)
     logging.getLogger().removeHandler(handler)

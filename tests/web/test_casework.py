@@ -18,6 +18,7 @@ from reportline.models import AuditEntry, Case, Note, Officer, TriageRecord
 from reportline.services import cases, officers
 from tests.helpers import (
     REFERENCE,
+    TRIAGE_RECORD,
     Enrolled,
     MovableClock,
     add_reader,
@@ -26,32 +27,12 @@ from tests.helpers import (
     follow_up_sign_in,
     officer_moves,
     officer_notes,
+    officer_records,
     officer_writes,
     post_form,
     sign_in,
     submit_report,
 )
-
-FULL_RECORD = {
-    "priority": "high",
-    "categories": ["Misuse of force systems", "Disclosure of information"],
-    "risk_flags": ["victimisation", "corroboration_needed"],
-    "relationship": "colleague",
-    "subjects-0-name": "Pat Example",
-    "subjects-0-number": "PC 4471",
-    "subjects-0-role": "Response officer",
-    "subjects-0-team": "Team 3, Northgate",
-    "source_evaluation": "2",
-    "intelligence_assessment": "B",
-    "handling_code": "C",
-    "handling_conditions": "Not to be shared outside the unit",
-    "decision": "investigate",
-    "rationale": "Two lookups with no policing purpose",
-    "intelligence_ref": "INT-2026-0042",
-    "investigation_ref": "OP-TIDEWAY",
-    "links-0-kind": "related_to",
-    "links-0-reference": "",
-}
 
 
 def _case_page(officer: FlaskClient, reference: str) -> str:
@@ -61,17 +42,6 @@ def _case_page(officer: FlaskClient, reference: str) -> str:
 def _case_text(officer: FlaskClient, reference: str) -> str:
     """The case page as a reader sees it: tags dropped, white space collapsed."""
     return " ".join(re.sub(r"<[^>]+>", " ", _case_page(officer, reference)).split())
-
-
-def _save_record(officer: FlaskClient, reference: str, **changes: Any) -> Any:
-    """Fill the record form as shown (its version included) with FULL_RECORD and `changes`."""
-    url = f"/triage/cases/{reference}/record"
-    page = officer.get(url).get_data(as_text=True)
-    version = re.search(r'name="version"[^>]*value="(\d+)"', page)
-    assert version, "the record form carries the version it was filled from"
-    data = {**FULL_RECORD, "version": version.group(1), **changes}
-    data = {name: value for name, value in data.items() if value is not None}
-    return officer.post(url, data={**data, "csrf_token": csrf_token(page)})
 
 
 def _case(db: Session, reference: str) -> Case:
@@ -110,7 +80,7 @@ def _signed_in(app: Flask, who: Enrolled, clock: MovableClock) -> FlaskClient:
 def test_every_field_of_the_triage_record_is_kept_and_shown_with_its_meaning(
     supervisor: FlaskClient, reference: str, db: Session
 ) -> None:
-    response = _save_record(supervisor, reference)
+    response = officer_records(supervisor, reference)
     assert response.status_code == 303
     page = _case_page(supervisor, reference)
     for shown in (
@@ -145,13 +115,13 @@ def test_every_field_of_the_triage_record_is_kept_and_shown_with_its_meaning(
 def test_each_save_is_a_new_version_and_the_history_says_who_changed_what(
     supervisor: FlaskClient, reference: str, db: Session
 ) -> None:
-    _save_record(supervisor, reference)
-    assert _save_record(supervisor, reference, decision="refer").status_code == 303
+    officer_records(supervisor, reference)
+    assert officer_records(supervisor, reference, decision="refer").status_code == 303
     page = _case_page(supervisor, reference)
     assert "Version 2" in page and "Changed: decision" in page
     assert len(db.scalars(select(TriageRecord)).all()) == 2
     # Saving what is already there writes nothing.
-    _save_record(supervisor, reference, decision="refer")
+    officer_records(supervisor, reference, decision="refer")
     assert _case(db, reference).triage_version == 2
 
 
@@ -173,7 +143,7 @@ def test_each_save_is_a_new_version_and_the_history_says_who_changed_what(
 def test_a_value_outside_the_scheme_is_refused_next_to_its_field_and_nothing_is_saved(
     supervisor: FlaskClient, reference: str, db: Session, field: str, value: str, message: str
 ) -> None:
-    response = _save_record(supervisor, reference, **{field: value})
+    response = officer_records(supervisor, reference, **{field: value})
     assert response.status_code == 400
     page = html.unescape(response.get_data(as_text=True))
     assert "There is a problem" in page and message in page
@@ -193,9 +163,9 @@ def test_a_form_someone_else_saved_over_is_refused_with_their_change_named(
     url = f"/triage/cases/{reference}/record"
     mine = supervisor.get(url).get_data(as_text=True)
     theirs = _signed_in(app, colleague, clock)
-    assert _save_record(theirs, reference, decision="record_only").status_code == 303
+    assert officer_records(theirs, reference, decision="record_only").status_code == 303
     response = supervisor.post(
-        url, data={**FULL_RECORD, "version": "0", "csrf_token": csrf_token(mine)}
+        url, data={**TRIAGE_RECORD, "version": "0", "csrf_token": csrf_token(mine)}
     )
     assert response.status_code == 409
     page = html.unescape(response.get_data(as_text=True))
@@ -210,7 +180,7 @@ def test_a_form_someone_else_saved_over_is_refused_with_their_change_named(
 def test_add_another_subject_keeps_what_was_typed_and_saves_nothing(
     supervisor: FlaskClient, reference: str, db: Session
 ) -> None:
-    response = _save_record(supervisor, reference, add_subject="1")
+    response = officer_records(supervisor, reference, add_subject="1")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert 'name="subjects-1-name"' in page and 'value="Pat Example"' in page
@@ -223,7 +193,7 @@ def test_a_link_is_recorded_on_both_cases(
     submit_report(reporter)
     queue = supervisor.get("/triage/?status=all").get_data(as_text=True)
     (newer,) = set(REFERENCE.findall(queue)) - {reference}
-    response = _save_record(
+    response = officer_records(
         supervisor, newer, **{"links-0-kind": "duplicate_of", "links-0-reference": reference}
     )
     assert response.status_code == 303
@@ -238,7 +208,7 @@ def test_a_link_is_recorded_on_both_cases(
     for details in entries:
         assert set(details) == {"case_id", "fields"}
     # Removing the link removes it from the other case too.
-    _save_record(supervisor, newer, **{"links-0-reference": ""})
+    officer_records(supervisor, newer, **{"links-0-reference": ""})
     assert newer not in _case_page(supervisor, reference)
 
 
