@@ -88,6 +88,13 @@ def choose_option(page: Page, selector: str, value: str) -> None:
     raise AssertionError(f"the arrow keys never chose {value} in {selector}")
 
 
+def tick(page: Page, selector: str) -> None:
+    """Tab to a checkbox and tick it with Space."""
+    tab_to(page, selector)
+    page.keyboard.press("Space")
+    assert page.locator(selector).is_checked(), f"Space did not tick {selector}"
+
+
 def press_and_wait(page: Page, key: str = "Enter") -> None:
     """Press a key that sends a form or follows a link, and wait for the next page."""
     with page.expect_navigation():

@@ -154,6 +154,28 @@ RECIPES: list[Recipe] = [
         "triage/case.html",
         steps.case_page,
     ),
+    _recipe(
+        "triage-record",
+        OFFICER,
+        {"triage.edit_record"},
+        "triage/record.html",
+        steps.triage_record,
+    ),
+    _recipe(
+        "triage-record-errors",
+        OFFICER,
+        {"triage.edit_record"},
+        "triage/record.html",
+        steps.triage_record_refused,
+        400,
+    ),
+    _recipe(
+        "correct-note",
+        OFFICER,
+        {"triage.correct_note"},
+        "triage/correct_note.html",
+        steps.correct_note,
+    ),
     _recipe("case-altered", OFFICER, {"triage.case"}, "triage/case.html", steps.case_altered),
     _recipe(
         "queue-flood",

@@ -32,6 +32,7 @@ from reportline.crypto.receipt import generate_receipt
 from reportline.migrate import upgrade
 from reportline.models import Message, Officer
 from reportline.services import (
+    casework,
     enrolment,
     follow_up,
     form_tickets,
@@ -41,8 +42,10 @@ from reportline.services import (
     officers,
     submissions,
     triage,
+    triage_record,
 )
 from reportline.services.keyring import PinnedUnitKey
+from reportline.services.triage_record import TriageRecordData
 from reportline.web.page_cache import cached_page_served
 from tests.conftest import settings_for_test
 from tests.helpers import (
@@ -203,6 +206,17 @@ class LiveSite:
                 triage.change_status(db, keys, case_id, status, "", me, self.clock())
             if message:
                 triage.write_to_reporter(db, keys, case_id, message, me, self.clock())
+
+    def supervisor_records(self, receipt: str, data: TriageRecordData, note: str) -> None:
+        """The supervisor saves a triage record (high priority) and a note on the case."""
+        case_id = self.case_id(receipt)
+        with self.database() as db:
+            me = db.get(Officer, self.supervisor.officer_id)
+            assert me is not None
+            keys = keyring.unlock_unit_keys(db, me.id, self.supervisor_key)
+            categories = triage_record.national_categories(self.settings.national_categories)
+            casework.save_record(db, keys, case_id, data, "high", 0, categories, me, self.clock())
+            casework.add_note(db, keys, case_id, note, me, self.clock())
 
     def reporter_replies(self, receipt: str, text: str) -> None:
         """The reporter behind `receipt` sends a reply."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from playwright.sync_api import Page
 
 from reportline.services.cases import reference
+from reportline.services.triage_record import Subject, TriageRecordData
 from tests.e2e.site import LiveSite, unused_receipt
 from tests.helpers import Enrolled
 
@@ -43,6 +44,20 @@ def arrange_sample(site: LiveSite) -> Sample:
         receipt, message="Thank you. Do you know if anyone saved a copy of the message?"
     )
     site.reporter_replies(receipt, "Yes, a PC on C shift took a screenshot of it.")
+    site.supervisor_records(
+        receipt,
+        TriageRecordData(
+            categories=("Discrimination: racism, misogyny, homophobia, disability",),
+            subjects=(Subject("Sam Example", "PC 2231", "Response officer", "C shift"),),
+            risk_flags=("re_identification",),
+            source_evaluation="2",
+            intelligence_assessment="B",
+            handling_code="P",
+            decision="investigate",
+            rationale="Screenshot exists; the group chat has eight members.",
+        ),
+        note="Ask the C shift inspector who administers the group chat.",
+    )
     for n in range(3):
         site.submit_report(possible_flood=True, what_happened=f"aaaaaaaaaaaa {n}")
     altered = site.submit_report(category="other", what_happened="Took home seized cash.")
@@ -204,6 +219,24 @@ def login_failed(page: Page, site: LiveSite, _sample: Sample) -> None:
 def case_page(page: Page, site: LiveSite, sample: Sample) -> None:
     sign_in(page, site, site.supervisor)
     page.goto(f"/triage/cases/{sample.followed_up_reference}")
+
+
+def triage_record(page: Page, site: LiveSite, sample: Sample) -> None:
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/cases/{sample.followed_up_reference}/record")
+
+
+def triage_record_refused(page: Page, site: LiveSite, sample: Sample) -> None:
+    """A link to a case that does not exist: refused with the problem by its field, 400."""
+    triage_record(page, site, sample)
+    page.fill("#links-0-reference", "RL-0000-0001")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save the triage record").click()
+
+
+def correct_note(page: Page, site: LiveSite, sample: Sample) -> None:
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/cases/{sample.followed_up_reference}/notes/1/correct")
 
 
 def case_message_empty(page: Page, site: LiveSite, sample: Sample) -> None:

@@ -4,7 +4,8 @@ A reporter sends a report and reads the receipt; the supervisor signs in and
 reads it; the unit and the reporter talk through the follow-up page; another
 reporter's receipt never shows someone else's case; a supervisor invites an
 officer, replaces the enrolment link and deactivates them after the
-confirmation page. Focus moves by Tab,
+confirmation page; an officer works a case from first read to a closed outcome
+with a grading, a subject, an owner, a note and feedback. Focus moves by Tab,
 Shift+Tab and the arrow keys, choices are made with Space and the arrows, and
 forms are sent with Enter: nothing is clicked.
 """
@@ -28,6 +29,7 @@ from tests.e2e.keyboard import (
     has_focus,
     press_and_wait,
     tab_to,
+    tick,
     type_into,
 )
 from tests.e2e.site import LiveSite, running_site
@@ -167,6 +169,64 @@ def test_unit_and_reporter_talk_through_follow_up_by_keyboard(
     page_text = someone_else.locator("main").inner_text()
     assert "anyone else in the room" not in page_text
     assert "exhibits officer" not in page_text
+
+
+def test_an_officer_works_a_case_from_first_read_to_outcome_by_keyboard(
+    browsing: Browsing, site: LiveSite
+) -> None:
+    reporter = browsing.new_page(javascript=False)
+    receipt = send_report(reporter, "A sergeant sends sexual messages to a young PCSO on his team.")
+    case_reference = reference(site.case_id(receipt))
+    officer = browsing.new_page(javascript=False)
+    sign_in(officer, site, site.supervisor)
+    open_case(officer, case_reference)
+
+    # Grade it and add a subject.
+    activate(officer, "main a[href$='/record']")
+    choose_option(officer, "#priority", "high")
+    tick(officer, "input[name=categories][value^='Sexual misconduct']")
+    tick(officer, "input[name=risk_flags][value=victimisation]")
+    type_into(officer, "#subjects-0-name", "Alex Example")
+    type_into(officer, "#subjects-0-number", "PS 1187")
+    type_into(officer, "#subjects-0-role", "Custody sergeant")
+    type_into(officer, "#subjects-0-team", "Team 2, Eastgate")
+    choose_option(officer, "#source_evaluation", "1")
+    choose_option(officer, "#intelligence_assessment", "A")
+    choose_option(officer, "#handling_code", "C")
+    type_into(officer, "#handling_conditions", "Unit only until the victim is safeguarded.")
+    choose_option(officer, "#decision", "investigate")
+    type_into(officer, "#rationale", "Abuse of position for a sexual purpose.")
+    activate(officer, "main form button.button:not(.button--secondary)")
+    record = officer.locator("main").inner_text()
+    for shown in ("High: threat to life", "Sexual misconduct", "Alex Example (PS 1187)", "1: "):
+        assert shown in record, shown
+
+    # Take it, note, tell the reporter, close with an outcome.
+    tick(officer, "#no_conflict")
+    activate(officer, "form[action$='/take'] button[type=submit]")
+    type_into(officer, "#note", "Victim supported by the welfare officer.")
+    activate(officer, "form[action$='/notes'] button[type=submit]")
+    type_into(officer, "#message", "Thank you. We are acting on your report.")
+    tick(officer, "#is_feedback")
+    activate(officer, "form[action$='/messages'] button[type=submit]")
+    choose_option(officer, "#status", "closed")
+    type_into(officer, "#reason", "Admitted at interview; dismissed at a hearing.")
+    choose_option(officer, "#outcome", "substantiated")
+    activate(officer, "form[action$='/status'] button[type=submit]")
+
+    main = officer.locator("main").inner_text()
+    for shown in (
+        "Closed",
+        "Substantiated",
+        "Admitted at interview; dismissed at a hearing.",
+        "Victim supported by the welfare officer.",
+        "You · no conflict of interest declared",
+    ):
+        assert shown in main, shown
+    assert messages(officer) == ["Thank you. We are acting on your report."]
+    follow_up(reporter, receipt)
+    assert reporter_status(reporter) == "Closed"
+    assert "welfare officer" not in reporter.locator("main").inner_text()
 
 
 def test_supervisor_invites_replaces_the_link_and_deactivates_by_keyboard(
