@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -30,11 +31,19 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import wordlist
 from reportline.migrate import upgrade
 from reportline.services import audit, instance, keyring, maintenance, officers, queue, setup
+from reportline.services import demo as demo_unit
 from reportline.services.errors import ServiceError, WeakPassword
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from reportline.services.officers import NewOfficer
 
 DEMO_EMAIL = "supervisor@demo.reportline.invalid"
+# The demo wraps four officers' keys as it starts, on one's own machine, to be thrown
+# away: Argon2id at OWASP's minimum (19 MiB, two passes) keeps that quick.
+DEMO_ARGON2 = (
+    "# The throw-away demo's Argon2id cost (OWASP's minimum), cheaper than the default.\n"
+    "argon2_time_cost = 2\n"
+    "argon2_memory_cost_kib = 19456\n"
+)
 
 
 def _instance_path() -> Path:
@@ -147,7 +156,11 @@ def init(admin_email: str, password_stdin: bool, recovery_key_file: Path) -> Non
 
 
 def _initialise(
-    settings: Settings, admin_email: str, password: str, recovery_key_file: Path
+    settings: Settings,
+    admin_email: str,
+    password: str,
+    recovery_key_file: Path,
+    now: datetime | None = None,
 ) -> setup.InitialisedInstance:
     with instance.database_session(settings) as session:
         try:
@@ -156,7 +169,7 @@ def _initialise(
                 admin_email,
                 password,
                 instance.argon2_cost(settings),
-                utcnow(),
+                now or utcnow(),
                 instance.integrity_key(settings),
             )
         except WeakPassword as exc:
@@ -358,7 +371,7 @@ def _housekeeping(settings: Settings) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def demo(host: str, port: int) -> None:
-    """Start a throw-away demo instance with a demo supervisor, and serve it."""
+    """Start a throw-away demo instance, a unit with a dozen sample cases, and serve it."""
     # Nothing from a real deployment's environment (its database URL above all) may
     # reach the demo: it lives in its own folder, on SQLite, and goes with it.
     for name in [name for name in os.environ if name.startswith("REPORTLINE_")]:
@@ -370,19 +383,48 @@ def demo(host: str, port: int) -> None:
     try:
         password = " ".join(secrets.choice(wordlist()) for _ in range(5))
         _write_new_config(instance)
+        with (instance / CONFIG_FILE_NAME).open("a", encoding="utf-8") as config:
+            config.write(DEMO_ARGON2)
         settings = _settings(instance)
         _upgrade(settings)
-        result = _initialise(settings, DEMO_EMAIL, password, instance / "recovery-key.txt")
+        now = utcnow()
+        # The unit was set up before its oldest sample case arrived.
+        result = _initialise(
+            settings, DEMO_EMAIL, password, instance / "recovery-key.txt", now - demo_unit.HISTORY
+        )
+        settings = _settings(instance)  # with the unit key's pin that init wrote
+        made = _populate_demo(settings, result, now)
         click.echo(f"Demo instance (throw-away): {instance}")
         click.echo(f"Sign in at http://{host}:{port}/triage/login as the demo supervisor:")
         click.echo(f"E-mail:   {DEMO_EMAIL}")
         click.echo(f"Password: {password}")
         _print_enrolment(result.supervisor, show_qr=True)
+        click.echo(
+            f"\nThe queue holds {made.cases} sample cases, worked by the supervisor and "
+            f"{len(made.officers)} officers. To sign in as one of them, type their "
+            "authenticator key into the app:"
+        )
+        for officer in made.officers:
+            click.echo(f"E-mail:   {officer.email}")
+            click.echo(f"Password: {officer.password}")
+            click.echo(f"Authenticator key: {officer.totp_seed}")
         click.echo(f"\nReporters start at http://{host}:{port}/")
         click.echo(f"ReportLine is serving on http://{host}:{port} (press Ctrl+C to stop)")
         _serve(_app_or_exit(), host, port, 8)
     finally:
         shutil.rmtree(instance, ignore_errors=True)  # throw-away: nothing outlives the demo
+
+
+def _populate_demo(
+    settings: Settings, result: setup.InitialisedInstance, now: datetime
+) -> demo_unit.DemoUnit:
+    """Add the demo officers and sample cases (the unit key opened with the recovery key)."""
+    with instance.database_session(settings) as session:
+        supervisor = officers.get_officer(session, result.supervisor.officer.id)
+        unit_keys = keyring.unlock_with_recovery_key(session, result.recovery_key)
+        made = demo_unit.populate(session, settings, supervisor, unit_keys, now)
+        session.commit()
+    return made
 
 
 @main.command()

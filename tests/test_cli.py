@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import re
 import socket
@@ -9,14 +10,17 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from click.testing import CliRunner
 
 from reportline.cli import main
+from tests.helpers import REFERENCE, csrf_token
 
 PASSWORD = "quartz lagoon fiddle marble\n"
 
@@ -353,26 +357,73 @@ def test_init_refuses_an_unwritable_recovery_key_folder_before_asking_anything(
     assert not instance.exists()  # nothing was created
 
 
-def test_demo_serves_a_throw_away_instance_and_removes_it_when_stopped(tmp_path: Path) -> None:
+# How `reportline demo` prints each officer of its unit but the supervisor.
+DEMO_OFFICER = re.compile(r"^E-mail:   (\S+)\nPassword: (.+)\nAuthenticator key: (\S+)$", re.M)
+
+
+def test_demo_serves_a_throw_away_unit_with_sample_cases_and_removes_it_when_stopped(
+    tmp_path: Path,
+) -> None:
     port = _free_port()
     elsewhere = tmp_path / "real-deployment.sqlite3"
-    # A real deployment's settings in the environment must not reach the demo.
-    environment = {**os.environ, "REPORTLINE_DATABASE_URL": f"sqlite:///{elsewhere}"}
+    environment = {
+        **os.environ,
+        # A real deployment's settings in the environment must not reach the demo.
+        "REPORTLINE_DATABASE_URL": f"sqlite:///{elsewhere}",
+        "PYTHONUNBUFFERED": "1",  # what it prints can be read while it serves
+    }
     server = _start(["demo", "--port", str(port)], environment)
     try:
         _get_when_up(server, f"http://127.0.0.1:{port}/", 60)
         _get_when_up(server, f"http://127.0.0.1:{port}/triage/login", 10)
+        printed = _printed_until(server, "ReportLine is serving on")
+        unit = DEMO_OFFICER.findall(printed)
+        assert len(unit) == 3, printed
+        email, password, seed = unit[0]
+        queue = _signed_in_page(port, email, password, seed, "/triage/?status=all")
     finally:
         server.terminate()
-        output, _ = server.communicate(timeout=30)
+        rest, _ = server.communicate(timeout=30)
+    output = printed + rest
     folder = re.search(r"Demo instance \(throw-away\): (\S+)", output)
     assert folder is not None, output
     assert "E-mail:   supervisor@demo.reportline.invalid" in output
     assert re.search(r"^Password: \S+( \S+){4}$", output, re.MULTILINE)
     assert re.search(r"^otpauth://totp/\S+$", output, re.MULTILINE)
     assert "scan this QR code" in output and "\u2588" * 20 in output  # drawn in the terminal
+    assert "The queue holds 12 sample cases" in output
+    assert all(officer.endswith("@demo.reportline.invalid") for officer, _, _ in unit)
+    # A demo officer signs in with what was printed and sees the sample unit's queue.
+    assert len(set(REFERENCE.findall(queue))) == 12
     assert not Path(folder.group(1)).exists()  # removed on SIGTERM
     assert not elsewhere.exists()
+
+
+def _printed_until(server: subprocess.Popen[str], marker: str) -> str:
+    """What the server printed up to the first line holding `marker` (already printed)."""
+    assert server.stdout is not None
+    lines: list[str] = []
+    while not lines or marker not in lines[-1]:
+        line = server.stdout.readline()
+        assert line, "".join(lines)  # it exited without printing the marker
+        lines.append(line)
+    return "".join(lines)
+
+
+def _signed_in_page(port: int, email: str, password: str, seed: str, path: str) -> str:
+    """Sign in at the login page as a browser would, then GET `path`'s page."""
+    base = f"http://127.0.0.1:{port}"
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with browser.open(f"{base}/triage/login") as response:
+        token = csrf_token(response.read().decode())
+    form = {"csrf_token": token, "email": email, "password": password}
+    form["code"] = pyotp.TOTP(seed).now()
+    with browser.open(f"{base}/triage/login", urllib.parse.urlencode(form).encode()) as response:
+        assert response.status == 200  # after its redirect
+    with browser.open(base + path) as response:
+        return str(response.read().decode())
 
 
 def test_db_upgrade_starts_the_queue_ledger_of_an_instance_that_had_none(
