@@ -192,6 +192,21 @@ RECIPES: list[Recipe] = [
         as_supervisor("/triage/admin/integrity"),
     ),
     _recipe(
+        "audit-log",
+        OFFICER,
+        {"triage.admin.audit_log"},
+        "admin/audit.html",
+        as_supervisor("/triage/admin/audit"),
+    ),
+    _recipe(
+        "audit-log-errors",
+        OFFICER,
+        {"triage.admin.audit_log"},
+        "admin/audit.html",
+        as_supervisor("/triage/admin/audit?case=RL-NOPE&action=nothing"),
+        400,
+    ),
+    _recipe(
         "case-message-errors",
         OFFICER,
         {"triage.case"},

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField
+from wtforms import EmailField, SelectField, StringField, ValidationError
 from wtforms.validators import DataRequired
 
+from reportline.services import cases
+from reportline.services.errors import NotFound
 from reportline.web.forms import ChoiceField, Form, choices, max_length
 
 
@@ -29,3 +31,43 @@ class InviteForm(Form):
         ),
         required_message=_l("Choose a role"),
     )
+
+
+class AuditFilterForm(Form):
+    """Which entries of the audit log to show (read from the query string, so a view of
+    the log can be bookmarked). The view fills in the choices."""
+
+    class Meta(Form.Meta):
+        csrf = False
+
+    officer = SelectField(_l("Officer"), default="", validate_choice=False)
+    case = StringField(
+        _l("Case reference"),
+        validators=[max_length(20)],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+    )
+    action = SelectField(_l("Action"), default="", validate_choice=False)
+
+    def validate_officer(self, field: SelectField) -> None:
+        """Only an officer (or the operator) the list offers."""
+        if field.data not in {choice.value for choice in field.choices or []}:
+            raise ValidationError(_l("Choose an officer from the list"))
+
+    def validate_action(self, field: SelectField) -> None:
+        """Only an action the list offers."""
+        if field.data not in {choice.value for choice in field.choices or []}:
+            raise ValidationError(_l("Choose an action from the list"))
+
+    def validate_case(self, field: StringField) -> None:
+        """A case reference, if any, in the form RL-XXXX-XXXX."""
+        if field.data:
+            try:
+                cases.parse_reference(field.data)
+            except NotFound:
+                raise ValidationError(
+                    _l("Enter a case reference like RL-3K7D-Q9PX, or leave it empty")
+                ) from None
+
+    def case_id(self) -> int | None:
+        """The case to filter by (call after `validate`)."""
+        return cases.parse_reference(self.case.data) if self.case.data else None

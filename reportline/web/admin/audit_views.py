@@ -1,0 +1,239 @@
+"""The audit log page under /triage/admin/audit: entries newest first, filtered by officer,
+case and action, with what is known of the chain's integrity at the top.
+
+Viewing the log is itself audited (`audit.viewed`, naming the filters used). A full
+check of the chain runs only when a supervisor asks for it (`services.audit`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
+
+from reportline.models import AuditEntry
+from reportline.services import audit, cases, officers
+from reportline.web.admin.forms import AuditFilterForm
+from reportline.web.admin.views import blueprint
+from reportline.web.context import now
+from reportline.web.database import get_session
+from reportline.web.forms import ActionForm, choices
+
+PAGE_SIZE = 50
+# Entries after the last full check that a view of the log checks itself: a few
+# milliseconds' work (docs/performance.md); beyond it the page says what is unchecked.
+VIEW_CHECK_LIMIT = 1_000
+OPERATOR = "cli"  # how entries made by operator commands name their actor
+
+ACTIONS = {
+    "officer.signed_in": _l("Signed in"),
+    "officer.signed_out": _l("Signed out"),
+    "officer.signed_out_everywhere": _l("Signed out everywhere"),
+    "officer.locked": _l("Locked out after failed sign-ins"),
+    "queue.viewed": _l("Viewed the queue"),
+    "case.viewed": _l("Opened a case"),
+    "case.status_changed": _l("Changed a case's status"),
+    "case.message_sent": _l("Wrote to the reporter"),
+    "case.triage_recorded": _l("Changed a triage record"),
+    "case.outcome_recorded": _l("Recorded an outcome"),
+    "case.assigned": _l("Assigned a case"),
+    "case.unassigned": _l("Unassigned a case"),
+    "case.no_conflict_declared": _l("Declared no conflict of interest"),
+    "case.note_added": _l("Added a note"),
+    "case.note_corrected": _l("Corrected a note"),
+    "case.integrity_failed": _l("Case failed its integrity check"),
+    "case.flood_mark_removed": _l("Moved a report out of the possible flood"),
+    "case.deleted": _l("Deleted a case"),
+    "cases.scanned": _l("Checked closed cases for changes"),
+    "queue_ledger.started": _l("Started the queue's protected count"),
+    "queue_ledger.recounted": _l("Reset the queue's protected count"),
+    "officer.created": _l("Created an officer"),
+    "officer.invited": _l("Invited an officer"),
+    "officer.enrolment_link_renewed": _l("Made a new enrolment link"),
+    "officer.enrolled": _l("Completed enrolment"),
+    "officer.second_factor_enrolled": _l("Set up a second factor"),
+    "officer.second_factor_reset": _l("Reset an officer's second factor"),
+    "officer.reset_link_used": _l("Used a second-factor reset link"),
+    "officer.recovery_codes_replaced": _l("Replaced recovery codes"),
+    "officer.granted_unit_key": _l("Gave an officer the unit key"),
+    "officer.unlocked": _l("Lifted a lockout"),
+    "officer.deactivated": _l("Deactivated an officer"),
+    "recovery_key.used": _l("Used the recovery key"),
+    "instance.initialised": _l("Set up ReportLine"),
+    "audit.viewed": _l("Viewed the audit log"),
+    audit.VERIFIED: _l("Checked the whole audit log"),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One entry as the page shows it."""
+
+    entry: AuditEntry
+    who: str
+    action: str
+    reference: str | None
+    details: str
+
+
+def _who(actor: str) -> str:
+    return _("Operator (command line)") if actor == OPERATOR else actor
+
+
+def _value(key: str, value: Any, emails: dict[int, str]) -> str:
+    if key == "officer" and isinstance(value, int):
+        return emails.get(value, _("officer %(id)s", id=value))
+    if key == "officer" and value == OPERATOR:
+        return _who(value)
+    if key == "action" and isinstance(value, str):
+        return str(ACTIONS.get(value, value))
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if value == {}:
+        return _("none")
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(k, v, emails)}" for k, v in sorted(value.items()))
+    if isinstance(value, list):
+        return ", ".join(str(item).replace("_", " ") for item in value)
+    return "—" if value is None else str(value)
+
+
+def _details(detail: str, emails: dict[int, str]) -> str:
+    """An entry's detail in words: ids, counts and names of things, never case content."""
+    try:
+        parsed = json.loads(detail)
+    except ValueError:
+        return detail  # an altered entry: the chain check says so; show it as stored
+    if not isinstance(parsed, dict):
+        return detail
+    return "; ".join(
+        f"{key.replace('_', ' ')}: {_value(key, value, emails)}" for key, value in parsed.items()
+    )
+
+
+def _row(entry: AuditEntry, emails: dict[int, str]) -> Row:
+    return Row(
+        entry=entry,
+        who=_who(entry.actor),
+        action=str(ACTIONS.get(entry.action, entry.action)),
+        reference=cases.reference(entry.case_id) if entry.case_id is not None else None,
+        details=_details(entry.detail, emails),
+    )
+
+
+class _BadPage(Exception):
+    """A page link that ReportLine never makes."""
+
+
+def _entry_id(name: str) -> int | None:
+    """`before` or `after` from the query string; raise _BadPage unless a plain id."""
+    text = request.args.get(name)
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 15):
+        raise _BadPage
+    return int(text)
+
+
+def _filter_form(emails: dict[int, str]) -> AuditFilterForm:
+    form = AuditFilterForm(formdata=MultiDict(request.args))
+    form.officer.choices = choices(
+        {"": _("Any officer"), OPERATOR: _who(OPERATOR)}
+        | {str(officer_id): email for officer_id, email in emails.items()}
+    )
+    form.action.choices = choices(
+        {"": _("Any action")} | dict(sorted(ACTIONS.items(), key=lambda item: str(item[1])))
+    )
+    return form
+
+
+def _actor(form: AuditFilterForm, emails: dict[int, str]) -> str | None:
+    chosen = form.officer.data or ""
+    if not chosen:
+        return None
+    return OPERATOR if chosen == OPERATOR else emails[int(chosen)]
+
+
+@blueprint.get("/audit")
+def audit_log() -> str | tuple[str, int]:
+    """The audit log, newest first, filtered by officer, case and action; audited."""
+    db = get_session()
+    emails = {officer.id: officer.email for officer in officers.list_officers(db)}
+    form = _filter_form(emails)
+    if not form.validate():
+        return _page(form), 400
+    try:
+        before, after = _entry_id("before"), _entry_id("after")
+    except _BadPage:
+        return _page(form, bad_page=True), 400
+    filters = audit.EntryFilter(_actor(form, emails), form.action.data or None, form.case_id())
+    status = audit.chain_status(db, VIEW_CHECK_LIMIT)
+    page = audit.entry_page(db, filters, PAGE_SIZE, before=before, after=after)
+    used = {"officer": form.officer.data, "action": form.action.data}
+    audit.record(
+        db,
+        g.signed_in.officer.email,
+        "audit.viewed",
+        now(),
+        case_id=filters.case_id,
+        filters={
+            key: int(value) if value.isdigit() else value for key, value in used.items() if value
+        },
+        **({"before": before} if before is not None else {}),
+        **({"after": after} if after is not None else {}),
+    )
+    db.commit()
+    return _page(
+        form,
+        status=status,
+        page=page,
+        rows=[_row(entry, emails) for entry in page.entries],
+        check_form=ActionForm(),
+    )
+
+
+def _page(form: AuditFilterForm, **context: Any) -> str:
+    """The page; `form.data` keeps the filters in every link it makes."""
+    kept = {
+        "officer": form.officer.data or None,
+        "case": form.case.data or None,
+        "action": form.action.data or None,
+    }
+    return render_template("admin/audit.html", form=form, kept=kept, who=_who, **context)
+
+
+@blueprint.post("/audit/check")
+def check_audit_log() -> BaseResponse:
+    """Check the whole chain, batch by batch, and record the result in the log."""
+    if not ActionForm().validate():
+        abort(400)
+    db = get_session()
+    walk = audit.ChainWalk()
+    while walk.step(db, audit.CHECK_BATCH) == audit.CHECK_BATCH:
+        db.commit()  # ends the batch's transaction, so no lock is held for the whole check
+    entry = audit.record_full_check(db, g.signed_in.officer.email, now(), walk)
+    db.commit()
+    if walk.broken:
+        flash(
+            _(
+                "The whole log was checked: it is broken at entry %(entry)s.",
+                entry=f"{walk.broken[0]:,}",
+            ),
+            "error",
+        )
+    else:
+        flash(
+            _(
+                "The whole log was checked: all %(num)s entries before entry %(entry)s are intact.",
+                num=f"{walk.seen:,}",
+                entry=f"{entry.id:,}",
+            ),
+            "success",
+        )
+    return redirect(url_for("triage.admin.audit_log"), code=303)
