@@ -22,6 +22,7 @@ from reportline.services import audit, case_record, cases, keyring, triage, tria
 from reportline.services.errors import AccessDenied, NotFound, ServiceError
 from reportline.services.keyring import UnitKeyring
 from reportline.services.triage_record import (
+    MAX_LINKS,
     MAX_SHORT_TEXT,
     OUTCOMES,
     REFERRAL_BODIES,
@@ -37,6 +38,10 @@ MAX_NOTE_LENGTH = 5000
 
 class StaleForm(ServiceError):
     """Someone else changed the case since the form was shown: nothing was saved."""
+
+
+class CannotOwn(ServiceError):
+    """The officer cannot read reports (no unit key, or deactivated), so owns no case."""
 
 
 class NoteInvalid(ServiceError):
@@ -77,13 +82,26 @@ def save_record(
     shown = case_record.current_record(
         session, unlocked, cases.open_case_secret(unlocked, unit_keys)
     )
-    _lock_cases(session, {case_id, *(x.case_id for x in data.links + shown.links)})
+    # A case linked before may since have been deleted (a flood report): only a link
+    # being added must exist; a removed one is mirrored to whatever is still there.
+    adding = {x.case_id for x in data.links} - {x.case_id for x in shown.links}
+    existing = _lock_cases(session, {case_id, *(x.case_id for x in data.links + shown.links)})
+    if not adding <= existing:
+        raise NotFound("a linked case does not exist")
     case = cases.get_case(session, case_id, for_update=True)
     if case.triage_version != expected_version:
         raise StaleForm("the triage record was changed since this form was shown")
     keys = triage.intact_keys(session, case, unit_keys)
     secret = cases.open_case_secret(case, unit_keys)
     before = case_record.current_record(session, case, secret)
+    # The outcome is set only by closing the case; an edit of the record keeps it.
+    data = replace(
+        data,
+        outcome=before.outcome,
+        outcome_rationale=before.outcome_rationale,
+        referral_body=before.referral_body,
+        referral_reference=before.referral_reference,
+    )
     changed = data.changed_fields(before)
     rank = PRIORITIES.get(priority, PRIORITY_NOT_SET)
     if rank != case.priority:
@@ -100,20 +118,22 @@ def save_record(
     audit.record(
         session, officer.email, "case.triage_recorded", now, case_id=case.id, fields=changed
     )
-    added = set(data.links) - set(before.links)
-    removed = set(before.links) - set(data.links)
-    for link in sorted(added | removed, key=lambda x: x.case_id):
-        _mirror_link(session, unit_keys, case.id, link, link in added, officer, now)
+    # Each other case gets the final state of its link (at most one per case): the
+    # reverse kind, or none.
+    final = {x.case_id: x.kind for x in data.links}
+    for other_id in sorted(final.keys() | {x.case_id for x in before.links}):
+        if other_id in existing:
+            _mirror_link(session, unit_keys, case.id, other_id, final.get(other_id), officer, now)
     return changed
 
 
-def _lock_cases(session: Session, case_ids: set[int]) -> None:
-    """Lock these cases' rows in id order; raise NotFound if one does not exist."""
-    found = session.scalars(
-        select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update()
-    ).all()
-    if len(found) != len(case_ids):
-        raise NotFound("a linked case does not exist")
+def _lock_cases(session: Session, case_ids: set[int]) -> set[int]:
+    """Lock these cases' rows in id order; return the ids that exist."""
+    return set(
+        session.scalars(
+            select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update()
+        ).all()
+    )
 
 
 def _without_self_links(data: TriageRecordData, case_id: int) -> TriageRecordData:
@@ -124,23 +144,28 @@ def _mirror_link(
     session: Session,
     unit_keys: UnitKeyring,
     from_case: int,
-    link: Link,
-    add: bool,
+    other_id: int,
+    kind: str | None,
     officer: Officer,
     now: datetime,
 ) -> None:
-    """Record (or remove) the reverse of a link on the other case, in its own record.
+    """Make the other case's link back to `from_case` the reverse of `kind` (None: no
+    link), in its own record. Raises RecordInvalid if that case already links MAX_LINKS
+    others.
 
     Its audit entry names only that case: no entry ever names two cases.
     """
-    other = cases.get_case(session, link.case_id, for_update=True)
+    other = cases.get_case(session, other_id, for_update=True)
     keys = triage.intact_keys(session, other, unit_keys)
     secret = cases.open_case_secret(other, unit_keys)
     record = case_record.current_record(session, other, secret)
-    reverse = Link(from_case, REVERSE_LINK.get(link.kind, link.kind))
     links = [x for x in record.links if x.case_id != from_case]
-    if add:
-        links.append(reverse)
+    if kind is not None:
+        if len(links) >= MAX_LINKS:
+            raise RecordInvalid(
+                {"links": f"{cases.reference(other_id)} already links {MAX_LINKS} other cases"}
+            )
+        links.append(Link(from_case, REVERSE_LINK.get(kind, kind)))
     new = replace(record, links=tuple(links))
     if new == record:
         return
@@ -218,13 +243,13 @@ def assign(
     an officer may take an unassigned case for themselves. `declared` records the
     assignee's own declaration of no conflict of interest (only they can make it).
 
-    Raises AccessDenied or ServiceError.
+    Raises AccessDenied or CannotOwn.
     """
     case = cases.get_case(session, case_id, for_update=True)
     if not by.is_supervisor and (assignee.id != by.id or case.assignee_id is not None):
         raise AccessDenied("only a supervisor assigns cases, or an officer takes an unassigned one")
     if not assignee.active or not keyring.holds_unit_key(session, assignee.id):
-        raise ServiceError("they cannot read reports, so they cannot own a case")
+        raise CannotOwn("they cannot read reports, so they cannot own a case")
     case.assignee_id = assignee.id
     case.assignee_declared_on = now.date() if declared and assignee.id == by.id else None
     audit.record(session, by.email, "case.assigned", now, case_id=case.id, officer=assignee.id)

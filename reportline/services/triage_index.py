@@ -48,10 +48,12 @@ class Index:
         for name in flags:
             if name not in self.flags:
                 self.flags.append(name)
-        self.entries[case_id] = (
-            sum(1 << self.categories.index(name) for name in categories),
-            sum(1 << self.flags.index(name) for name in flags),
-        )
+        category_bits = flag_bits = 0
+        for name in categories:
+            category_bits |= 1 << self.categories.index(name)
+        for name in flags:
+            flag_bits |= 1 << self.flags.index(name)
+        self.entries[case_id] = (category_bits, flag_bits)
 
     def cases_with(self, category: str | None, flag: str | None) -> set[int]:
         """The ids of the cases that carry `category` and `flag` (either may be None)."""

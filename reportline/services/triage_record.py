@@ -104,6 +104,8 @@ LINK_KINDS = {
     "related_to": "Related to",
 }
 REVERSE_LINK = {"duplicate_of": "duplicated_by", "duplicated_by": "duplicate_of"}
+
+
 def national_categories(configured: tuple[str, ...]) -> tuple[str, ...]:
     """The categories an instance offers: its `national_categories`, or the usual list."""
     return configured or DEFAULT_NATIONAL_CATEGORIES
@@ -215,12 +217,16 @@ class TriageRecordData:
 def validate(data: TriageRecordData, national_categories: tuple[str, ...]) -> None:
     """Raise RecordInvalid naming each field whose value is not allowed."""
     problems: dict[str, str] = {}
-    if not set(data.categories) <= set(national_categories):
-        problems["categories"] = "Choose categories from the list"
+    if not set(data.categories) <= set(national_categories) or len(set(data.categories)) != len(
+        data.categories
+    ):
+        problems["categories"] = "Choose categories from the list, each once"
     if data.relationship and data.relationship not in RELATIONSHIPS:
         problems["relationship"] = "Choose the reporter's relationship from the list"
-    if not set(data.risk_flags) <= set(RISK_FLAGS):
-        problems["risk_flags"] = "Choose risk flags from the list"
+    if not set(data.risk_flags) <= set(RISK_FLAGS) or len(set(data.risk_flags)) != len(
+        data.risk_flags
+    ):
+        problems["risk_flags"] = "Choose risk flags from the list, each once"
     for name, scheme, label in (
         ("source_evaluation", SOURCE_EVALUATION, "a source evaluation of 1, 2 or 3"),
         (
@@ -252,6 +258,8 @@ def validate(data: TriageRecordData, national_categories: tuple[str, ...]) -> No
             problems[name] = f"Use {MAX_LONG_TEXT:,} characters or fewer"
     if len(data.links) > MAX_LINKS or any(link.kind not in LINK_KINDS for link in data.links):
         problems["links"] = "Link at most 20 other cases, each as a duplicate or related case"
+    elif len({link.case_id for link in data.links}) != len(data.links):
+        problems["links"] = "Link each other case once, as a duplicate or as related"
     if problems:
         raise RecordInvalid(problems)
 

@@ -11,16 +11,17 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from reportline.models import AuditEntry, Case, Note, Officer, TriageRecord
-from reportline.services import cases, officers
+from reportline.services import cases, casework, officers
 from tests.helpers import (
     REFERENCE,
     TRIAGE_RECORD,
     Enrolled,
     MovableClock,
+    add_officer,
     add_reader,
     csrf_token,
     first_reference,
@@ -212,6 +213,83 @@ def test_a_link_is_recorded_on_both_cases(
     assert newer not in _case_page(supervisor, reference)
 
 
+def _another_case(reporter: FlaskClient, supervisor: FlaskClient, *known: str) -> str:
+    submit_report(reporter)
+    queue = supervisor.get("/triage/?status=all").get_data(as_text=True)
+    (newer,) = set(REFERENCE.findall(queue)) - set(known)
+    return newer
+
+
+def test_changing_a_links_kind_changes_it_on_the_other_case_too(
+    reporter: FlaskClient, supervisor: FlaskClient, reference: str
+) -> None:
+    newer = _another_case(reporter, supervisor, reference)
+    link = {"links-0-kind": "related_to", "links-0-reference": reference}
+    officer_records(supervisor, newer, **link)
+    officer_records(supervisor, newer, **{**link, "links-0-kind": "duplicate_of"})
+    assert f"Duplicated by {newer}" in _case_text(supervisor, reference)
+    assert f"Related to {newer}" not in _case_text(supervisor, reference)
+
+
+def test_one_case_is_linked_once_and_a_full_case_takes_no_more_links(
+    reporter: FlaskClient,
+    supervisor: FlaskClient,
+    reference: str,
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    newer = _another_case(reporter, supervisor, reference)
+    twice = {
+        "links-0-kind": "related_to",
+        "links-0-reference": reference,
+        "links-1-kind": "duplicate_of",
+        "links-1-reference": reference,
+    }
+    response = officer_records(supervisor, newer, **twice)
+    assert response.status_code == 400
+    assert "Link each other case once" in html.unescape(response.get_data(as_text=True))
+    # A case already holding the most links it may is not given one more from elsewhere.
+    monkeypatch.setattr(casework, "MAX_LINKS", 1)
+    third = _another_case(reporter, supervisor, reference, newer)
+    officer_records(supervisor, newer, **{"links-0-reference": reference})
+    response = officer_records(supervisor, third, **{"links-0-reference": reference})
+    assert response.status_code == 400
+    assert f"{reference} already links 1 other cases" in html.unescape(
+        response.get_data(as_text=True)
+    )
+    assert _case(db, third).triage_version == 0
+
+
+def test_a_post_with_more_entries_than_the_form_holds_is_refused_not_cut_short(
+    supervisor: FlaskClient, reference: str, db: Session
+) -> None:
+    extra = {f"subjects-{n}-name": f"Person {n}" for n in range(11)}
+    response = officer_records(supervisor, reference, **extra)
+    assert response.status_code == 400
+    assert "Record at most 10 subjects" in response.get_data(as_text=True)
+    assert _case(db, reference).triage_version == 0
+
+
+def test_a_repeated_category_is_refused(
+    supervisor: FlaskClient, reference: str, db: Session
+) -> None:
+    response = officer_records(supervisor, reference, categories=["Infiltration", "Infiltration"])
+    assert response.status_code == 400
+    assert _case(db, reference).triage_version == 0
+
+
+def test_a_link_to_a_case_deleted_since_does_not_lock_the_record(
+    reporter: FlaskClient, supervisor: FlaskClient, reference: str, db: Session
+) -> None:
+    newer = _another_case(reporter, supervisor, reference)
+    officer_records(supervisor, newer, **{"links-0-reference": reference})
+    db.execute(delete(Case).where(Case.id == cases.parse_reference(reference)))
+    db.commit()
+    response = officer_records(supervisor, newer, **{"links-0-reference": "", "rationale": "On"})
+    assert response.status_code == 303
+    assert reference not in _case_page(supervisor, newer)
+
+
 # ---------------------------------------------------------------- outcomes and feedback
 
 
@@ -228,6 +306,10 @@ def test_closing_needs_an_outcome_and_a_rationale_and_changes_nothing_without(
     page = _case_page(supervisor, reference)
     assert "Withdrawn" in page and "No policing purpose found" in page
     assert _case(db, reference).status == "closed"
+    # Editing the record afterwards keeps the outcome, which only closing sets.
+    assert officer_records(supervisor, reference, rationale="Reviewed again").status_code == 303
+    page = _case_page(supervisor, reference)
+    assert "Withdrawn" in page and "No policing purpose found" in page
 
 
 def test_a_referred_case_keeps_the_receiving_body_and_its_reference(
@@ -320,6 +402,24 @@ def test_an_officer_takes_an_unassigned_case_declaring_no_conflict(
     page = _case_page(client, reference)
     assert "Yours" in page and "no conflict of interest declared" in page
     assert _audit_details(db, "case.no_conflict_declared")
+
+
+def test_an_officer_who_cannot_read_reports_cannot_take_a_case(
+    app: Flask, clock: MovableClock, reference: str, db: Session
+) -> None:
+    newcomer = add_officer(db, clock, "newcomer@unit.example")
+    client = _signed_in(app, newcomer, clock)
+    url = f"/triage/cases/{reference}"
+    response = client.post(
+        f"{url}/take",
+        data={
+            "no_conflict": "y",
+            "csrf_token": csrf_token(client.get("/triage/account").get_data(as_text=True)),
+        },
+    )
+    assert response.status_code == 403
+    assert "awaiting" in response.get_data(as_text=True).lower()
+    assert _case(db, reference).assignee_id is None
 
 
 def test_a_taken_case_cannot_be_taken_again(

@@ -4,6 +4,7 @@ nothing (400; 409 when the case changed meanwhile or failed its checks)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -90,6 +91,7 @@ def edit_record(reference: str) -> BaseResponse | str | tuple[str, int]:
     if not form.validate():
         return _record_page(opened, form), 400
     try:
+        _refuse_more_entries_than_the_form_holds(form)
         data = _record_from_form(form)
         changed = casework.save_record(
             db,
@@ -125,6 +127,21 @@ def edit_record(reference: str) -> BaseResponse | str | tuple[str, int]:
     else:
         flash("Nothing was changed, so no new version was saved.", "success")
     return redirect(url_for("triage.case", reference=reference, _anchor="record"), code=303)
+
+
+def _refuse_more_entries_than_the_form_holds(form: TriageRecordForm) -> None:
+    """WTForms drops entries past a list's maximum; a post with more is refused whole
+    rather than saved cut short. Raises RecordInvalid."""
+    for entries, problem in (
+        (form.subjects, "subjects"),
+        (form.links, "links"),
+    ):
+        prefix = f"{entries.name}-"
+        posted = {
+            name[len(prefix) :].split("-", 1)[0] for name in request.form if name.startswith(prefix)
+        }
+        if len(posted) > entries.max_entries:
+            raise RecordInvalid({problem: f"Record at most {entries.max_entries} {problem}"})
 
 
 def _record_page(opened: triage.OpenedCase, form: TriageRecordForm, stale: bool = False) -> str:
@@ -170,7 +187,7 @@ def _record_form(opened: triage.OpenedCase) -> TriageRecordForm:
 def _version(form: TriageRecordForm) -> int:
     """The version the form was filled from (a tampered value is simply stale)."""
     value = form.version.data or ""
-    return int(value) if value.isdigit() and len(value) < 10 else -1
+    return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else -1
 
 
 def _record_from_form(form: TriageRecordForm) -> TriageRecordData:
@@ -256,6 +273,10 @@ def take_case(reference: str) -> BaseResponse | tuple[str, int]:
         get_session().rollback()
         form.no_conflict.errors = ["Someone else took this case first"]
         return _case_page_again(reference, 409, take_form=form)
+    except casework.CannotOwn:
+        get_session().rollback()
+        form.no_conflict.errors = ["Only an officer who can read reports can take a case"]
+        return _case_page_again(reference, 400, take_form=form)
     return _done(reference, "The case is yours.")
 
 
@@ -267,7 +288,10 @@ def assign_case(reference: str) -> BaseResponse | tuple[str, int]:
     db = get_session()
     form = AssignForm()
     try:
-        assignee = get_officer(db, int(form.officer_id.data or ""))
+        chosen = form.officer_id.data or ""
+        if not re.fullmatch(r"[0-9]{1,15}", chosen):
+            raise ValueError("not an officer id")
+        assignee = get_officer(db, int(chosen))
         casework.assign(
             db, cases.parse_reference(reference), assignee, _signed_in().officer, False, now()
         )
