@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy import BigInteger, Connection, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -18,6 +18,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# The execution option `begin_read_only` sets on a session's connection.
+READ_ONLY = "reportline_read_only"
 
 # Identifiers of reporter-side rows are random, not sequential, so that their
 # order says nothing about the order in which reports or replies arrived.
@@ -44,14 +47,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Take the write lock at BEGIN: a transaction that reads and then writes
-        # can then never fail half-way because another writer slipped in between
-        # (in WAL mode that error is immediate, and it would lose a report).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _begin_sqlite)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def begin_read_only(session: Session) -> None:
+    """Begin the session's next transaction as a read-only snapshot: SQLite takes no
+    write lock for it (a plain BEGIN, with `query_only` on) and PostgreSQL runs it
+    READ ONLY at REPEATABLE READ. Every statement in it sees the same snapshot; a
+    write in it fails. Commit it before writing.
+
+    Raises RuntimeError if the session is already in a transaction.
+    """
+    if session.in_transaction():
+        raise RuntimeError("end the session's transaction before a read-only one")
+    options: dict[str, Any] = {READ_ONLY: True}
+    if session.get_bind().dialect.name == "postgresql":
+        options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    session.connection(execution_options=options)
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    read_only = bool(conn.get_execution_options().get(READ_ONLY))
+    # query_only belongs to the connection, so it is switched only when it changes.
+    pooled = conn.connection
+    if pooled.info.get(READ_ONLY, False) != read_only:
+        conn.exec_driver_sql(f"PRAGMA query_only = {int(read_only)}")
+        pooled.info[READ_ONLY] = read_only
+    # Any other transaction takes the write lock at BEGIN: one that reads and then
+    # writes can then never fail half-way because another writer slipped in
+    # between (in WAL mode that error is immediate, and it would lose a report).
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,4 +1,4 @@
-"""The officers' queue: a page of cases, newest first, decrypted just enough to triage.
+"""The officers' queue: a page of cases in one view, decrypted just enough to triage.
 
 Only the cases on the page are opened (one HPKE open and one AES decryption
 each) and checked (state, report, every message and status change MAC), so
@@ -6,33 +6,62 @@ the page costs the same with a hundred cases or a hundred thousand. A case
 this officer cannot open, or that fails any check, is listed as such instead
 of hiding the rest of the queue.
 
-Views: "open" (the default: open cases and closed ones with unread replies,
-the flood group apart), one status, "all", and "flood" (every flood-marked
-case). The default view also counts the flood group and checks the queue
-ledger (`services.ledger`).
+Which cases a view lists, in what order, is `services.queue_filters`. Every
+page also carries the counts of the views officers use most (open, mine,
+unassigned, overdue, unread replies), the flood group waiting, and the queue
+ledger's check (`services.ledger`), all read in one statement.
+
+`read_queue` only reads: the web view runs it in a read-only transaction
+(`db.begin_read_only`), so SQLite's write lock is not held while cases are
+opened, and then appends `record_view`'s audit entries in a short write.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reportline.models import Case, Message, Officer, StatusChange
-from reportline.models.case import STATUSES
-from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger
+from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger, triage_index
 from reportline.services.keyring import UnitKeyring
 from reportline.services.ledger import LedgerCheck
+from reportline.services.queue_filters import (
+    FLOOD,
+    HEADLINE_VIEWS,
+    OPEN,
+    OPEN_STATUSES,
+    VIEWS,
+    QueueFilters,
+    Scope,
+    category_code,
+    count_expression,
+    count_view,
+    flood_marked,
+    page_ids,
+)
 
-OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
-OPEN = "open"
-FLOOD = "flood"
-VIEWS = (OPEN, *STATUSES, "all", FLOOD)
+__all__ = [
+    "FLOOD",
+    "OPEN",
+    "VIEWS",
+    "CaseProblem",
+    "Headline",
+    "QueuePage",
+    "QueueRow",
+    "category_code",
+    "ledger_state",
+    "queue_page",
+    "read_queue",
+    "record_view",
+    "recount_ledger",
+    "start_ledger_if_missing",
+]
 
 
 class CaseProblem(Enum):
@@ -55,6 +84,11 @@ class QueueRow:
     unread_replies: int
     possible_flood: bool = False
     problem: CaseProblem | None = None
+    priority: int = 9
+    assignee_id: int | None = None
+    acknowledged_on: date | None = None
+    due_on: date | None = None
+    due_state: str | None = None
 
     @property
     def tampered(self) -> bool:
@@ -63,12 +97,32 @@ class QueueRow:
 
 
 @dataclass(frozen=True)
-class QueuePage:
-    """A page of the queue with enough to draw pagination.
+class Headline:
+    """How many cases each of the views officers use most lists (`HEADLINE_VIEWS`)."""
 
-    On the default view, `flood_waiting` counts flood-marked cases that need
-    attention (listed in the "flood" view) and `ledger` compares the queue with
-    the MAC'd count of cases that need attention.
+    open: int
+    mine: int
+    unassigned: int
+    overdue: int
+    unread: int
+
+    def of(self, view: QueueFilters) -> int | None:
+        """The count of `view` if it is one of these (in any order but by deadline)."""
+        for name, headline in HEADLINE_VIEWS.items():
+            if view.sort != "due" and view == QueueFilters(
+                **{**headline.args(), "sort": view.sort}
+            ):
+                return int(getattr(self, name))
+        return None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """A page of one view, with enough to draw pagination and the counts above it.
+
+    `flood_waiting` counts flood-marked cases that need attention (listed in the
+    "flood" view) and `ledger` compares the queue with the MAC'd count of cases
+    that need attention. `officers` maps officer ids to e-mails for the rows.
     """
 
     rows: list[QueueRow]
@@ -77,6 +131,81 @@ class QueuePage:
     total: int
     flood_waiting: int = 0
     ledger: LedgerCheck | None = None
+    view: QueueFilters = field(default_factory=QueueFilters)
+    headline: Headline | None = None
+    officers: dict[int, str] = field(default_factory=dict)
+
+
+def read_queue(
+    session: Session,
+    keyring: UnitKeyring,
+    viewer: Officer,
+    today: date,
+    view: QueueFilters,
+    page: int,
+    page_size: int,
+    categories: tuple[str, ...] = (),
+) -> QueuePage:
+    """One page of `view`, with the headline counts; reads only.
+
+    `categories` are the configured national categories (`view.category` is one's
+    `category_code`). Raises NoKeyAccess, DecryptionError if the triage index was
+    altered.
+    """
+    flood = flood_marked(session)
+    scope = Scope(
+        viewer_id=viewer.id,
+        today=today,
+        dialect=session.get_bind().dialect.name,
+        flood_ids=tuple(row.id for row in flood),
+        sealed_ids=_sealed_ids(session, keyring, view, categories),
+    )
+    flood_waiting = sum(1 for row in flood if row.status != "closed" or row.unread_by_unit > 0)
+    headline, ledger_check = _headline(session, scope, flood_waiting)
+    total = headline.of(view) if scope.sealed_ids is None else None
+    if total is None:
+        total = count_view(session, view, scope)
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 1), pages)
+    ids = page_ids(session, view, scope, (page - 1) * page_size, page_size)
+    # Page through an index alone, then load only the page's rows: skipping
+    # thousands of multi-kilobyte rows is what made deep pages slow.
+    by_id = {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(ids)))}
+    rows = _rows(session, [by_id[case_id] for case_id in ids], keyring, today)
+    officers = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
+    return QueuePage(
+        rows, page, pages, total, flood_waiting, ledger_check, view, headline, officers
+    )
+
+
+def _sealed_ids(
+    session: Session, keyring: UnitKeyring, view: QueueFilters, categories: tuple[str, ...]
+) -> frozenset[int] | None:
+    """The cases carrying the view's category and flag, from the sealed triage index."""
+    if not view.sealed:
+        return None
+    names = {category_code(name): name for name in categories}
+    category = names.get(view.category) if view.category else None
+    if view.category and category is None:
+        return frozenset()
+    index = triage_index.load(session, keyring)
+    return frozenset(index.cases_with(category, view.flag or None))
+
+
+def record_view(session: Session, viewer: Officer, now: datetime, page: QueuePage) -> None:
+    """Audit a queue view: which view and page (the sealed filters by name only, never
+    their values), and each case on it that failed its checks (one entry each)."""
+    detail: dict[str, Any] = {
+        k: v for k, v in page.view.args().items() if k not in ("category", "flag")
+    }
+    detail["status"] = page.view.status
+    sealed = [name for name in ("category", "flag") if getattr(page.view, name)]
+    if sealed:
+        detail["sealed_filters"] = sealed
+    audit.record(session, viewer.email, "queue.viewed", now, None, page=page.page, **detail)
+    for row in page.rows:
+        if row.tampered:
+            audit.record(session, viewer.email, "case.integrity_failed", now, case_id=row.case_id)
 
 
 def queue_page(
@@ -86,54 +215,15 @@ def queue_page(
     now: datetime,
     page: int,
     page_size: int,
-    view: str = OPEN,
+    view: str | QueueFilters = OPEN,
+    categories: tuple[str, ...] = (),
 ) -> QueuePage:
-    """Newest cases first in one of `VIEWS`; audited.
-
-    "open" also lists closed cases with replies no officer has read yet: a
-    reporter may still write after a case is closed, and nothing they send may
-    go unseen. Its flood-marked cases are counted, and listed in "flood".
-    """
-    where: list[Any] = []
-    flood_waiting = 0
-    ledger_check = None
-    if view == OPEN:
-        # Paged in date order through ix_cases_queue, which holds every column the
-        # condition reads (an OR of two indexable terms lets SQLite sort every open
-        # case instead); counted in index-only parts, the flood group through its
-        # own small partial index.
-        where += [or_(Case.status != "closed", Case.unread_by_unit > 0), ~Case.possible_flood]
-        open_total, flood_waiting, ledger_check = _attention_snapshot(session)
-        total = open_total - flood_waiting
-    else:
-        if view in STATUSES:
-            where.append(Case.status == view)
-        elif view == FLOOD:
-            where.append(Case.possible_flood)
-        total = _count(session, *where)
-    pages = max(1, -(-total // page_size))
-    page = min(max(page, 1), pages)
-    # Page through an index alone, then load only the page's rows: skipping
-    # thousands of multi-kilobyte rows is what made deep pages slow.
-    ids = session.scalars(
-        select(Case.id)
-        .where(*where)
-        .order_by(Case.received_on.desc(), Case.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
-    by_id = {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(ids)))}
-    found = [by_id[case_id] for case_id in ids]
-    audit.record(session, viewer.email, "queue.viewed", now, page=page, status=view)
-    rows = _rows(session, found, keyring, now.date())
-    for row in rows:
-        if row.tampered:
-            audit.record(session, viewer.email, "case.integrity_failed", now, case_id=row.case_id)
-    return QueuePage(rows, page, pages, total, flood_waiting, ledger_check)
-
-
-def _count(session: Session, *where: Any) -> int:
-    return session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+    """`read_queue` and `record_view` in the caller's transaction (commands and tests);
+    `view` may be a status view's name."""
+    filters = view if isinstance(view, QueueFilters) else QueueFilters(status=view)
+    found = read_queue(session, keyring, viewer, now.date(), filters, page, page_size, categories)
+    record_view(session, viewer, now, found)
+    return found
 
 
 def _rows(session: Session, found: list[Case], keyring: UnitKeyring, today: date) -> list[QueueRow]:
@@ -183,42 +273,68 @@ def _row(
         unread_replies=case.unread_by_unit,
         possible_flood=case.possible_flood,
         problem=problem,
+        priority=case.priority,
+        assignee_id=case.assignee_id,
+        acknowledged_on=case.acknowledged_on,
+        due_on=case.due_on,
+        due_state=deadlines.due_state(case.due_on, today),
     )
 
 
-def _attention_snapshot(session: Session) -> tuple[int, int, LedgerCheck]:
-    """Cases needing attention, how many of them are flood-marked, and the ledger's check,
-    all read in one statement, so one snapshot (a report committed between separate
-    counts would read as a case gone missing)."""
+def _headline(session: Session, scope: Scope, flood_waiting: int) -> tuple[Headline, LedgerCheck]:
+    """The headline counts and the ledger's check, in one statement: one snapshot even
+    outside a read-only transaction (a report committed between separate counts
+    would read as a case gone missing)."""
+    counted, mac = ledger.ledger_columns()
+    unsealed = replace(scope, sealed_ids=None)  # the page's category or flag is not theirs
+    row = session.execute(
+        select(
+            *_attention_counts(),
+            counted,
+            mac,
+            *(
+                count_expression(view, unsealed)
+                for name, view in HEADLINE_VIEWS.items()
+                if name != "open"
+            ),
+        )
+    ).one()
+    found = int(row[0]) + int(row[1])
+    headline = Headline(found - flood_waiting, *(int(n) for n in row[4:]))
+    return headline, ledger.compare(session, row[2], row[3], found)
+
+
+def _attention_counts() -> tuple[Any, Any]:
+    """Cases that need attention, in the two parts an index range each holds: open
+    statuses, and closed cases with replies no officer has read."""
 
     def count(*where: Any) -> Any:
         return select(func.count()).select_from(Case).where(*where).scalar_subquery()
 
-    needs_attention = or_(Case.status != "closed", Case.unread_by_unit > 0)
+    return (
+        count(Case.status.in_(OPEN_STATUSES)),
+        count(Case.status == "closed", Case.unread_by_unit > 0),
+    )
+
+
+def _attention(session: Session) -> tuple[int, LedgerCheck]:
+    """Cases that need attention and the ledger's check, read in one statement."""
     counted, mac = ledger.ledger_columns()
-    row = session.execute(
-        select(
-            count(Case.status.in_(OPEN_STATUSES)),
-            count(Case.status == "closed", Case.unread_by_unit > 0),
-            count(Case.possible_flood, needs_attention),
-            counted,
-            mac,
-        )
-    ).one()
+    row = session.execute(select(*_attention_counts(), counted, mac)).one()
     found = int(row[0]) + int(row[1])
-    return found, int(row[2]), ledger.compare(session, row[3], row[4], found)
+    return found, ledger.compare(session, row[2], row[3], found)
 
 
 def ledger_state(session: Session) -> LedgerCheck:
     """The queue ledger compared with the cases that need attention now."""
-    return _attention_snapshot(session)[2]
+    return _attention(session)[1]
 
 
 def recount_ledger(session: Session, by: Officer, now: datetime) -> int:
     """Set the ledger to the cases that need attention now (a supervisor, after finding
     what was altered); audited. Returns the count."""
     ledger.start(session, 0)  # locks the ledger row, so no case moves while counting
-    count = _attention_snapshot(session)[0]
+    count = _attention(session)[0]
     ledger.start(session, count)
     audit.record(session, by.email, "queue_ledger.recounted", now, attention=count)
     return count
@@ -231,7 +347,7 @@ def start_ledger_if_missing(session: Session, actor: str, now: datetime) -> bool
     if session.execute(select(counted)).scalar() is not None:
         return False
     ledger.start(session, 0)
-    count = _attention_snapshot(session)[0]
+    count = _attention(session)[0]
     ledger.start(session, count)
     audit.record(session, actor, "queue_ledger.started", now, attention=count)
     return True

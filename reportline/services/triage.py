@@ -88,6 +88,8 @@ class OpenedCase:
     due_state: str | None = None
     feedback_given_on: date | None = None
     was_referred: bool = False
+    # Replies no officer had read when the case was read (`read_case` leaves them so).
+    unread_replies: int = 0
 
     @property
     def writable(self) -> bool:
@@ -152,7 +154,7 @@ def open_case(
     session: Session, case_id: int, keyring: UnitKeyring, officer: Officer, now: datetime
 ) -> OpenedCase:
     """Check and decrypt a case as far as its checks allow, mark the reporter's replies
-    read and audit the view (and any failed check).
+    read and audit the view (and any failed check), in the caller's transaction.
 
     Raises NotFound or NoKeyAccess. Anything stored that was altered is marked in
     what is returned (`faults`, and each message or change), never raised.
@@ -162,6 +164,39 @@ def open_case(
         # Replies will be marked read: lock first, so none can arrive between reading
         # the conversation and marking it (it would be marked read unseen).
         case = cases.get_case(session, case_id, for_update=True)
+    opened = _read(session, case, keyring, now)
+    if not opened.faults and case.unread_by_unit:
+        dialogue.mark_read_by_unit(session, case)
+    record_case_view(session, opened, officer, now)
+    return opened
+
+
+def read_case(session: Session, case_id: int, keyring: UnitKeyring, now: datetime) -> OpenedCase:
+    """What `open_case` shows, without writing or locking anything (for a read-only
+    transaction; `record_case_view` audits it after). Its replies stay unread: a case
+    with `unread_replies` is opened with `open_case`.
+
+    Raises NotFound or NoKeyAccess.
+    """
+    return _read(session, cases.get_case(session, case_id), keyring, now)
+
+
+def record_case_view(session: Session, opened: OpenedCase, officer: Officer, now: datetime) -> None:
+    """Audit that the officer saw the case, and any check it failed."""
+    if opened.faults:
+        audit.record(
+            session,
+            officer.email,
+            "case.integrity_failed",
+            now,
+            case_id=opened.case_id,
+            checks=sorted(f.name.lower() for f in opened.faults),
+        )
+    audit.record(session, officer.email, "case.viewed", now, case_id=opened.case_id)
+
+
+def _read(session: Session, case: Case, keyring: UnitKeyring, now: datetime) -> OpenedCase:
+    """Check and decrypt everything stored about the case."""
     checked = case_checks.check_as_unit(case, keyring)
     faults = set(checked.faults)
     emails = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
@@ -185,18 +220,6 @@ def open_case(
         notes, notes_intact = case_record.read_notes(session, case, secret, emails)
         if not notes_intact:
             faults.add(Fault.NOTES)
-    if faults:
-        audit.record(
-            session,
-            officer.email,
-            "case.integrity_failed",
-            now,
-            case_id=case.id,
-            checks=sorted(f.name.lower() for f in faults),
-        )
-    elif case.unread_by_unit:
-        dialogue.mark_read_by_unit(session, case)
-    audit.record(session, officer.email, "case.viewed", now, case_id=case.id)
     return OpenedCase(
         case_id=case.id,
         reference=cases.reference(case.id),
@@ -225,6 +248,7 @@ def open_case(
         due_state=deadlines.due_state(case.due_on, now.date()),
         feedback_given_on=case.feedback_given_on,
         was_referred=any(entry.to_status == "referred" for entry in history),
+        unread_replies=case.unread_by_unit,
     )
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    abort,
     flash,
     g,
     make_response,
@@ -20,6 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
+from reportline.db import begin_read_only
 from reportline.services import (
     auth,
     cases,
@@ -29,6 +29,7 @@ from reportline.services import (
     instance,
     second_factor,
     triage,
+    triage_record,
 )
 from reportline.services.case_checks import CaseTampered
 from reportline.services.errors import (
@@ -39,9 +40,10 @@ from reportline.services.errors import (
     Throttled,
     WeakPassword,
 )
-from reportline.services.queue import OPEN, VIEWS, queue_page
+from reportline.services.queue import read_queue, record_view
+from reportline.services.queue_filters import HEADLINE_VIEWS, assignable_officers
 from reportline.services.triage_record import RecordInvalid
-from reportline.web.context import client_address, now, settings
+from reportline.web.context import client_address, now, settings, today
 from reportline.web.database import get_session
 from reportline.web.forms import ActionForm, choices, page_number
 from reportline.web.labels import STATUS
@@ -57,6 +59,7 @@ from reportline.web.triage.forms import (
     StatusForm,
     TakeForm,
 )
+from reportline.web.triage.queue_forms import QueueFilterForm
 
 blueprint = Blueprint("triage", __name__, url_prefix="/triage")
 blueprint.before_request(access.load_officer)
@@ -231,34 +234,63 @@ def enrol(token: str) -> str | tuple[str, int] | BaseResponse:
 
 
 @blueprint.get("/")
-def queue() -> str:
-    """The queue: newest first, with status, overdue acknowledgements, unread replies and,
-    in the default view, the flood group and the ledger's check."""
-    view = request.args.get("status", OPEN)
-    if view not in VIEWS:
-        abort(404)
+def queue() -> str | tuple[str, int]:
+    """The queue in the view its URL names (status, filters, sort, page), with the counts
+    of the views officers use most, the flood group and the ledger's check. An unknown
+    value is a 400 naming its field.
+
+    Everything is read first, in a read-only transaction (no SQLite write lock while
+    cases are opened); the audit entry is appended after, in a short write of its own.
+    """
     db = get_session()
-    page = queue_page(
+    begin_read_only(db)
+    categories = triage_record.national_categories(settings().national_categories)
+    form = QueueFilterForm(assignable_officers(db), categories)
+    if not form.validate():
+        db.rollback()
+        return render_template("triage/queue.html", form=form, page=None), 400
+    officer = _signed_in().officer
+    page = read_queue(
         db,
         access.current_keyring(),
-        _signed_in().officer,
-        now(),
+        officer,
+        today(),
+        form.view(),
         page=page_number(request.args.get("page")),
         page_size=settings().queue_page_size,
-        view=view,
+        categories=categories,
     )
     db.commit()
-    return render_template("triage/queue.html", page=page, status=view, flood_form=ActionForm())
+    record_view(db, officer, now(), page)
+    db.commit()
+    return render_template(
+        "triage/queue.html",
+        form=form,
+        page=page,
+        headline_views=HEADLINE_VIEWS,
+        flood_form=ActionForm(),
+    )
 
 
 @blueprint.get("/cases/<reference>")
 def case(reference: str) -> str:
-    """One case: the decrypted report, the dialogue, the status history and actions."""
+    """One case: the decrypted report, the dialogue, the status history and actions.
+
+    Read in a read-only transaction, then audited in a short write; a case with unread
+    replies is opened again in one locked write transaction that marks them read.
+    """
     db = get_session()
-    opened = triage.open_case(
-        db, cases.parse_reference(reference), access.current_keyring(), _signed_in().officer, now()
-    )
+    case_id = cases.parse_reference(reference)
+    officer = _signed_in().officer
+    begin_read_only(db)
+    opened = triage.read_case(db, case_id, access.current_keyring(), now())
     db.commit()
+    if opened.unread_replies and not opened.faults:
+        opened = triage.open_case(db, case_id, access.current_keyring(), officer, now())
+    else:
+        triage.record_case_view(db, opened, officer, now())
+    db.commit()
+    begin_read_only(db)  # what the page still reads (the owners a supervisor may choose)
     return _render_case(opened)
 
 

@@ -1,0 +1,112 @@
+"""The queue's filter form: GET, so a view lives in its URL and can be bookmarked.
+
+Officer pages are in English: new labels are not marked for translation (those of the
+status views were, before the filters came, and keep their Welsh entries).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_babel import lazy_gettext as _l
+from wtforms import SelectField, ValidationError
+
+from reportline.services.queue_filters import MINE, UNASSIGNED, QueueFilters, category_code
+from reportline.services.triage_record import RISK_FLAGS
+from reportline.web.forms import Form, choices
+from reportline.web.labels import STATUS
+
+ANY = {"": "Any"}
+
+
+class FilterField(SelectField):
+    """A select whose unknown value is refused in the field's own words (WTForms' "Not a
+    valid choice" names nothing)."""
+
+    def __init__(self, *args: Any, problem: str, **kwargs: Any) -> None:
+        super().__init__(*args, validate_choice=False, **kwargs)
+        self.problem = problem
+
+    def pre_validate(self, form: Any) -> None:
+        """Refuse a value that is not one of the choices."""
+        if self.data not in {choice.value for choice in self.choices or []}:
+            raise ValidationError(self.problem)
+
+
+def _select(label: str, options: dict[str, Any], problem: str, default: str = "") -> Any:
+    return FilterField(label, choices=choices(options), default=default, problem=problem)
+
+
+class QueueFilterForm(Form):
+    """Which cases the queue shows and in what order (no CSRF token: it changes nothing).
+
+    An unknown value is refused next to its field; an empty one means "any".
+    """
+
+    class Meta(Form.Meta):
+        csrf = False
+
+    status = _select(
+        _l("Show"),
+        {
+            "open": _l("Open cases and new replies"),
+            **STATUS,
+            "all": _l("Everything"),
+            "flood": _l("Possible flood"),
+        },
+        problem="Choose a status from the list",
+        default="open",
+    )
+    priority = _select(
+        "Priority",
+        {**ANY, "high": "High", "medium": "Medium", "low": "Low", "none": "Not set"},
+        problem="Choose a priority from the list",
+    )
+    assignee = _select(
+        "Owner",
+        {**ANY, MINE: "Mine", UNASSIGNED: "Unassigned"},
+        problem="Choose an owner from the list",
+    )
+    category = _select("National category", ANY, problem="Choose a national category from the list")
+    flag = _select("Risk flag", {**ANY, **RISK_FLAGS}, problem="Choose a risk flag from the list")
+    due = _select(
+        "Deadline",
+        {**ANY, "overdue": "Overdue", "due_soon": "Due soon"},
+        problem="Choose overdue or due soon",
+    )
+    replies = _select(
+        "Replies", {**ANY, "unread": "Unread replies"}, problem="Choose unread replies or any"
+    )
+    sort = _select(
+        "Sort by",
+        {
+            "received": "Date received, newest first",
+            "due": "Next deadline, soonest first",
+            "priority": "Priority, high first",
+        },
+        problem="Choose how to sort from the list",
+        default="received",
+    )
+
+    def __init__(
+        self, officers: list[tuple[int, str]], categories: tuple[str, ...], **kwargs: Any
+    ) -> None:
+        super().__init__(formdata=request.args, **kwargs)
+        self.assignee.choices = choices(
+            {**ANY, MINE: "Mine", UNASSIGNED: "Unassigned", **{str(i): e for i, e in officers}}
+        )
+        self.category.choices = choices({**ANY, **{category_code(n): n for n in categories}})
+
+    def view(self) -> QueueFilters:
+        """The view the form describes (after `validate`)."""
+        return QueueFilters(
+            status=self.status.data or "open",
+            priority=self.priority.data or "",
+            assignee=self.assignee.data or "",
+            category=self.category.data or "",
+            flag=self.flag.data or "",
+            due=self.due.data or "",
+            replies=self.replies.data or "",
+            sort=self.sort.data or "received",
+        )
