@@ -148,6 +148,31 @@ RECIPES: list[Recipe] = [
         as_supervisor("/triage/?status=closed"),
     ),
     _recipe(
+        "queue-filtered",
+        OFFICER,
+        {"triage.queue"},
+        "triage/queue.html",
+        as_supervisor(
+            "/triage/?status=open&priority=high&flag=re_identification&sort=due"
+            "&category=discrimination-racism-misogyny-homophobia-disability"
+        ),
+    ),
+    _recipe(
+        "queue-mine",
+        OFFICER,
+        {"triage.queue"},
+        "triage/queue.html",
+        as_supervisor("/triage/?status=open&assignee=mine"),
+    ),
+    _recipe(
+        "queue-filter-errors",
+        OFFICER,
+        {"triage.queue"},
+        "triage/queue.html",
+        as_supervisor("/triage/?priority=urgent&sort=reference"),
+        400,
+    ),
+    _recipe(
         "case",
         OFFICER,
         {"triage.case"},

@@ -379,8 +379,8 @@ def test_a_flood_marked_case_stays_out_of_the_counts(
     [
         ("status=bogus", "status", "Choose a status from the list"),
         ("priority=urgent", "priority", "Choose a priority from the list"),
-        ("assignee=everyone", "assignee", "Choose an owner from the list"),
-        ("assignee=999999", "assignee", "Choose an owner from the list"),
+        ("assignee=everyone", "assignee", "Choose who the cases are assigned to from the list"),
+        ("assignee=999999", "assignee", "Choose who the cases are assigned to from the list"),
         ("category=not-a-category", "category", "Choose a national category from the list"),
         ("flag=bogus", "flag", "Choose a risk flag from the list"),
         ("due=tomorrow", "due", "Choose overdue or due soon"),

@@ -18,6 +18,7 @@ from reportline.web.forms import Form, choices
 from reportline.web.labels import STATUS
 
 ANY = {"": "Any"}
+ASSIGNEES = {"": "Anyone", MINE: "Me", UNASSIGNED: "Unassigned"}  # and each officer
 
 
 class FilterField(SelectField):
@@ -64,9 +65,9 @@ class QueueFilterForm(Form):
         problem="Choose a priority from the list",
     )
     assignee = _select(
-        "Owner",
-        {**ANY, MINE: "Mine", UNASSIGNED: "Unassigned"},
-        problem="Choose an owner from the list",
+        "Assigned to",
+        ASSIGNEES,
+        problem="Choose who the cases are assigned to from the list",
     )
     category = _select("National category", ANY, problem="Choose a national category from the list")
     flag = _select("Risk flag", {**ANY, **RISK_FLAGS}, problem="Choose a risk flag from the list")
@@ -93,9 +94,7 @@ class QueueFilterForm(Form):
         self, officers: list[tuple[int, str]], categories: tuple[str, ...], **kwargs: Any
     ) -> None:
         super().__init__(formdata=request.args, **kwargs)
-        self.assignee.choices = choices(
-            {**ANY, MINE: "Mine", UNASSIGNED: "Unassigned", **{str(i): e for i, e in officers}}
-        )
+        self.assignee.choices = choices({**ASSIGNEES, **{str(i): e for i, e in officers}})
         self.category.choices = choices({**ANY, **{category_code(n): n for n in categories}})
 
     def view(self) -> QueueFilters:
