@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import Engine, delete, event, select, update
 from sqlalchemy.orm import Session
 
 from reportline.models import AuditEntry
@@ -284,6 +287,64 @@ def test_entries_beyond_what_one_view_checks_are_shown_as_not_checked(
     assert "Intact" not in html
     after_check = _check_whole_log(supervisor)
     assert "Intact when last checked in full" in after_check
+
+
+@contextmanager
+def _transactions(engine: Engine) -> Iterator[list[list[str]]]:
+    """Every statement the app sends meanwhile, grouped by transaction."""
+    found: list[list[str]] = []
+    ended = [True]
+
+    def end(_conn: Any) -> None:
+        ended[0] = True
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if ended[0]:
+            found.append([])
+            ended[0] = False
+        found[-1].append(" ".join(sql.split()))
+
+    listeners = [("commit", end), ("rollback", end), ("before_cursor_execute", statement)]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        yield found
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+
+
+def _walks(transaction: list[str]) -> bool:
+    """Whether a transaction reads entries in chain order (a check of the chain)."""
+    return any(
+        "FROM audit_entries" in sql and "ORDER BY audit_entries.id LIMIT" in sql
+        for sql in transaction
+    )
+
+
+def _writes(transaction: list[str]) -> bool:
+    return any(sql.startswith(("INSERT", "UPDATE", "DELETE")) for sql in transaction)
+
+
+def test_the_log_is_read_and_checked_in_transactions_that_write_nothing(
+    app: Flask, supervisor: FlaskClient, two_cases: tuple[str, str]
+) -> None:
+    engine = app.extensions["reportline.engine"]
+    token = csrf_token(_page(supervisor))
+    with _transactions(engine) as viewing:
+        _page(supervisor)
+    with _transactions(engine) as checking:
+        supervisor.post(f"{LOG}/check", data={"csrf_token": token})
+    for found in (viewing, checking):
+        reading = [t for t in found if _walks(t) and not _writes(t)]
+        assert reading, found
+        if engine.dialect.name == "sqlite":  # no write lock while reading the log
+            assert all("BEGIN" in t and "BEGIN IMMEDIATE" not in t for t in reading)
+    # The view's own entry is appended after, in a write that checks nothing.
+    assert [t for t in viewing if _writes(t) and "INSERT INTO audit_entries" in " ".join(t)]
+    assert not [t for t in viewing if _writes(t) and _walks(t)]
+    # The full check writes its record once, with appends locked, after what came meanwhile.
+    assert len([t for t in checking if _writes(t) and _walks(t)]) == 1
 
 
 # ---------------------------------------------------------------- who may, and bad input

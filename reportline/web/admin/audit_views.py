@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
+from reportline.db import begin_read_only
 from reportline.models import AuditEntry
 from reportline.services import audit, cases, officers
 from reportline.web.admin.forms import AuditFilterForm
@@ -31,43 +32,45 @@ PAGE_SIZE = 50
 VIEW_CHECK_LIMIT = 1_000
 OPERATOR = "cli"  # how entries made by operator commands name their actor
 
+# Officer pages are in English only; these are looked up for every row, so they are
+# plain strings rather than catalogue entries.
 ACTIONS = {
-    "officer.signed_in": _l("Signed in"),
-    "officer.signed_out": _l("Signed out"),
-    "officer.signed_out_everywhere": _l("Signed out everywhere"),
-    "officer.locked": _l("Locked out after failed sign-ins"),
-    "queue.viewed": _l("Viewed the queue"),
-    "case.viewed": _l("Opened a case"),
-    "case.status_changed": _l("Changed a case's status"),
-    "case.message_sent": _l("Wrote to the reporter"),
-    "case.triage_recorded": _l("Changed a triage record"),
-    "case.outcome_recorded": _l("Recorded an outcome"),
-    "case.assigned": _l("Assigned a case"),
-    "case.unassigned": _l("Unassigned a case"),
-    "case.no_conflict_declared": _l("Declared no conflict of interest"),
-    "case.note_added": _l("Added a note"),
-    "case.note_corrected": _l("Corrected a note"),
-    "case.integrity_failed": _l("Case failed its integrity check"),
-    "case.flood_mark_removed": _l("Moved a report out of the possible flood"),
-    "case.deleted": _l("Deleted a case"),
-    "cases.scanned": _l("Checked closed cases for changes"),
-    "queue_ledger.started": _l("Started the queue's protected count"),
-    "queue_ledger.recounted": _l("Reset the queue's protected count"),
-    "officer.created": _l("Created an officer"),
-    "officer.invited": _l("Invited an officer"),
-    "officer.enrolment_link_renewed": _l("Made a new enrolment link"),
-    "officer.enrolled": _l("Completed enrolment"),
-    "officer.second_factor_enrolled": _l("Set up a second factor"),
-    "officer.second_factor_reset": _l("Reset an officer's second factor"),
-    "officer.reset_link_used": _l("Used a second-factor reset link"),
-    "officer.recovery_codes_replaced": _l("Replaced recovery codes"),
-    "officer.granted_unit_key": _l("Gave an officer the unit key"),
-    "officer.unlocked": _l("Lifted a lockout"),
-    "officer.deactivated": _l("Deactivated an officer"),
-    "recovery_key.used": _l("Used the recovery key"),
-    "instance.initialised": _l("Set up ReportLine"),
-    "audit.viewed": _l("Viewed the audit log"),
-    audit.VERIFIED: _l("Checked the whole audit log"),
+    "officer.signed_in": "Signed in",
+    "officer.signed_out": "Signed out",
+    "officer.signed_out_everywhere": "Signed out everywhere",
+    "officer.locked": "Locked out after failed sign-ins",
+    "queue.viewed": "Viewed the queue",
+    "case.viewed": "Opened a case",
+    "case.status_changed": "Changed a case's status",
+    "case.message_sent": "Wrote to the reporter",
+    "case.triage_recorded": "Changed a triage record",
+    "case.outcome_recorded": "Recorded an outcome",
+    "case.assigned": "Assigned a case",
+    "case.unassigned": "Unassigned a case",
+    "case.no_conflict_declared": "Declared no conflict of interest",
+    "case.note_added": "Added a note",
+    "case.note_corrected": "Corrected a note",
+    "case.integrity_failed": "Case failed its integrity check",
+    "case.flood_mark_removed": "Moved a report out of the possible flood",
+    "case.deleted": "Deleted a case",
+    "cases.scanned": "Checked closed cases for changes",
+    "queue_ledger.started": "Started the queue's protected count",
+    "queue_ledger.recounted": "Reset the queue's protected count",
+    "officer.created": "Created an officer",
+    "officer.invited": "Invited an officer",
+    "officer.enrolment_link_renewed": "Made a new enrolment link",
+    "officer.enrolled": "Completed enrolment",
+    "officer.second_factor_enrolled": "Set up a second factor",
+    "officer.second_factor_reset": "Reset an officer's second factor",
+    "officer.reset_link_used": "Used a second-factor reset link",
+    "officer.recovery_codes_replaced": "Replaced recovery codes",
+    "officer.granted_unit_key": "Gave an officer the unit key",
+    "officer.unlocked": "Lifted a lockout",
+    "officer.deactivated": "Deactivated an officer",
+    "recovery_key.used": "Used the recovery key",
+    "instance.initialised": "Set up ReportLine",
+    "audit.viewed": "Viewed the audit log",
+    audit.VERIFIED: "Checked the whole audit log",
 }
 
 
@@ -76,6 +79,7 @@ class Row:
     """One entry as the page shows it."""
 
     entry: AuditEntry
+    when: str
     who: str
     action: str
     reference: str | None
@@ -83,20 +87,26 @@ class Row:
 
 
 def _who(actor: str) -> str:
-    return _("Operator (command line)") if actor == OPERATOR else actor
+    return "Operator (command line)" if actor == OPERATOR else actor
+
+
+def _when(at: datetime) -> str:
+    """As other officer pages show a time (Babel's "d MMM y, HH:mm"), with seconds, in
+    English, without Babel's cost for each row."""
+    return f"{at.day} {at:%b %Y, %H:%M:%S}"
 
 
 def _value(key: str, value: Any, emails: dict[int, str]) -> str:
     if key == "officer" and isinstance(value, int):
-        return emails.get(value, _("officer %(id)s", id=value))
+        return emails.get(value, f"officer {value}")
     if key == "officer" and value == OPERATOR:
         return _who(value)
     if key == "action" and isinstance(value, str):
         return str(ACTIONS.get(value, value))
     if isinstance(value, bool):
-        return _("yes") if value else _("no")
+        return "yes" if value else "no"
     if value == {}:
-        return _("none")
+        return "none"
     if isinstance(value, dict):
         return ", ".join(f"{k} {_value(k, v, emails)}" for k, v in sorted(value.items()))
     if isinstance(value, list):
@@ -120,6 +130,7 @@ def _details(detail: str, emails: dict[int, str]) -> str:
 def _row(entry: AuditEntry, emails: dict[int, str]) -> Row:
     return Row(
         entry=entry,
+        when=_when(entry.at),
         who=_who(entry.actor),
         action=str(ACTIONS.get(entry.action, entry.action)),
         reference=cases.reference(entry.case_id) if entry.case_id is not None else None,
@@ -144,11 +155,11 @@ def _entry_id(name: str) -> int | None:
 def _filter_form(emails: dict[int, str]) -> AuditFilterForm:
     form = AuditFilterForm(formdata=MultiDict(request.args))
     form.officer.choices = choices(
-        {"": _("Any officer"), OPERATOR: _who(OPERATOR)}
+        {"": "Any officer", OPERATOR: _who(OPERATOR)}
         | {str(officer_id): email for officer_id, email in emails.items()}
     )
     form.action.choices = choices(
-        {"": _("Any action")} | dict(sorted(ACTIONS.items(), key=lambda item: str(item[1])))
+        {"": "Any action"} | dict(sorted(ACTIONS.items(), key=lambda item: item[1]))
     )
     return form
 
@@ -162,19 +173,27 @@ def _actor(form: AuditFilterForm, emails: dict[int, str]) -> str | None:
 
 @blueprint.get("/audit")
 def audit_log() -> str | tuple[str, int]:
-    """The audit log, newest first, filtered by officer, case and action; audited."""
+    """The audit log, newest first, filtered by officer, case and action; audited.
+
+    Read in a read-only transaction (on SQLite, without the write lock that reports
+    need); the view's own entry is appended after, in a short write.
+    """
     db = get_session()
+    begin_read_only(db)
     emails = {officer.id: officer.email for officer in officers.list_officers(db)}
     form = _filter_form(emails)
     if not form.validate():
+        db.rollback()
         return _page(form), 400
     try:
         before, after = _entry_id("before"), _entry_id("after")
     except _BadPage:
+        db.rollback()
         return _page(form, bad_page=True), 400
     filters = audit.EntryFilter(_actor(form, emails), form.action.data or None, form.case_id())
     status = audit.chain_status(db, VIEW_CHECK_LIMIT)
     page = audit.entry_page(db, filters, PAGE_SIZE, before=before, after=after)
+    db.commit()
     used = {"officer": form.officer.data, "action": form.action.data}
     audit.record(
         db,
@@ -205,7 +224,9 @@ def _page(form: AuditFilterForm, **context: Any) -> str:
         "case": form.case.data or None,
         "action": form.action.data or None,
     }
-    return render_template("admin/audit.html", form=form, kept=kept, who=_who, **context)
+    return render_template(
+        "admin/audit.html", form=form, kept=kept, who=_who, when=_when, **context
+    )
 
 
 @blueprint.post("/audit/check")
@@ -215,8 +236,13 @@ def check_audit_log() -> BaseResponse:
         abort(400)
     db = get_session()
     walk = audit.ChainWalk()
-    while walk.step(db, audit.CHECK_BATCH) == audit.CHECK_BATCH:
-        db.commit()  # ends the batch's transaction, so no lock is held for the whole check
+    # Batch by batch, each read-only, so no lock is held while the whole log is read;
+    # the record is written with appends locked, after the entries added meanwhile.
+    more = True
+    while more:
+        begin_read_only(db)
+        more = walk.step(db, audit.CHECK_BATCH) == audit.CHECK_BATCH
+        db.commit()
     entry = audit.record_full_check(db, g.signed_in.officer.email, now(), walk)
     db.commit()
     if walk.broken:
