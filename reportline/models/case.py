@@ -58,6 +58,8 @@ class Case(Base):
         ),
         # "Mine" and each officer's cases, newest first; and the unassigned ones.
         Index("ix_cases_assignee", "assignee_id", "received_on", "id", "status"),
+        # Counted by owner: each owner's open cases, and closed ones with unread replies.
+        Index("ix_cases_owner_status", "assignee_id", "status", "unread_by_unit", "id"),
         # Sorted by the next deadline (only cases that have one).
         Index(
             "ix_cases_due",

@@ -224,13 +224,15 @@ def count_expression(view: QueueFilters, scope: Scope) -> Any:
     given = _given(view, scope)
     driver = next((name for name in _COUNT_DRIVERS if name in filters), None)
     others = [f.among for name, f in filters.items() if name != driver]
+    if view.status == OPEN and driver in (None, "assignee", "unassigned"):
+        # Counted in the two parts an index range each holds (ix_cases_status_queue and
+        # ix_cases_unread, or one owner's in ix_cases_owner_status): the open statuses,
+        # and the closed cases with unread replies (few).
+        owner = [filters[driver].drive] if driver else []
+        return _count(*owner, Case.status.in_(OPEN_STATUSES), *others, *given) + _count(
+            *owner, _closed_with_unread(), *others, *given
+        )
     if view.status == OPEN:
-        if driver is None:
-            # Counted in the two parts an index range each holds: the open statuses,
-            # and the closed cases with unread replies (few).
-            return _count(Case.status.in_(OPEN_STATUSES), *given) + _count(
-                _closed_with_unread(), *given
-            )
         others.append(_open_or_unread())
     return _count(*([filters[driver].drive] if driver else []), *others, *given)
 
