@@ -54,7 +54,7 @@ def next_deadline(
 
 
 def due_state(due_on: date | None, today: date) -> str | None:
-    """"overdue", "due_soon" or None for a case's next deadline."""
+    """ "overdue", "due_soon" or None for a case's next deadline."""
     if due_on is None:
         return None
     if today > due_on:
