@@ -22,6 +22,7 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import Row, func, select, text
@@ -35,9 +36,11 @@ VERIFIED = "audit.verified"
 # Entries a full check reads per transaction (each holds SQLite's write lock briefly).
 CHECK_BATCH = 5_000
 _APPEND_LOCK = 7277001
-# What json.dumps(..., separators=(",", ":"), ensure_ascii=True) does, without making
-# an encoder for each entry (a full check links every entry of the log).
-_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+# An entry's canonical form is the JSON array json.dumps([id, at, actor, action,
+# case_id, detail], separators=(",", ":"), ensure_ascii=True) writes; `_link` spells
+# it out with the same C string encoder, at half the cost (a full check links every
+# entry of the log).
+_text = encode_basestring_ascii
 
 
 def _audit_key(session: Session) -> bytes:
@@ -57,7 +60,10 @@ def _link(
     case_id: int | None,
     detail: str,
 ) -> bytes:
-    canonical = _CANONICAL([entry_id, at.isoformat(), actor, action, case_id, detail])
+    canonical = (
+        f"[{int(entry_id)},{_text(at.isoformat())},{_text(actor)},{_text(action)},"
+        f"{'null' if case_id is None else int(case_id)},{_text(detail)}]"
+    )
     return hmac.digest(key, prev_hash + canonical.encode("ascii"), hashlib.sha256)
 
 
@@ -121,10 +127,9 @@ _COLUMNS = (
 
 def _intact(key: bytes, prev_hash: bytes, row: EntryRow) -> bool:
     """Whether a row's stored link is the one its fields and `prev_hash` make."""
-    link = _link(key, prev_hash, row.id, row.at, row.actor, row.action, row.case_id, row.detail)
-    return hmac.compare_digest(row.prev_hash, prev_hash) and hmac.compare_digest(
-        row.entry_hash, link
-    )
+    entry_id, at, actor, action, case_id, detail, stored_prev, stored_link = row
+    link = _link(key, prev_hash, entry_id, at, actor, action, case_id, detail)
+    return hmac.compare_digest(stored_prev, prev_hash) and hmac.compare_digest(stored_link, link)
 
 
 @dataclass

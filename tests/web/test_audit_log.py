@@ -389,6 +389,35 @@ def test_a_bad_filter_is_answered_400_with_a_clear_message_and_nothing_recorded(
     assert _newest(db).id == before
 
 
+@pytest.mark.parametrize(
+    ("actor", "case_id", "detail"),
+    [
+        ("supervisor@unit.example", None, "{}"),
+        ("cli", 2**40 - 1, '{"fields":["links"],"page":2}'),
+        ("o'brien\"\\@unit.example", 7, '{"why":"tab\\there"}'),
+        ("gwenllïan@uned.example", 0, '{"x":"\u2028 \ud83d\ude00 \u0000"}'),
+        ("\x01\x1f\x7f\u00e9\U0001f600", None, "not json at all: \n\t\\"),
+    ],
+)
+def test_an_entry_links_over_the_same_bytes_as_the_chain_always_has(
+    actor: str, case_id: int | None, detail: str
+) -> None:
+    """Entries written before the chain check was made faster still verify."""
+    import hashlib
+    import hmac
+    from datetime import datetime
+
+    at = datetime(2026, 11, 23, 10, 0, 30)
+    canonical = json.dumps(
+        [41, at.isoformat(), actor, "case.viewed", case_id, detail],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    ).encode("ascii")
+    key, prev = bytes(range(32)), bytes(32)
+    expected = hmac.new(key, prev + canonical, hashlib.sha256).digest()
+    assert audit._link(key, prev, 41, at, actor, "case.viewed", case_id, detail) == expected
+
+
 def test_every_action_the_services_record_has_a_label() -> None:
     root = Path(audit.__file__).parent.parent
     names = set()
