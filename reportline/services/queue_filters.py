@@ -8,13 +8,15 @@ case row in clear (priority, owner, deadline, unread replies), the sealed ones
 SQLite plans without statistics, so given two terms an index could search it may
 pick the index that then reads every case row, several kilobytes each. So every
 statement here has exactly one term an index searches, the *driver*, chosen
-below for the order asked for (a page) or for how few cases it leaves (a count);
-every other filter is written so that no index searches it: a status as
-`status || ''`, the others as `id + 0 IN (the ids of that filter's own covering
-index range)`, the sealed filters as `id + 0 IN (the ids the triage index gave)`.
-Each statement then walks one covering index range and probes small sets in
-memory; rows are read only for the page's cases. No view sorts: sorting by
-priority reads one priority after another, each newest first.
+for the order asked for (a page) or for how few cases it leaves (a count);
+every other filter is written so that no index searches it: the status as
+`coalesce(status, status)` (every queue index holds it), the others as
+membership of the ids their own covering index range holds, the sealed filters
+and the flood group as membership of a list of ids. Each statement then walks
+one covering index range and probes small sets in memory; rows are read only
+for the page's cases. No view sorts: by priority, one priority's range after
+another, each newest first. The open view is counted in two narrow parts: its
+open statuses, and the closed cases with unread replies.
 """
 
 from __future__ import annotations

@@ -6,13 +6,24 @@ status views were, before the filters came, and keep their Welsh entries).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import request
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, ValidationError
 
-from reportline.services.queue_filters import MINE, UNASSIGNED, QueueFilters, category_code
+from reportline.services.queue_filters import (
+    DUE_FILTERS,
+    MINE,
+    PRIORITY_FILTERS,
+    REPLY_FILTERS,
+    SORTS,
+    UNASSIGNED,
+    VIEWS,
+    QueueFilters,
+    category_code,
+)
 from reportline.services.triage_record import RISK_FLAGS
 from reportline.web.forms import Form, choices
 from reportline.web.labels import STATUS
@@ -39,6 +50,12 @@ def _select(label: str, options: dict[str, Any], problem: str, default: str = ""
     return FilterField(label, choices=choices(options), default=default, problem=problem)
 
 
+def _labelled(codes: Iterable[str], labels: dict[str, Any], first: str = "") -> dict[str, Any]:
+    """The service's codes, in its order, each with its label (a code without one fails
+    at import); `first` adds "any" as an empty code."""
+    return {**({"": first} if first else {}), **{code: labels[code] for code in codes}}
+
+
 class QueueFilterForm(Form):
     """Which cases the queue shows and in what order (no CSRF token: it changes nothing).
 
@@ -50,42 +67,56 @@ class QueueFilterForm(Form):
 
     status = _select(
         _l("Show"),
-        {
-            "open": _l("Open cases and new replies"),
-            **STATUS,
-            "all": _l("Everything"),
-            "flood": _l("Possible flood"),
-        },
+        _labelled(
+            VIEWS,
+            {
+                "open": _l("Open cases and new replies"),
+                **STATUS,
+                "all": _l("Everything"),
+                "flood": _l("Possible flood"),
+            },
+        ),
         problem="Choose a status from the list",
         default="open",
     )
     priority = _select(
         "Priority",
-        {**ANY, "high": "High", "medium": "Medium", "low": "Low", "none": "Not set"},
+        _labelled(
+            PRIORITY_FILTERS,
+            {"high": "High", "medium": "Medium", "low": "Low", "none": "Not set"},
+            "Any",
+        ),
         problem="Choose a priority from the list",
     )
     assignee = _select(
-        "Assigned to",
-        ASSIGNEES,
-        problem="Choose who the cases are assigned to from the list",
+        "Assigned to", ASSIGNEES, problem="Choose who the cases are assigned to from the list"
     )
     category = _select("National category", ANY, problem="Choose a national category from the list")
-    flag = _select("Risk flag", {**ANY, **RISK_FLAGS}, problem="Choose a risk flag from the list")
+    flag = _select(
+        "Risk flag",
+        _labelled(RISK_FLAGS, RISK_FLAGS, "Any"),
+        problem="Choose a risk flag from the list",
+    )
     due = _select(
         "Deadline",
-        {**ANY, "overdue": "Overdue", "due_soon": "Due soon"},
+        _labelled(DUE_FILTERS, {"overdue": "Overdue", "due_soon": "Due soon"}, "Any"),
         problem="Choose overdue or due soon",
     )
     replies = _select(
-        "Replies", {**ANY, "unread": "Unread replies"}, problem="Choose unread replies or any"
+        "Replies",
+        _labelled(REPLY_FILTERS, {"unread": "Unread replies"}, "Any"),
+        problem="Choose unread replies or any",
     )
     sort = _select(
         "Sort by",
-        {
-            "received": "Date received, newest first",
-            "due": "Next deadline, soonest first",
-            "priority": "Priority, high first",
-        },
+        _labelled(
+            SORTS,
+            {
+                "received": "Date received, newest first",
+                "due": "Next deadline, soonest first",
+                "priority": "Priority, high first",
+            },
+        ),
         problem="Choose how to sort from the list",
         default="received",
     )
