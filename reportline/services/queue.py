@@ -188,8 +188,7 @@ def _sealed_ids(
     category = names.get(view.category) if view.category else None
     if view.category and category is None:
         return frozenset()
-    index = triage_index.load(session, keyring)
-    return frozenset(index.cases_with(category, view.flag or None))
+    return frozenset(triage_index.cases_carrying(session, keyring, category, view.flag or None))
 
 
 def record_view(session: Session, viewer: Officer, now: datetime, page: QueuePage) -> None:

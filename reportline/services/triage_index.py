@@ -98,19 +98,69 @@ def load(session: Session, keyring: UnitKeyring, for_update: bool = False) -> In
 
     Raises DecryptionError if a blob was altered.
     """
-    merged = Index()
+    merged: Index | None = None
     for unit_key_id in sorted(keyring.keys):
         row = session.get(TriageIndex, unit_key_id, with_for_update=for_update)
         if row is None:
             continue
         part = _unpack(aead.decrypt(_key(keyring, unit_key_id), row.sealed, _context(unit_key_id)))
+        if merged is None:  # the first generation as it is: re-adding each entry is slow
+            merged = part
+            continue
         for case_id, (categories, flags) in part.entries.items():
             merged.put(
                 case_id,
                 tuple(name for bit, name in enumerate(part.categories) if categories >> bit & 1),
                 tuple(name for bit, name in enumerate(part.flags) if flags >> bit & 1),
             )
-    return merged
+    return merged if merged is not None else Index()
+
+
+def cases_carrying(
+    session: Session, keyring: UnitKeyring, category: str | None, flag: str | None
+) -> set[int]:
+    """The ids of the cases that carry `category` and `flag` (either may be None), read
+    straight from each generation's blob: what `load(...).cases_with` answers, without
+    building the index (at 100,000 cases, milliseconds instead of a second).
+
+    Raises DecryptionError if a blob was altered.
+    """
+    found: set[int] = set()
+    for unit_key_id in sorted(keyring.keys):
+        row = session.get(TriageIndex, unit_key_id)
+        if row is None:
+            continue
+        data = aead.decrypt(_key(keyring, unit_key_id), row.sealed, _context(unit_key_id))
+        length = int.from_bytes(data[:4], "big")
+        header = json.loads(data[4 : 4 + length])
+        names, flag_names = header["categories"], header["flags"]
+        category_bit = 1 << names.index(category) if category in names else 0
+        flag_bit = 1 << flag_names.index(flag) if flag in flag_names else 0
+        missing = (category and not category_bit) or (flag and not flag_bit)
+        body = ENTRY.iter_unpack(data[4 + length :])
+        if not found:
+            found = (
+                set()
+                if missing
+                else {
+                    case_id
+                    for case_id, categories, flags in body
+                    if (not category_bit or categories & category_bit)
+                    and (not flag_bit or flags & flag_bit)
+                }
+            )
+            continue
+        # A later generation's entry for a case replaces an earlier one (as in `load`).
+        for case_id, categories, flags in body:
+            if (
+                not missing
+                and (not category_bit or categories & category_bit)
+                and (not flag_bit or flags & flag_bit)
+            ):
+                found.add(case_id)
+            else:
+                found.discard(case_id)
+    return found
 
 
 def record(

@@ -18,9 +18,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
+from reportline.crypto.keys import generate_private_key
 from reportline.db import begin_read_only
-from reportline.models import AuditEntry, Case
-from reportline.services import cases
+from reportline.models import AuditEntry, Case, UnitKey
+from reportline.services import cases, triage_index
+from reportline.services.keyring import UnitKeyring
 from reportline.services.queue_filters import category_code
 from tests.helpers import (
     REFERENCE,
@@ -535,6 +537,44 @@ def test_a_read_only_transaction_refuses_writes_and_leaves_the_connection_writab
         session.execute(select(func.count()).select_from(Case))
         with pytest.raises(RuntimeError):
             begin_read_only(session)  # only at the start of a transaction
+    finally:
+        session.rollback()
+        session.close()
+
+
+def test_the_sealed_filter_reads_each_generation_as_the_merged_index_does(
+    app: Flask, unit: Enrolled, clock: MovableClock
+) -> None:
+    """Two unit key generations (after a rotation): a case's entry in the newer one
+    replaces its entry in the older one, whether the index is merged or scanned."""
+    older, newer = generate_private_key(), generate_private_key()
+    keys = UnitKeyring({901: older, 902: newer})
+    session = app.extensions["reportline.sessionmaker"]()
+    try:
+        for key_id, key in ((901, older), (902, newer)):
+            public = key.public_key()
+            session.add(
+                UnitKey(
+                    id=key_id,
+                    public_key=public.raw,
+                    fingerprint=public.fingerprint,
+                    active=False,
+                    created_at=clock(),
+                )
+            )
+        session.flush()
+        triage_index.record(session, keys, 901, 1, (MISUSE,), ("victimisation",))
+        triage_index.record(session, keys, 901, 2, (MISUSE, DISCLOSURE), ())
+        triage_index.record(session, keys, 901, 3, (DISCLOSURE,), ("victimisation",))
+        triage_index.record(session, keys, 902, 2, (DISCLOSURE,), ("iopc_referral",))
+        triage_index.record(session, keys, 902, 4, (MISUSE,), ())
+        merged = triage_index.load(session, keys)
+        for category in (None, MISUSE, DISCLOSURE, "Not a category"):
+            for flag in (None, "victimisation", "iopc_referral", "no_such_flag"):
+                expected = merged.cases_with(category, flag)
+                assert triage_index.cases_carrying(session, keys, category, flag) == expected
+        assert triage_index.cases_carrying(session, keys, MISUSE, None) == {1, 4}
+        assert triage_index.cases_carrying(session, keys, DISCLOSURE, None) == {2, 3}
     finally:
         session.rollback()
         session.close()
