@@ -161,7 +161,7 @@ def read_queue(
         sealed_ids=_sealed_ids(session, keyring, view, categories),
     )
     flood_waiting = sum(1 for row in flood if row.status != "closed" or row.unread_by_unit > 0)
-    headline, ledger_check = _headline(session, scope, flood_waiting)
+    headline, ledger_check = _headline(session, scope, flood)
     total = headline.of(view) if scope.sealed_ids is None else None
     if total is None:
         total = count_view(session, view, scope)
@@ -280,26 +280,31 @@ def _row(
     )
 
 
-def _headline(session: Session, scope: Scope, flood_waiting: int) -> tuple[Headline, LedgerCheck]:
+def _headline(session: Session, scope: Scope, flood: list[Any]) -> tuple[Headline, LedgerCheck]:
     """The headline counts and the ledger's check, in one statement: one snapshot even
     outside a read-only transaction (a report committed between separate counts
-    would read as a case gone missing)."""
+    would read as a case gone missing). `flood` are the flood-marked cases
+    (`flood_marked`): the open and unread counts leave them out by subtraction."""
     counted, mac = ledger.ledger_columns()
     unsealed = replace(scope, sealed_ids=None)  # the page's category or flag is not theirs
+    owned = (count_expression(HEADLINE_VIEWS[name], unsealed) for name in ("mine", "unassigned"))
     row = session.execute(
         select(
             *_attention_counts(),
             counted,
             mac,
-            *(
-                count_expression(view, unsealed)
-                for name, view in HEADLINE_VIEWS.items()
-                if name != "open"
-            ),
+            *owned,
+            count_expression(HEADLINE_VIEWS["overdue"], unsealed),
+            # Every case with unread replies is in the open view, but the flood group's.
+            select(func.count()).select_from(Case).where(Case.unread_by_unit > 0).scalar_subquery(),
         )
     ).one()
     found = int(row[0]) + int(row[1])
-    headline = Headline(found - flood_waiting, *(int(n) for n in row[4:]))
+    flood_waiting = sum(1 for case in flood if case.status != "closed" or case.unread_by_unit > 0)
+    flood_unread = sum(1 for case in flood if case.unread_by_unit > 0)
+    headline = Headline(
+        found - flood_waiting, int(row[4]), int(row[5]), int(row[6]), int(row[7]) - flood_unread
+    )
     return headline, ledger.compare(session, row[2], row[3], found)
 
 
