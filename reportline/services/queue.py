@@ -160,8 +160,7 @@ def read_queue(
         flood_ids=tuple(row.id for row in flood),
         sealed_ids=_sealed_ids(session, keyring, view, categories),
     )
-    flood_waiting = sum(1 for row in flood if row.status != "closed" or row.unread_by_unit > 0)
-    headline, ledger_check = _headline(session, scope, flood)
+    headline, ledger_check, flood_waiting = _headline(session, scope, flood)
     total = headline.of(view) if scope.sealed_ids is None else None
     if total is None:
         total = count_view(session, view, scope)
@@ -280,11 +279,14 @@ def _row(
     )
 
 
-def _headline(session: Session, scope: Scope, flood: list[Any]) -> tuple[Headline, LedgerCheck]:
-    """The headline counts and the ledger's check, in one statement: one snapshot even
-    outside a read-only transaction (a report committed between separate counts
-    would read as a case gone missing). `flood` are the flood-marked cases
-    (`flood_marked`): the open and unread counts leave them out by subtraction."""
+def _headline(
+    session: Session, scope: Scope, flood: list[Any]
+) -> tuple[Headline, LedgerCheck, int]:
+    """The headline counts, the ledger's check and the flood group waiting. The counts
+    are one statement: one snapshot even outside a read-only transaction (a report
+    committed between separate counts would read as a case gone missing). `flood`
+    are the flood-marked cases (`flood_marked`): the open and unread counts leave
+    them out by subtraction."""
     counted, mac = ledger.ledger_columns()
     unsealed = replace(scope, sealed_ids=None)  # the page's category or flag is not theirs
     owned = (count_expression(HEADLINE_VIEWS[name], unsealed) for name in ("mine", "unassigned"))
@@ -305,7 +307,7 @@ def _headline(session: Session, scope: Scope, flood: list[Any]) -> tuple[Headlin
     headline = Headline(
         found - flood_waiting, int(row[4]), int(row[5]), int(row[6]), int(row[7]) - flood_unread
     )
-    return headline, ledger.compare(session, row[2], row[3], found)
+    return headline, ledger.compare(session, row[2], row[3], found), flood_waiting
 
 
 def _attention_counts() -> tuple[Any, Any]:
