@@ -10,6 +10,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from reportline.db import begin_read_only
 from reportline.models.case import PRIORITIES
 from reportline.services import cases, casework, triage, triage_record
 from reportline.services.case_checks import CaseTampered
@@ -74,8 +75,14 @@ def edit_record(reference: str) -> BaseResponse | str | tuple[str, int]:
     field is wrong, or (409) if someone saved a newer version since the form was shown."""
     db = get_session()
     case_id = cases.parse_reference(reference)
-    opened = triage.open_case(db, case_id, access.current_keyring(), _signed_in().officer, now())
+    # Read without SQLite's write lock; a view of the form is audited in a short write
+    # after (a save audits itself).
+    begin_read_only(db)
+    opened = triage.read_case(db, case_id, access.current_keyring(), now())
     db.commit()
+    if request.method != "POST":
+        triage.record_case_view(db, opened, _signed_in().officer, now())
+        db.commit()
     if not opened.writable or opened.record is None:
         return _case_page_again(reference, 409)
     if request.method != "POST":
