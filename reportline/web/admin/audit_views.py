@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -225,7 +224,13 @@ def _page(form: AuditFilterForm, **context: Any) -> str:
         "action": form.action.data or None,
     }
     return render_template(
-        "admin/audit.html", form=form, kept=kept, who=_who, when=_when, **context
+        "admin/audit.html",
+        form=form,
+        kept=kept,
+        who=_who,
+        when=_when,
+        number="{:,}".format,
+        **context,
     )
 
 
@@ -246,20 +251,11 @@ def check_audit_log() -> BaseResponse:
     entry = audit.record_full_check(db, g.signed_in.officer.email, now(), walk)
     db.commit()
     if walk.broken:
-        flash(
-            _(
-                "The whole log was checked: it is broken at entry %(entry)s.",
-                entry=f"{walk.broken[0]:,}",
-            ),
-            "error",
-        )
+        flash(f"The whole log was checked: it is broken at entry {walk.broken[0]:,}.", "error")
     else:
         flash(
-            _(
-                "The whole log was checked: all %(num)s entries before entry %(entry)s are intact.",
-                num=f"{walk.seen:,}",
-                entry=f"{entry.id:,}",
-            ),
+            f"The whole log was checked: all {walk.seen:,} entries before entry {entry.id:,} "
+            "are intact.",
             "success",
         )
     return redirect(url_for("triage.admin.audit_log"), code=303)

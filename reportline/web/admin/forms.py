@@ -35,28 +35,29 @@ class InviteForm(Form):
 
 class AuditFilterForm(Form):
     """Which entries of the audit log to show (read from the query string, so a view of
-    the log can be bookmarked). The view fills in the choices."""
+    the log can be bookmarked). The view fills in the choices. Officer pages are in
+    English only, so nothing here is marked for translation."""
 
     class Meta(Form.Meta):
         csrf = False
 
-    officer = SelectField(_l("Officer"), default="", validate_choice=False)
+    officer = SelectField("Officer", default="", validate_choice=False)
     case = StringField(
-        _l("Case reference"),
+        "Case reference",
         validators=[max_length(20)],
         filters=[lambda value: value.strip() if isinstance(value, str) else value],
     )
-    action = SelectField(_l("Action"), default="", validate_choice=False)
+    action = SelectField("Action", default="", validate_choice=False)
 
     def validate_officer(self, field: SelectField) -> None:
         """Only an officer (or the operator) the list offers."""
         if field.data not in {choice.value for choice in field.choices or []}:
-            raise ValidationError(_l("Choose an officer from the list"))
+            raise ValidationError("Choose an officer from the list")
 
     def validate_action(self, field: SelectField) -> None:
         """Only an action the list offers."""
         if field.data not in {choice.value for choice in field.choices or []}:
-            raise ValidationError(_l("Choose an action from the list"))
+            raise ValidationError("Choose an action from the list")
 
     def validate_case(self, field: StringField) -> None:
         """A case reference, if any, in the form RL-XXXX-XXXX."""
@@ -65,7 +66,7 @@ class AuditFilterForm(Form):
                 cases.parse_reference(field.data)
             except NotFound:
                 raise ValidationError(
-                    _l("Enter a case reference like RL-3K7D-Q9PX, or leave it empty")
+                    "Enter a case reference like RL-3K7D-Q9PX, or leave it empty"
                 ) from None
 
     def case_id(self) -> int | None:
