@@ -520,7 +520,9 @@ def main() -> None:
         "settings": vars(args),
         "backend": backend.name,
         "database": {k: v for k, v in record.items() if k not in ("busy_cases", "closed_cases")},
+        "load_average_before": os.getloadavg(),
         "pages": {} if args.no_serve else measure(record, args, backend),
+        "load_average_after": os.getloadavg(),
     }
     if args.profile:
         results["profile"] = profile_pages(record, args.profile_count, backend)
