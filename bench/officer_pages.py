@@ -56,7 +56,7 @@ from bench.whatif import EXPERIMENTS
 from reportline.migrate import upgrade
 
 FOLDER = RESULTS / "officer-pages" / "instance"
-PAGE_SIZE = 50  # the default queue_page_size
+PAGE_SIZE = 25  # the default queue_page_size
 # Issue 11: with 100,000 cases every queue view and case page under these.
 TARGET_MEDIAN_MS = 50
 TARGET_P95_MS = 150

@@ -47,7 +47,7 @@ class Settings:
     proxy_hops: int = 0
     leave_url: str = "/leave"
     max_request_bytes: int = 1024 * 1024
-    queue_page_size: int = 50
+    queue_page_size: int = 25
     login_free_attempts: int = 3
     login_lockout_after: int = 10
     throttle_max_delay_seconds: int = 900
