@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -11,7 +13,7 @@ from typing import Any
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.kdf import Argon2Cost
@@ -289,3 +291,28 @@ def pin_unit_key(app: Flask, fingerprint: str) -> None:
     """What `reportline init` writes to the instance config: the unit key to seal to."""
     settings = app.extensions["reportline.settings"]
     app.extensions["reportline.settings"] = replace(settings, unit_key_fingerprint=fingerprint)
+
+
+@contextmanager
+def transactions(engine: Engine) -> Iterator[list[list[str]]]:
+    """Every statement the app sends meanwhile, grouped by transaction."""
+    found: list[list[str]] = []
+    ended = [True]
+
+    def end(_conn: Any) -> None:
+        ended[0] = True
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if ended[0]:
+            found.append([])
+            ended[0] = False
+        found[-1].append(" ".join(sql.split()))
+
+    listeners = [("commit", end), ("rollback", end), ("before_cursor_execute", statement)]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        yield found
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, delete, event, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from reportline.models import AuditEntry
@@ -26,6 +23,7 @@ from tests.helpers import (
     csrf_token,
     sign_in,
     submit_report,
+    transactions,
 )
 
 LOG = "/triage/admin/audit"
@@ -289,31 +287,6 @@ def test_entries_beyond_what_one_view_checks_are_shown_as_not_checked(
     assert "Intact when last checked in full" in after_check
 
 
-@contextmanager
-def _transactions(engine: Engine) -> Iterator[list[list[str]]]:
-    """Every statement the app sends meanwhile, grouped by transaction."""
-    found: list[list[str]] = []
-    ended = [True]
-
-    def end(_conn: Any) -> None:
-        ended[0] = True
-
-    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        if ended[0]:
-            found.append([])
-            ended[0] = False
-        found[-1].append(" ".join(sql.split()))
-
-    listeners = [("commit", end), ("rollback", end), ("before_cursor_execute", statement)]
-    for name, listener in listeners:
-        event.listen(engine, name, listener)
-    try:
-        yield found
-    finally:
-        for name, listener in listeners:
-            event.remove(engine, name, listener)
-
-
 def _walks(transaction: list[str]) -> bool:
     """Whether a transaction reads entries in chain order (a check of the chain)."""
     return any(
@@ -331,9 +304,9 @@ def test_the_log_is_read_and_checked_in_transactions_that_write_nothing(
 ) -> None:
     engine = app.extensions["reportline.engine"]
     token = csrf_token(_page(supervisor))
-    with _transactions(engine) as viewing:
+    with transactions(engine) as viewing:
         _page(supervisor)
-    with _transactions(engine) as checking:
+    with transactions(engine) as checking:
         supervisor.post(f"{LOG}/check", data={"csrf_token": token})
     for found in (viewing, checking):
         reading = [t for t in found if _walks(t) and not _writes(t)]

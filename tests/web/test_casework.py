@@ -188,12 +188,17 @@ def test_add_another_subject_keeps_what_was_typed_and_saves_nothing(
     assert _case(db, reference).triage_version == 0
 
 
+def _another_case(reporter: FlaskClient, supervisor: FlaskClient, *known: str) -> str:
+    submit_report(reporter)
+    queue = supervisor.get("/triage/?status=all").get_data(as_text=True)
+    (newer,) = set(REFERENCE.findall(queue)) - set(known)
+    return newer
+
+
 def test_a_link_is_recorded_on_both_cases(
     reporter: FlaskClient, supervisor: FlaskClient, reference: str, db: Session
 ) -> None:
-    submit_report(reporter)
-    queue = supervisor.get("/triage/?status=all").get_data(as_text=True)
-    (newer,) = set(REFERENCE.findall(queue)) - {reference}
+    newer = _another_case(reporter, supervisor, reference)
     response = officer_records(
         supervisor, newer, **{"links-0-kind": "duplicate_of", "links-0-reference": reference}
     )
@@ -211,13 +216,6 @@ def test_a_link_is_recorded_on_both_cases(
     # Removing the link removes it from the other case too.
     officer_records(supervisor, newer, **{"links-0-reference": ""})
     assert newer not in _case_page(supervisor, reference)
-
-
-def _another_case(reporter: FlaskClient, supervisor: FlaskClient, *known: str) -> str:
-    submit_report(reporter)
-    queue = supervisor.get("/triage/?status=all").get_data(as_text=True)
-    (newer,) = set(REFERENCE.findall(queue)) - set(known)
-    return newer
 
 
 def test_changing_a_links_kind_changes_it_on_the_other_case_too(

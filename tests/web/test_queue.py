@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from reportline.crypto.keys import generate_private_key
@@ -36,6 +34,7 @@ from tests.helpers import (
     reporter_replies,
     sign_in,
     submit_report,
+    transactions,
 )
 
 COUNT_LINK = re.compile(
@@ -440,31 +439,6 @@ def test_each_view_is_audited_with_its_filters(
 # ---------------------------------------------------------------- reading outside the lock
 
 
-@contextmanager
-def _transactions(engine: Engine) -> Iterator[list[list[str]]]:
-    """Every statement the app sends meanwhile, grouped by transaction."""
-    found: list[list[str]] = []
-    ended = [True]
-
-    def end(_conn: Any) -> None:
-        ended[0] = True
-
-    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        if ended[0]:
-            found.append([])
-            ended[0] = False
-        found[-1].append(" ".join(sql.split()))
-
-    listeners = [("commit", end), ("rollback", end), ("before_cursor_execute", statement)]
-    for name, listener in listeners:
-        event.listen(engine, name, listener)
-    try:
-        yield found
-    finally:
-        for name, listener in listeners:
-            event.remove(engine, name, listener)
-
-
 def _reads_cases(transaction: list[str]) -> bool:
     return any(sql.startswith("SELECT") and "FROM cases" in sql for sql in transaction)
 
@@ -480,10 +454,10 @@ def test_pages_read_in_a_transaction_that_writes_nothing_then_audit_in_one_that_
     submit_report(reporter)
     if path == "case":
         path = f"/triage/cases/{cases.reference(db.scalars(select(Case.id)).one())}"
-    with _transactions(app.extensions["reportline.engine"]) as transactions:
+    with transactions(app.extensions["reportline.engine"]) as seen:
         assert supervisor.get(path).status_code == 200
-    reading = [t for t in transactions if _reads_cases(t)]
-    auditing = [t for t in transactions if any("INSERT INTO audit_entries" in s for s in t)]
+    reading = [t for t in seen if _reads_cases(t)]
+    auditing = [t for t in seen if any("INSERT INTO audit_entries" in s for s in t)]
     assert reading and auditing
     assert not any(_writes(t) for t in reading)
     assert not any(_reads_cases(t) for t in auditing)
