@@ -15,8 +15,10 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "REPORTLINE_"
@@ -71,6 +73,33 @@ class Settings:
     national_categories: tuple[str, ...] = ()
     # Written by `init`: the unit public key new reports may be sealed to.
     unit_key_fingerprint: str | None = None
+    # E-mail alerts (services.alerts): off while smtp_host is unset. The password is a
+    # secret; a login is only ever made over TLS (STARTTLS, or implicit TLS on 465).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    # A CA bundle to trust instead of the system's (a force's internal CA).
+    smtp_ca_file: Path | None = None
+    mail_from: str | None = None
+    # The address officers open ReportLine at, for the link in an alert.
+    base_url: str | None = None
+    timezone: str = "Europe/London"
+    # Regular alert batches: these local times on these days (0 = Monday).
+    alert_times: tuple[time, ...] = tuple(time(hour) for hour in range(8, 19))
+    alert_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    notify_in_process: bool = True
+
+    @property
+    def mail_configured(self) -> bool:
+        """Whether alerts are on: an SMTP server is named."""
+        return self.smtp_host is not None
+
+    @property
+    def smtp_implicit_tls(self) -> bool:
+        """Whether the SMTP connection is TLS from the first byte (port 465, SMTPS)."""
+        return self.smtp_port == SMTPS_PORT
 
 
 # Settings that are plain integers, with the smallest value that makes sense.
@@ -95,15 +124,20 @@ _INT_SETTINGS: dict[str, int] = {
     "flood_max_reports": 0,
     "receipt_keep_minutes": 1,
 }
-_BOOL_SETTINGS = {"https", "housekeeping_in_process"}
+_BOOL_SETTINGS = {"https", "housekeeping_in_process", "smtp_starttls", "notify_in_process"}
 _STR_SETTINGS = {
     "leave_url",
     "log_level",
     "database_url",
     "unit_key_fingerprint",
     "reporter_error_log",
+    "timezone",
 }
+# Mail settings that are text, and unset when empty.
+_OPTIONAL_STR_SETTINGS = {"smtp_host", "smtp_username", "smtp_password", "mail_from", "base_url"}
 _SECRET_SETTINGS = {"secret_key", "receipt_pepper"}
+SMTPS_PORT = 465
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Argon2id costs, with bounds that keep a sign-in from burning minutes or gigabytes.
 _ARGON2_SETTINGS: dict[str, tuple[int, int]] = {
     "argon2_time_cost": (1, 20),
@@ -178,6 +212,7 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         values["national_categories"] = _parse_list(
             "national_categories", raw["national_categories"]
         )
+    _mail_settings(raw, values, instance_path)
     pin = values.get("unit_key_fingerprint")
     if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
         raise ConfigError("unit_key_fingerprint must be the 16 hex digits `init` printed.")
@@ -187,6 +222,77 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
     if values.get("log_level", "INFO").upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("log_level must be one of DEBUG, INFO, WARNING, ERROR.")
     return Settings(**values)
+
+
+def _mail_settings(raw: Mapping[str, Any], values: dict[str, Any], instance_path: Path) -> None:
+    """Parse the alert settings into `values`. Raises ConfigError naming the setting."""
+    for name in _OPTIONAL_STR_SETTINGS:
+        if str(raw.get(name) or "").strip():
+            values[name] = str(raw[name]).strip()
+    if "smtp_port" in raw:
+        values["smtp_port"] = _parse_int("smtp_port", raw["smtp_port"], 1, 65535)
+    if raw.get("smtp_ca_file"):
+        ca_file = instance_path / str(raw["smtp_ca_file"])
+        if not ca_file.is_file():
+            raise ConfigError(f"smtp_ca_file: no such file {ca_file}.")
+        values["smtp_ca_file"] = ca_file
+    try:
+        ZoneInfo(values.get("timezone", "Europe/London"))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"timezone must be a time zone name such as Europe/London, got {values['timezone']!r}."
+        ) from exc
+    if "alert_times" in raw:
+        values["alert_times"] = _parse_times("alert_times", raw["alert_times"])
+    if "alert_days" in raw:
+        values["alert_days"] = _parse_days("alert_days", raw["alert_days"])
+    if values.get("smtp_password") and not values.get("smtp_username"):
+        raise ConfigError("smtp_password is set without smtp_username.")
+    if not values.get("smtp_host"):
+        return
+    mail_from = values.get("mail_from", "")
+    if not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+", mail_from):
+        raise ConfigError(
+            "mail_from must be the address alerts come from, e.g. reportline@force.example."
+        )
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", values.get("base_url", "")):
+        raise ConfigError(
+            "base_url must be the address officers open ReportLine at, e.g. "
+            "https://reportline.force.example (the link in every alert)."
+        )
+    values["base_url"] = values["base_url"].rstrip("/")
+    tls = values.get("smtp_starttls", True) or values.get("smtp_port") == SMTPS_PORT
+    if values.get("smtp_username") and not tls:
+        raise ConfigError(
+            "smtp_username is set but the connection would not be encrypted: ReportLine "
+            "never logs in without TLS. Set smtp_starttls = true, or smtp_port = 465."
+        )
+
+
+def _parse_times(name: str, value: Any) -> tuple[time, ...]:
+    """Times of day, "HH:MM", as a TOML array or separated by |; at least one."""
+    times = []
+    for text in _items(name, value):
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+        if not match:
+            raise ConfigError(f'{name} must be times of day like "08:00", got {text!r}.')
+        times.append(time(int(match.group(1)), int(match.group(2))))
+    if not times:
+        raise ConfigError(f"{name} needs at least one time of day.")
+    return tuple(sorted(set(times)))
+
+
+def _parse_days(name: str, value: Any) -> tuple[int, ...]:
+    """Days of the week, "mon" to "sun", as a TOML array or separated by |; at least one."""
+    days = []
+    for text in _items(name, value):
+        day = text.lower()[:3]
+        if day not in WEEKDAYS:
+            raise ConfigError(f'{name} must be days like "mon" or "sat", got {text!r}.')
+        days.append(WEEKDAYS.index(day))
+    if not days:
+        raise ConfigError(f"{name} needs at least one day.")
+    return tuple(sorted(set(days)))
 
 
 def _parse_secret(name: str, value: Any) -> bytes:
@@ -217,12 +323,17 @@ def _parse_int(name: str, value: Any, minimum: int, maximum: int | None = None) 
     return number
 
 
-def _parse_list(name: str, value: Any) -> tuple[str, ...]:
-    """A list of names: a TOML array of strings, or text with the names separated by |."""
+def _items(name: str, value: Any) -> tuple[str, ...]:
+    """A TOML array of strings, or text with the items separated by |; blanks dropped."""
     items = value.split("|") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
         raise ConfigError(f"{name} must be a list of names, got {value!r}.")
-    names = tuple(item.strip() for item in items if item.strip())
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def _parse_list(name: str, value: Any) -> tuple[str, ...]:
+    """A list of different names (at most 32 of at most 120 characters each)."""
+    names = _items(name, value)
     if len(set(names)) != len(names) or any(len(item) > 120 for item in names):
         raise ConfigError(f"{name} must be different names of at most 120 characters each.")
     if len(names) > 32:

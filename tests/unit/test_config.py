@@ -76,3 +76,58 @@ def test_a_mistyped_environment_variable_is_refused_not_ignored(tmp_path: Path) 
 def test_argon2_costs_have_sane_upper_bounds(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="argon2_parallelism must be at most 16"):
         load_settings({**SECRETS, "REPORTLINE_ARGON2_PARALLELISM": "300"}, tmp_path)
+
+
+MAIL = {
+    "REPORTLINE_SMTP_HOST": "smtp.unit.example",
+    "REPORTLINE_MAIL_FROM": "reportline@unit.example",
+    "REPORTLINE_BASE_URL": "https://reportline.unit.example/",
+}
+
+
+def test_alerts_are_off_until_an_smtp_host_is_set_and_then_need_a_sender_and_a_link(
+    tmp_path: Path,
+) -> None:
+    assert not load_settings(SECRETS, tmp_path).mail_configured
+    settings = load_settings({**SECRETS, **MAIL, "REPORTLINE_ALERT_DAYS": "mon|sat"}, tmp_path)
+    assert settings.mail_configured and settings.smtp_port == 587 and settings.smtp_starttls
+    assert settings.base_url == "https://reportline.unit.example"
+    assert settings.alert_days == (0, 5) and len(settings.alert_times) == 11
+    for missing in ("REPORTLINE_MAIL_FROM", "REPORTLINE_BASE_URL"):
+        env = {**SECRETS, **MAIL}
+        del env[missing]
+        with pytest.raises(ConfigError, match=missing.removeprefix("REPORTLINE_").lower()):
+            load_settings(env, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("REPORTLINE_TIMEZONE", "Mars/Olympus", "timezone must be a time zone name"),
+        ("REPORTLINE_ALERT_TIMES", "8 o'clock", "alert_times must be times of day"),
+        ("REPORTLINE_ALERT_DAYS", "someday", "alert_days must be days"),
+        ("REPORTLINE_SMTP_PORT", "70000", "smtp_port must be at most 65535"),
+        ("REPORTLINE_SMTP_CA_FILE", "no-such-ca.pem", "smtp_ca_file: no such file"),
+        ("REPORTLINE_MAIL_FROM", "reportline", "mail_from must be the address"),
+        ("REPORTLINE_BASE_URL", "reportline.unit.example", "base_url must be the address"),
+        ("REPORTLINE_SMTP_PASSWORD", "secret", "smtp_password is set without smtp_username"),
+    ],
+)
+def test_bad_mail_settings_stop_start_up_with_one_clear_line(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        load_settings({**SECRETS, **MAIL, name: value}, tmp_path)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_smtp_password_is_never_in_a_repr(tmp_path: Path) -> None:
+    env = {
+        **SECRETS,
+        **MAIL,
+        "REPORTLINE_SMTP_USERNAME": "reportline",
+        "REPORTLINE_SMTP_PASSWORD": "smtp-canary-77",
+    }
+    settings = load_settings(env, tmp_path)
+    assert settings.smtp_password == "smtp-canary-77"
+    assert "smtp-canary-77" not in repr(settings)
