@@ -3,6 +3,13 @@
 Importing this package registers every table on `reportline.db.Base.metadata`.
 """
 
+from reportline.models.alerts import (
+    AlertBatch,
+    AlertPreference,
+    AlertWatermark,
+    PendingAlert,
+    UrgentMark,
+)
 from reportline.models.audit import AuditEntry
 from reportline.models.case import Case, Message, QueueLedger, StatusChange
 from reportline.models.casework import Note, TriageIndex, TriageRecord
@@ -13,6 +20,9 @@ from reportline.models.submission import SpentForm
 from reportline.models.throttle import ThrottleBucket, ThrottleSalt
 
 __all__ = [
+    "AlertBatch",
+    "AlertPreference",
+    "AlertWatermark",
     "AuditEntry",
     "Case",
     "EnrolmentInvite",
@@ -20,6 +30,7 @@ __all__ = [
     "Note",
     "Officer",
     "OfficerSession",
+    "PendingAlert",
     "QueueLedger",
     "RecoveryCode",
     "RecoveryKey",
@@ -32,4 +43,5 @@ __all__ = [
     "TriageRecord",
     "UnitKey",
     "UnitKeyGrant",
+    "UrgentMark",
 ]

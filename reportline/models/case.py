@@ -28,6 +28,7 @@ PRIORITY_NOT_SET = 9
 HAS_UNREAD = "unread_by_unit > 0"
 IS_POSSIBLE_FLOOD = "possible_flood"
 HAS_DUE = "due_on IS NOT NULL"
+FROM_REPORTER = "author = 'reporter'"
 
 
 class Case(Base):
@@ -147,6 +148,14 @@ class Message(Base):
         CheckConstraint("author IN ('reporter', 'officer')", name="author"),
         CheckConstraint("kind IN ('message', 'outcome')", name="kind"),
         UniqueConstraint("case_id", "seq", name="uq_messages_case_seq"),
+        # Reporters' replies by day: what an alert batch counts (services.alerts).
+        Index(
+            "ix_messages_reporter_sent",
+            "sent_on",
+            "case_id",
+            sqlite_where=text(FROM_REPORTER),
+            postgresql_where=text(FROM_REPORTER),
+        ),
         {"sqlite_with_rowid": False},
     )
 
