@@ -30,7 +30,16 @@ from reportline.config import CONFIG_FILE_NAME, ConfigError, Settings, load_sett
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import wordlist
 from reportline.migrate import upgrade
-from reportline.services import audit, instance, keyring, maintenance, officers, queue, setup
+from reportline.services import (
+    alerts,
+    audit,
+    instance,
+    keyring,
+    maintenance,
+    officers,
+    queue,
+    setup,
+)
 from reportline.services import demo as demo_unit
 from reportline.services.errors import ServiceError, WeakPassword
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
@@ -346,6 +355,10 @@ def _serve(app: Flask, host: str, port: int, threads: int) -> None:
         threading.Thread(
             target=_housekeeping, args=(settings,), name="reportline-housekeeping", daemon=True
         ).start()
+    if settings.notify_in_process and settings.mail_configured:
+        threading.Thread(
+            target=_notify_each_minute, args=(settings,), name="reportline-alerts", daemon=True
+        ).start()
     waitress.serve(app, host=host, port=port, threads=threads, **waitress_options(settings))
 
 
@@ -365,6 +378,25 @@ def _housekeeping(settings: Settings) -> None:
                 session.commit()
         except Exception as exc:  # keep serving; say what failed, never with what data
             logger.error("Housekeeping failed: %s", type(exc).__name__)
+
+
+# The alert thread wakes a little after each minute begins, so a batch goes within
+# seconds of its slot.
+NOTIFY_OFFSET_SECONDS = 2
+
+
+def _notify_each_minute(settings: Settings) -> None:
+    """What `reportline notify` does, at the start of every minute, for as long as the
+    server runs (`notify_in_process`). Other servers may do the same: each batch is
+    made once and each alert sent once (services.alerts)."""
+    logger = logging.getLogger("reportline.alerts")
+    while True:
+        time.sleep(60 - time.time() % 60 + NOTIFY_OFFSET_SECONDS)
+        try:
+            with instance.database_session(settings) as session:
+                alerts.run(session, settings, utcnow(), alerts.ACTOR)
+        except Exception as exc:  # keep serving; say what failed, never with what data
+            logger.error("Alerts failed: %s", type(exc).__name__)
 
 
 @main.command()
@@ -503,6 +535,43 @@ def purge() -> None:
         maintenance.purge_expired(session, utcnow(), settings)
         session.commit()
     click.echo("Expired sessions, counters and spent form values removed; kept receipts aged.")
+
+
+OFF_SCHEDULE_WARNING = (
+    "WARNING: sending off-schedule. Alerts normally go only at fixed times, so that a mail's\n"
+    "time says nothing about when a report arrived; mail sent now tells anyone who sees it\n"
+    "(mail servers, phones, archives) that a report or reply arrived before this minute."
+)
+
+
+@main.command()
+@click.option(
+    "--now",
+    "off_schedule",
+    is_flag=True,
+    help="Send everything pending at once, whatever the schedule (reveals timing).",
+)
+def notify(off_schedule: bool) -> None:
+    """Send the e-mail alerts that are due now, then exit (from cron, every minute).
+
+    Two servers may both run it: each batch is made once and each alert sent once.
+    """
+    settings = _settings(_instance_path())
+    if not settings.mail_configured:
+        click.echo("Alerts are off: smtp_host is not set.")
+        return
+    if off_schedule:
+        click.secho(OFF_SCHEDULE_WARNING, fg="yellow", err=True)
+    with instance.database_session(settings) as session:
+        summary = alerts.run(session, settings, utcnow(), alerts.ACTOR, off_schedule)
+    sent = sum(summary.sent.values())
+    failed = sum(summary.failed.values())
+    click.echo(f"Alerts sent: {sent}; failed: {failed}.")
+    if failed:
+        raise click.ClickException(
+            f"{failed} alert(s) could not be sent ({summary.failure}); they wait for the "
+            "next run. See /triage/admin/mail."
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass, fields
-from datetime import date
+from datetime import date, datetime
 from hashlib import sha256
 from typing import Any
 
@@ -33,7 +33,7 @@ from reportline.crypto.receipt import Receipt, generate_receipt
 from reportline.db import random_id
 from reportline.models import Case, SpentForm
 from reportline.models.case import PRIORITY_NOT_SET
-from reportline.services import cases, keyring, ledger
+from reportline.services import alerts, cases, keyring, ledger
 from reportline.services.errors import ServiceError, SetupError
 from reportline.services.form_tickets import FormTicket
 
@@ -129,8 +129,13 @@ def submit_report(
     unit_key: keyring.PinnedUnitKey,
     today: date,
     possible_flood: bool = False,
+    urgent_alert_at: datetime | None = None,
 ) -> Submitted:
     """Spend the form's one-time value, then seal and add a new case; return the receipt.
+
+    With `urgent_alert_at` (the time, when alerts are on), a report that says someone
+    is at risk now also leaves a mark for the next urgent batch (`alerts.mark_urgent`):
+    one more small insert, for those reports only.
 
     A form whose value was spent before gets that report's receipt back
     (`repeated`), or FormAlreadySent once the receipt is no longer kept; nothing
@@ -168,6 +173,8 @@ def submit_report(
             draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
         )
     ledger.adjust(session, before=False, after=True)
+    if at_risk and urgent_alert_at is not None:
+        alerts.mark_urgent(session, unit_key_id, urgent_alert_at)
     return Submitted(receipt, at_risk)
 
 

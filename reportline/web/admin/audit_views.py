@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.db import begin_read_only
 from reportline.models import AuditEntry
-from reportline.services import audit, cases, officers
+from reportline.services import alerts, audit, cases, officers
 from reportline.web.admin.forms import AuditFilterForm
 from reportline.web.admin.views import blueprint
 from reportline.web.context import now
@@ -70,7 +70,12 @@ ACTIONS = {
     "instance.initialised": "Set up ReportLine",
     "audit.viewed": "Viewed the audit log",
     audit.VERIFIED: "Checked the whole audit log",
+    "officer.alerts_chosen": "Chose their e-mail alerts",
+    "alerts.sent": "Sent e-mail alerts",
+    "mail.test_sent": "Sent a test e-mail",
 }
+# Actors that are not officers, as the page names them.
+NOT_OFFICERS = {OPERATOR: "Operator (command line)", alerts.ACTOR: "Alert batches"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class Row:
 
 
 def _who(actor: str) -> str:
-    return "Operator (command line)" if actor == OPERATOR else actor
+    return NOT_OFFICERS.get(actor, actor)
 
 
 def _when(at: datetime) -> str:
@@ -154,7 +159,8 @@ def _entry_id(name: str) -> int | None:
 def _filter_form(emails: dict[int, str]) -> AuditFilterForm:
     form = AuditFilterForm(formdata=MultiDict(request.args))
     form.officer.choices = choices(
-        {"": "Any officer", OPERATOR: _who(OPERATOR)}
+        {"": "Any officer"}
+        | NOT_OFFICERS
         | {str(officer_id): email for officer_id, email in emails.items()}
     )
     form.action.choices = choices(
@@ -167,7 +173,7 @@ def _actor(form: AuditFilterForm, emails: dict[int, str]) -> str | None:
     chosen = form.officer.data or ""
     if not chosen:
         return None
-    return OPERATOR if chosen == OPERATOR else emails[int(chosen)]
+    return chosen if chosen in NOT_OFFICERS else emails[int(chosen)]
 
 
 @blueprint.get("/audit")

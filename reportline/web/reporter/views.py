@@ -108,7 +108,14 @@ def report() -> str | tuple[str, int] | Response:
     )
     try:
         submitted = submissions.submit_report(
-            db, draft, ticket, submission_keys(), pinned_unit_key(), today(), possible_flood
+            db,
+            draft,
+            ticket,
+            submission_keys(),
+            pinned_unit_key(),
+            today(),
+            possible_flood,
+            urgent_alert_at=now() if settings().mail_configured else None,
         )
     except submissions.FormAlreadySent:
         db.rollback()

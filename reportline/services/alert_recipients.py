@@ -1,0 +1,113 @@
+"""Who may be told about a case, and what each officer wants to be told.
+
+`may_be_alerted` is the one place that decides who may hear of activity in a
+case or an urgent mark. Every alert goes through it: new reports, replies,
+deadlines and urgent batches all group what they count by the case's
+*audience* and ask it who belongs to each. Today a case's audience is the unit
+key generation its secret is sealed to, and everyone who holds that key may
+read it. When cases can be restricted to named officers, a restricted case's
+audience becomes its own list of readers: change this function (and what the
+callers group by), and no alert can reach an officer outside the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline.models import AlertPreference, Officer, UnitKeyGrant
+from reportline.services import audit
+
+# A case's audience: the unit key generation its secret is sealed to (Case.unit_key_id).
+Audience = int
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What an officer is sent. Urgent alerts always go at once, never in a digest."""
+
+    new_reports: bool = True
+    replies: bool = True
+    deadlines: bool = True
+    urgent: bool = True
+    daily_digest: bool = False
+
+    @property
+    def nothing(self) -> bool:
+        """Whether the officer asked for no alerts at all."""
+        return not (self.new_reports or self.replies or self.deadlines or self.urgent)
+
+
+KINDS = tuple(f.name for f in fields(Preferences) if f.name != "daily_digest")
+
+
+@dataclass(frozen=True, repr=False)
+class Recipient:
+    """An officer who may be alerted, with their choices. The address stays out of reprs
+    (and so out of any log line that prints one)."""
+
+    officer_id: int
+    email: str
+    is_supervisor: bool
+    preferences: Preferences
+
+    def __repr__(self) -> str:
+        return f"Recipient(officer_id={self.officer_id}, {self.preferences!r})"
+
+    def owns(self, assignee_id: int) -> bool:
+        """Whether activity on a case owned by `assignee_id` (0: nobody) is theirs to hear
+        of: their own cases, and for supervisors the unassigned ones."""
+        return assignee_id == self.officer_id or (assignee_id == 0 and self.is_supervisor)
+
+
+def may_be_alerted(
+    session: Session, audiences: Iterable[Audience]
+) -> dict[Audience, list[Recipient]]:
+    """For each audience, the officers who may be told of activity in its cases: today,
+    every active officer holding that unit key generation (a deactivated officer's copy
+    is deleted, and `active` is checked as well). THE rule for every alert."""
+    wanted = sorted(set(audiences))
+    found: dict[Audience, list[Recipient]] = {audience: [] for audience in wanted}
+    if not wanted:
+        return found
+    rows = session.execute(
+        select(UnitKeyGrant.unit_key_id, Officer, AlertPreference)
+        .join(Officer, Officer.id == UnitKeyGrant.officer_id)
+        .outerjoin(AlertPreference, AlertPreference.officer_id == Officer.id)
+        .where(UnitKeyGrant.unit_key_id.in_(wanted), Officer.active.is_(True))
+        .order_by(Officer.id)
+    )
+    for audience, officer, chosen in rows:
+        found[audience].append(
+            Recipient(officer.id, officer.email, officer.is_supervisor, _preferences(chosen))
+        )
+    return found
+
+
+def _preferences(row: AlertPreference | None) -> Preferences:
+    if row is None:
+        return Preferences()
+    return Preferences(**{f.name: getattr(row, f.name) for f in fields(Preferences)})
+
+
+def preferences_of(session: Session, officer_id: int) -> Preferences:
+    """An officer's choices (the defaults until they choose)."""
+    return _preferences(session.get(AlertPreference, officer_id))
+
+
+def save_preferences(
+    session: Session, officer: Officer, chosen: Preferences, now: datetime
+) -> None:
+    """Keep an officer's choices, audited (the action only)."""
+    row = session.get(AlertPreference, officer.id)
+    if row is None:
+        row = AlertPreference(officer_id=officer.id)
+        session.add(row)
+    for f in fields(Preferences):
+        setattr(row, f.name, getattr(chosen, f.name))
+    session.flush()
+    audit.record(session, officer.email, "officer.alerts_chosen", now)

@@ -1,0 +1,85 @@
+"""When alert batches go: fixed local times on working days, and every quarter hour.
+
+Pure functions over the clock. Times in the database and from the app's clock
+are naive UTC; the schedule is in the unit's `timezone`, so 08:00 stays 08:00
+across summer time. A slot is the batch's scheduled moment: whatever runs in
+it sends what was there when the slot began, so the time a mail goes says
+nothing finer than the slot about when a report arrived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from reportline.config import WEEKDAYS, Settings
+
+QUARTER_MINUTES = 15
+# How far ahead the mail page looks for the next regular batch.
+LOOK_AHEAD_DAYS = 8
+
+
+def quarter_of(moment: datetime) -> datetime:
+    """The start of the quarter hour `moment` falls in: the slot of an urgent batch."""
+    return moment.replace(
+        minute=moment.minute - moment.minute % QUARTER_MINUTES, second=0, microsecond=0
+    )
+
+
+def next_quarter(moment: datetime) -> datetime:
+    """The next urgent batch's slot after `moment`."""
+    return quarter_of(moment) + timedelta(minutes=QUARTER_MINUTES)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The regular batches: `times` of day on `days` (0 = Monday), in `zone`."""
+
+    times: tuple[time, ...]
+    days: tuple[int, ...]
+    zone: ZoneInfo
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Schedule:
+        """The schedule the settings give (`alert_times`, `alert_days`, `timezone`)."""
+        return cls(settings.alert_times, settings.alert_days, ZoneInfo(settings.timezone))
+
+    def local(self, moment: datetime) -> datetime:
+        """A naive UTC moment in the unit's local time."""
+        return moment.replace(tzinfo=UTC).astimezone(self.zone)
+
+    def day_of(self, slot: datetime) -> date:
+        """The local day a slot (naive UTC) falls on: one digest per such day."""
+        return self.local(slot).date()
+
+    def slots_on(self, day: date) -> list[datetime]:
+        """The regular slots of a local day, in naive UTC (none on a day off)."""
+        if day.weekday() not in self.days:
+            return []
+        return [
+            datetime.combine(day, at, tzinfo=self.zone).astimezone(UTC).replace(tzinfo=None)
+            for at in self.times
+        ]
+
+    def regular_slot(self, now: datetime) -> datetime | None:
+        """The latest regular slot at or before `now` on today's local date, or None
+        (before the first batch, or on a day off): a missed slot is made up once, late,
+        never a day later."""
+        due = [slot for slot in self.slots_on(self.local(now).date()) if slot <= now]
+        return max(due) if due else None
+
+    def next_regular(self, now: datetime) -> datetime | None:
+        """The first regular slot after `now`, within LOOK_AHEAD_DAYS (for the mail page)."""
+        today = self.local(now).date()
+        for offset in range(LOOK_AHEAD_DAYS):
+            later = [s for s in self.slots_on(today + timedelta(days=offset)) if s > now]
+            if later:
+                return min(later)
+        return None
+
+    def describe(self) -> str:
+        """The schedule in words, e.g. "08:00, 09:00 on Mon-Fri (Europe/London)"."""
+        times = ", ".join(at.strftime("%H:%M") for at in self.times)
+        days = ", ".join(WEEKDAYS[day].capitalize() for day in self.days)
+        return f"{times} on {days} ({self.zone.key})"

@@ -1,0 +1,316 @@
+"""E-mail alerts that say nothing: counts at fixed times, and "urgent" at the quarter hour.
+
+How an alert comes about (docs/security.md, "Alerts"):
+
+- A report that says someone is at risk now leaves an `UrgentMark` in its own
+  transaction (`mark_urgent`): who may read it and its quarter hour, no case.
+- `make_urgent_batch`, in the first run of each quarter hour: the marks made
+  before it become one urgent alert for each officer who may read them, and
+  are deleted. A flood of at-risk reports is still one alert per officer.
+- `make_regular_batch`, in the first run at or after each scheduled time:
+  new reports and reporters' replies are counted against the watermarks
+  (how many of each group were counted on the last counted day; ids are
+  random, so there is no highest id to remember) and added to each
+  officer's `PendingAlert`; the first batch of a local day also asks for the
+  day's deadlines and makes daily digests due.
+- `alert_delivery.deliver` sends what is due, leasing each officer's pending
+  alert so that no two senders send it.
+
+Each batch is claimed by locking its `AlertBatch` row and comparing its slot,
+so a batch is made once however many servers run. `run` does all three and
+commits between them: nothing is held locked while a mail server answers.
+
+A case reassigned on a day it had replies takes that day's count with it: its
+new owner may be told of those replies, and its old owner's next reply that
+day may go uncounted (both still show in the queue). Counting per case would
+date each reply to the hour, which the counts avoid.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from reportline.config import Settings
+from reportline.db import random_id
+from reportline.models import (
+    AlertBatch,
+    AlertWatermark,
+    Case,
+    Message,
+    PendingAlert,
+    UnitKey,
+    UrgentMark,
+)
+from reportline.services import alert_delivery
+from reportline.services.alert_recipients import Audience, may_be_alerted
+from reportline.services.alert_schedule import Schedule, quarter_of
+
+logger = logging.getLogger("reportline.alerts")
+# How the audit log names the sender of alert batches (`reportline notify`, or the
+# thread of `reportline serve`).
+ACTOR = "alerts"
+# Groups of the watermarks: (audience, owner), owner 0 for none or for reports.
+Group = tuple[Audience, int]
+
+
+def mark_urgent(session: Session, unit_key_id: int, now: datetime) -> None:
+    """Leave a mark for the next urgent batch: the audience and the quarter hour, no case.
+
+    One small insert in the report's transaction. A random id that happens to be
+    taken leaves the other mark, which calls the same officers in the same batch.
+    """
+    row = {"id": random_id(), "unit_key_id": unit_key_id, "quarter": quarter_of(now)}
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UrgentMark)
+    session.execute(statement.values(**row).on_conflict_do_nothing(index_elements=["id"]))
+
+
+@dataclass
+class Credit:
+    """What one batch adds to one officer's pending alert."""
+
+    new_reports: int = 0
+    new_replies: int = 0
+    deadlines: bool = False
+    urgent: int = 0
+    digest_due: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.new_reports or self.new_replies or self.deadlines or self.urgent or self.digest_due
+        )
+
+
+def batch_row(session: Session, kind: str) -> AlertBatch:
+    """The AlertBatch row of `kind`, made if missing, locked until the transaction ends
+    (PostgreSQL: FOR UPDATE; SQLite's transactions take the write lock at BEGIN)."""
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AlertBatch)
+    session.execute(
+        statement.values(kind=kind, mails_sent=0, mails_failed=0).on_conflict_do_nothing(
+            index_elements=["kind"]
+        )
+    )
+    return session.scalars(
+        select(AlertBatch)
+        .where(AlertBatch.kind == kind)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def make_urgent_batch(session: Session, now: datetime, off_schedule: bool = False) -> int:
+    """Turn the marks made before this quarter hour (every mark, `off_schedule`) into an
+    urgent alert for each officer who may read them and wants it; delete the marks.
+    Return how many officers were called."""
+    batch = batch_row(session, "urgent")
+    quarter = quarter_of(now)
+    statement = delete(UrgentMark).returning(UrgentMark.unit_key_id)
+    if not off_schedule:
+        statement = statement.where(UrgentMark.quarter < quarter)
+    audiences = set(session.scalars(statement.execution_options(synchronize_session=False)))
+    if not audiences:
+        return 0
+    batch.slot = quarter
+    called = {
+        recipient.officer_id
+        for recipients in may_be_alerted(session, audiences).values()
+        for recipient in recipients
+        if recipient.preferences.urgent
+    }
+    credit_pending(session, {officer_id: Credit(urgent=1) for officer_id in called})
+    return len(called)
+
+
+def make_regular_batch(
+    session: Session, schedule: Schedule, now: datetime, off_schedule: bool = False
+) -> bool:
+    """Count what is new since the last batch and add it to each officer's pending alert,
+    if this run is the first in a regular slot (or `off_schedule`). Return whether a
+    batch was made."""
+    batch = batch_row(session, "regular")
+    if off_schedule:
+        slot = now
+    else:
+        due = schedule.regular_slot(now)
+        if due is None or (batch.slot is not None and batch.slot >= due):
+            return False
+        slot = batch.slot = due
+    today = now.date()
+    counted_on = batch.counted_on or today
+    reports = _count_new(session, "report", _new_reports(session, counted_on), counted_on, today)
+    replies = _count_new(session, "reply", _new_replies(session, counted_on), counted_on, today)
+    batch.counted_on = today
+    digest = batch_row(session, "digest")
+    first_of_day = digest.slot is None or schedule.day_of(digest.slot) < schedule.day_of(slot)
+    if first_of_day and not off_schedule:
+        digest.slot = slot
+    daily = first_of_day or off_schedule
+    audiences = session.scalars(select(UnitKey.id)).all()
+    credits: dict[int, Credit] = defaultdict(Credit)
+    for audience, recipients in may_be_alerted(session, audiences).items():
+        for recipient in recipients:
+            chosen, credit = recipient.preferences, credits[recipient.officer_id]
+            if chosen.new_reports:
+                credit.new_reports += reports.get((audience, 0), 0)
+            if chosen.replies:
+                credit.new_replies += sum(
+                    count
+                    for (group, owner), count in replies.items()
+                    if group == audience and recipient.owns(owner)
+                )
+            credit.deadlines |= daily and chosen.deadlines
+            credit.digest_due |= daily and chosen.daily_digest
+    credit_pending(session, credits)
+    return True
+
+
+def _new_reports(session: Session, since: date) -> list[tuple[Group, date, int]]:
+    rows = session.execute(
+        select(Case.unit_key_id, Case.received_on, func.count())
+        .where(Case.received_on >= since)
+        .group_by(Case.unit_key_id, Case.received_on)
+    )
+    return [((audience, 0), day, count) for audience, day, count in rows]
+
+
+def _new_replies(session: Session, since: date) -> list[tuple[Group, date, int]]:
+    rows = session.execute(
+        select(Case.unit_key_id, Case.assignee_id, Message.sent_on, func.count())
+        .join(Case, Case.id == Message.case_id)
+        .where(Message.author == "reporter", Message.sent_on >= since)
+        .group_by(Case.unit_key_id, Case.assignee_id, Message.sent_on)
+    )
+    return [((audience, owner or 0), day, count) for audience, owner, day, count in rows]
+
+
+def _count_new(
+    session: Session,
+    kind: str,
+    found: list[tuple[Group, date, int]],
+    counted_on: date,
+    today: date,
+) -> dict[Group, int]:
+    """How many of `found` (counts per group and day, from `counted_on`) are new: all
+    of a later day, and those of `counted_on` beyond what its watermark had seen. The
+    watermarks then hold today's counts."""
+    marks = session.scalars(select(AlertWatermark).where(AlertWatermark.kind == kind)).all()
+    seen = {
+        (mark.unit_key_id, mark.assignee_id): mark.seen for mark in marks if mark.day == counted_on
+    }
+    totals: dict[Group, int] = defaultdict(int)
+    on_today: dict[Group, int] = defaultdict(int)
+    for group, day, count in found:
+        totals[group] += count
+        if day == today:
+            on_today[group] += count
+    for mark in marks:
+        session.delete(mark)
+    session.flush()
+    for (audience, owner), count in on_today.items():
+        session.add(
+            AlertWatermark(
+                kind=kind, unit_key_id=audience, assignee_id=owner, day=today, seen=count
+            )
+        )
+    session.flush()
+    return {group: max(0, total - seen.get(group, 0)) for group, total in totals.items()}
+
+
+def credit_pending(session: Session, credits: dict[int, Credit]) -> None:
+    """Add each credit to its officer's pending alert (made if missing, row-locked)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for officer_id, credit in sorted(credits.items()):
+        if not credit:
+            continue
+        session.execute(
+            insert(PendingAlert)
+            .values(
+                officer_id=officer_id,
+                new_reports=0,
+                new_replies=0,
+                deadlines=False,
+                urgent=0,
+                digest_due=False,
+                failures=0,
+            )
+            .on_conflict_do_nothing(index_elements=["officer_id"])
+        )
+        row = session.scalars(
+            select(PendingAlert)
+            .where(PendingAlert.officer_id == officer_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        row.new_reports += credit.new_reports
+        row.new_replies += credit.new_replies
+        row.deadlines = row.deadlines or credit.deadlines
+        row.urgent += credit.urgent
+        row.digest_due = row.digest_due or credit.digest_due
+    session.flush()
+
+
+@dataclass
+class RunSummary:
+    """What one run did: officers called urgently, whether a regular batch was made, and
+    mails sent and failed by kind."""
+
+    urgent_called: int = 0
+    regular_batch: bool = False
+    sent: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def run(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    actor: str,
+    off_schedule: bool = False,
+) -> RunSummary:
+    """Make the batches due now and send every pending alert that is due; with
+    `off_schedule`, every mark, count and digest at once, whatever the time.
+
+    Commits after each step (the deliberate exception to committing at the
+    boundary): no lock is held while a mail server answers, and what was made
+    is kept if a later step fails. Does nothing while mail is not set up.
+    """
+    summary = RunSummary()
+    if not settings.mail_configured:
+        return summary
+    summary.urgent_called = make_urgent_batch(session, now, off_schedule)
+    session.commit()
+    summary.regular_batch = make_regular_batch(
+        session, Schedule.from_settings(settings), now, off_schedule
+    )
+    session.commit()
+    delivered = alert_delivery.deliver(session, settings, now, off_schedule)
+    summary.sent, summary.failed, summary.failure = (
+        delivered.sent,
+        delivered.failed,
+        delivered.failure,
+    )
+    alert_delivery.record(session, delivered, now, actor, off_schedule)
+    session.commit()
+    for kind in sorted(set(delivered.sent) | set(delivered.failed)):
+        logger.info(
+            "Alerts (%s): %d sent, %d failed",
+            kind,
+            delivered.sent.get(kind, 0),
+            delivered.failed.get(kind, 0),
+        )
+    if delivered.failure:
+        # Never an address: the kind of failure, and that the alerts wait.
+        logger.warning(
+            "Alert mail failed (%s); the alerts wait for the next run", delivered.failure
+        )
+    return summary
