@@ -389,14 +389,18 @@ def _notify_each_minute(settings: Settings) -> None:
     """What `reportline notify` does, at the start of every minute, for as long as the
     server runs (`notify_in_process`). Other servers may do the same: each batch is
     made once and each alert sent once (services.alerts)."""
-    logger = logging.getLogger("reportline.alerts")
     while True:
         time.sleep(60 - time.time() % 60 + NOTIFY_OFFSET_SECONDS)
-        try:
-            with instance.database_session(settings) as session:
-                alerts.run(session, settings, utcnow(), alerts.ACTOR)
-        except Exception as exc:  # keep serving; say what failed, never with what data
-            logger.error("Alerts failed: %s", type(exc).__name__)
+        _notify_once(settings)
+
+
+def _notify_once(settings: Settings) -> None:
+    """One round of the alert thread; a failure is logged by its type, and it goes on."""
+    try:
+        with instance.database_session(settings) as session:
+            alerts.run(session, settings, utcnow(), alerts.ACTOR)
+    except Exception as exc:  # keep serving; say what failed, never with what data
+        logging.getLogger("reportline.alerts").error("Alerts failed: %s", type(exc).__name__)
 
 
 @main.command()

@@ -445,3 +445,117 @@ def test_db_upgrade_starts_the_queue_ledger_of_an_instance_that_had_none(
     again = CliRunner().invoke(main, ["db", "upgrade"])
     assert "queue ledger" not in again.output
     assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0
+
+
+def test_notify_says_alerts_are_off_without_a_mail_server(instance: Path, tmp_path: Path) -> None:
+    _init(instance, tmp_path / "k.txt")
+    result = CliRunner().invoke(main, ["notify"])
+    assert result.exit_code == 0 and "Alerts are off: smtp_host is not set." in result.output
+
+
+def _mail_environment(monkeypatch: pytest.MonkeyPatch, catcher: Any) -> None:
+    from tests.smtp_server import mail_settings
+
+    for name, value in mail_settings(catcher).items():
+        monkeypatch.setenv(f"REPORTLINE_{name.upper()}", str(value))
+
+
+def test_notify_now_sends_everything_pending_and_warns_that_it_reveals_timing(
+    instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reportline import create_app
+    from tests.helpers import submit_report
+    from tests.smtp_server import MailCatcher, free_port
+
+    _init(instance, tmp_path / "k.txt")
+    catcher = MailCatcher(free_port())
+    catcher.start()
+    try:
+        _mail_environment(monkeypatch, catcher)
+        monkeypatch.setenv("REPORTLINE_MIN_FORM_SECONDS", "0")
+        app = create_app()
+        submit_report(app.test_client(), at_risk="yes")
+        app.extensions["reportline.engine"].dispose()
+
+        now = CliRunner().invoke(main, ["notify", "--now"])
+        first = sorted(m.subject for m in catcher.to("chief@unit.example"))
+        again = CliRunner().invoke(main, ["notify"])  # on schedule: whatever is due now
+    finally:
+        catcher.stop()
+
+    assert now.exit_code == 0, now.output
+    assert "WARNING: sending off-schedule" in now.stderr
+    assert "Alerts sent: 2; failed: 0." in now.stdout
+    assert first == ["ReportLine: new activity", "Urgent: a report needs attention"]
+    assert again.exit_code == 0
+    urgent = [m for m in catcher.messages if m.subject.startswith("Urgent")]
+    assert len(urgent) == 1  # the mark was used up
+
+
+def test_notify_fails_loudly_but_keeps_the_alerts_when_the_mail_server_is_down(
+    instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reportline import create_app
+    from tests.helpers import submit_report
+    from tests.smtp_server import MailCatcher, free_port
+
+    _init(instance, tmp_path / "k.txt")
+    _mail_environment(monkeypatch, MailCatcher(free_port()))  # nobody listens there
+    monkeypatch.setenv("REPORTLINE_MIN_FORM_SECONDS", "0")
+    app = create_app()
+    submit_report(app.test_client(), at_risk="yes")
+    app.extensions["reportline.engine"].dispose()
+
+    result = CliRunner().invoke(main, ["notify", "--now"])
+
+    assert result.exit_code == 1
+    assert "could not be sent (connection); they wait for the next run" in result.output
+    assert "@" not in result.output
+
+
+def test_serve_sends_alerts_itself_when_mail_is_set_up(
+    instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from reportline import cli
+    from tests.smtp_server import MailCatcher
+
+    _init(instance, tmp_path / "k.txt")
+    _mail_environment(monkeypatch, MailCatcher(1025))
+    monkeypatch.setenv("REPORTLINE_HOUSEKEEPING_IN_PROCESS", "false")
+    started: list[str] = []
+    done = threading.Event()
+
+    def alert_loop(settings: Any) -> None:
+        started.append(str(settings.smtp_host))
+        done.set()
+
+    monkeypatch.setattr(cli, "_notify_each_minute", alert_loop)
+    monkeypatch.setattr(cli.waitress, "serve", lambda *args, **kwargs: None)
+    cli._serve(cli._app_or_exit(), "127.0.0.1", 5000, 1)
+
+    assert done.wait(5) and started == ["127.0.0.1"]
+    monkeypatch.setenv("REPORTLINE_NOTIFY_IN_PROCESS", "false")
+    started.clear()
+    cli._serve(cli._app_or_exit(), "127.0.0.1", 5000, 1)
+    assert started == []
+
+
+def test_the_alert_thread_survives_a_failed_round_and_logs_only_its_kind(
+    instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    from dataclasses import replace
+
+    from reportline import cli
+    from reportline.config import load_settings
+    from tests.smtp_server import MailCatcher
+
+    _init(instance, tmp_path / "k.txt")
+    _mail_environment(monkeypatch, MailCatcher(1025))
+    settings = load_settings(os.environ, instance)
+    broken = replace(settings, database_url=f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+
+    cli._notify_once(broken)
+
+    assert "Alerts failed: OperationalError" in caplog.text

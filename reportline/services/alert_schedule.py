@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from reportline.config import WEEKDAYS, Settings
+from reportline.config import Settings
 
 QUARTER_MINUTES = 15
 # How far ahead the mail page looks for the next regular batch.
 LOOK_AHEAD_DAYS = 8
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def quarter_of(moment: datetime) -> datetime:
@@ -79,7 +81,24 @@ class Schedule:
         return None
 
     def describe(self) -> str:
-        """The schedule in words, e.g. "08:00, 09:00 on Mon-Fri (Europe/London)"."""
-        times = ", ".join(at.strftime("%H:%M") for at in self.times)
-        days = ", ".join(WEEKDAYS[day].capitalize() for day in self.days)
-        return f"{times} on {days} ({self.zone.key})"
+        """The schedule in words: "every hour from 08:00 to 18:00, Monday to Friday
+        (Europe/London)", or the times and days listed when they are irregular."""
+        return f"{self._times_in_words()}, {self._days_in_words()} ({self.zone.key})"
+
+    def _times_in_words(self) -> str:
+        texts = [at.strftime("%H:%M") for at in self.times]
+        minutes = [at.hour * 60 + at.minute for at in self.times]
+        gaps = {later - earlier for earlier, later in pairwise(minutes)}
+        if len(minutes) < 3 or len(gaps) != 1:
+            return ", ".join(texts)
+        gap = gaps.pop()
+        every = {60: "hour", 120: "two hours"}.get(gap, f"{gap} minutes")
+        return f"every {every} from {texts[0]} to {texts[-1]}"
+
+    def _days_in_words(self) -> str:
+        names = [DAY_NAMES[day] for day in self.days]
+        if len(self.days) == len(DAY_NAMES):
+            return "every day"
+        if len(self.days) >= 3 and self.days[-1] - self.days[0] == len(self.days) - 1:
+            return f"{names[0]} to {names[-1]}"
+        return ", ".join(names)

@@ -9,11 +9,14 @@ from reportline.services import instance
 from reportline.services.flood import FloodMeter
 from reportline.services.limits import WorkGate
 from reportline.web import database, display, errors, i18n, labels, security
-from reportline.web.admin import audit_views  # noqa: F401 (registers its routes)
+from reportline.web.admin import audit_views, mail_views  # noqa: F401 (registers its routes)
 from reportline.web.admin.views import blueprint as admin_blueprint
 from reportline.web.forms import csrf, csrf_token_for_page
 from reportline.web.reporter.views import blueprint as reporter_blueprint
-from reportline.web.triage import casework_views  # noqa: F401 (registers its routes)
+from reportline.web.triage import (  # noqa: F401 (registers their routes)
+    alert_views,
+    casework_views,
+)
 from reportline.web.triage.views import blueprint as triage_blueprint
 
 # Supervisor pages live under /triage/admin/ and inherit the officer check first.
@@ -74,6 +77,8 @@ def register_web(app: Flask, settings: Settings) -> None:
     i18n.init_app(app)
     labels.register(app)
     app.jinja_env.globals["proof_bits"] = lambda: settings.proof_of_work_bits
+    # The report form promises an urgent alert within 15 minutes only when mail is on.
+    app.jinja_env.globals["urgent_alerts"] = settings.mail_configured
     display.register(app)
     security.init_app(app, settings)
     app.register_blueprint(reporter_blueprint)

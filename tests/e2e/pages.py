@@ -255,6 +255,20 @@ RECIPES: list[Recipe] = [
         as_supervisor("/triage/account"),
     ),
     _recipe(
+        "alerts",
+        OFFICER,
+        {"triage.alert_preferences"},
+        "triage/alerts.html",
+        as_supervisor("/triage/account/alerts"),
+    ),
+    _recipe(
+        "mail",
+        OFFICER,
+        {"triage.admin.mail"},
+        "admin/mail.html",
+        as_supervisor("/triage/admin/mail"),
+    ),
+    _recipe(
         "officers",
         OFFICER,
         {"triage.admin.officers_list"},

@@ -276,7 +276,15 @@ def running_site(instance: Path, database_url: str | None = None) -> Iterator[Li
     the instance folder, or on the empty database `database_url` names)."""
     database_url = database_url or f"sqlite:///{instance / 'reportline.sqlite3'}"
     upgrade(database_url)
-    settings = settings_for_test(instance, database_url, log_level="WARNING")
+    # Alerts on (nothing sends them here): the pages show a deployment's mail set-up.
+    settings = settings_for_test(
+        instance,
+        database_url,
+        log_level="WARNING",
+        smtp_host="smtp.unit.example",
+        mail_from="reportline@unit.example",
+        base_url="https://reportline.unit.example",
+    )
     clock = MovableClock()
     app = create_app(settings, clock=clock)
     recorder = HitRecorder(app)

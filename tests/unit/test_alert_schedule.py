@@ -49,5 +49,10 @@ def test_urgent_batches_are_on_the_quarter_hour() -> None:
 
 
 def test_the_schedule_reads_as_words() -> None:
+    assert DEFAULT.describe() == (
+        "every hour from 08:00 to 18:00, Monday to Friday (Europe/London)"
+    )
     short = Schedule((time(8), time(13, 30)), (0, 2), LONDON)
-    assert short.describe() == "08:00, 13:30 on Mon, Wed (Europe/London)"
+    assert short.describe() == "08:00, 13:30, Monday, Wednesday (Europe/London)"
+    daily = Schedule((time(9), time(9, 30), time(10)), tuple(range(7)), LONDON)
+    assert daily.describe() == "every 30 minutes from 09:00 to 10:00, every day (Europe/London)"

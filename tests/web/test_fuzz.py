@@ -27,7 +27,7 @@ FIELDS = [
     "category", "what_happened", "when", "where", "who_involved", "how_known",
     "how_known_detail", "at_risk", "at_risk_detail", "submission", "homepage", "proof",
     "receipt", "message", "kind", "status", "reason", "email", "password", "code",
-    "confirm", "role", "action", "case", "confirm_delete", "after",
+    "confirm", "role", "action", "case", "confirm_delete", "after", "kinds", "how_often",
 ]  # fmt: skip
 # Ending the session would leave every later example at the sign-in page.
 NOT_FUZZED = {"triage.logout", "triage.logout_everywhere"}

@@ -1,0 +1,540 @@
+"""E-mail alerts against a real SMTP server: batches at fixed times, each officer's choices,
+the urgent quarter hour and its cap, retries, two servers at once, and mails that carry
+nothing of any report."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from reportline import create_app
+from reportline.models import AlertBatch, AuditEntry, Case, Officer, PendingAlert, UrgentMark
+from reportline.services import alert_recipients, alerts, casework, instance, officers
+from reportline.services.alert_recipients import Preferences
+from reportline.services.alerts import RunSummary
+from reportline.web.labels import CATEGORY
+from tests.conftest import settings_for_test
+from tests.helpers import (
+    Enrolled,
+    MovableClock,
+    add_officer,
+    add_reader,
+    first_reference,
+    follow_up_sign_in,
+    officer_notes,
+    officer_records,
+    officer_writes,
+    post_form,
+    reporter_replies,
+    sign_in,
+    submit_report,
+)
+from tests.smtp_server import BASE_URL, MailCatcher, mail_server, mail_settings
+
+__all__ = ["mail_server"]  # the fixture, used by name
+
+MONDAY = datetime(2026, 11, 23)  # London is on UTC in November
+URGENT = "Urgent: a report needs attention"
+ACTIVITY = "ReportLine: new activity"
+DIGEST = "ReportLine: daily summary"
+# Every free-text field of the report, and of the triage record.
+CANARY_FIELDS = [
+    "what_happened",
+    "when",
+    "where",
+    "who_involved",
+    "how_known_detail",
+    "at_risk_detail",
+]
+TRIAGE_TEXT = [
+    "subjects-0-name",
+    "subjects-0-number",
+    "subjects-0-role",
+    "subjects-0-team",
+    "handling_conditions",
+    "rationale",
+    "intelligence_ref",
+    "investigation_ref",
+]
+
+
+@pytest.fixture
+def app_settings(instance_path: Any, database_url: str, mail_server: MailCatcher) -> dict[str, Any]:
+    """The test app, sending alerts to the test's SMTP server."""
+    return settings_for_test(instance_path, database_url, **mail_settings(mail_server))
+
+
+def notify(app: Flask, clock: MovableClock, off_schedule: bool = False) -> RunSummary:
+    """What `reportline notify` does, on the app's database at the clock's time."""
+    settings = app.extensions["reportline.settings"]
+    with instance.database_session(settings) as session:
+        return alerts.run(session, settings, clock(), alerts.ACTOR, off_schedule)
+
+
+def at(clock: MovableClock, day: int, hour: int, minute: int = 0, second: int = 0) -> None:
+    """Set the clock to `day` days after Monday 23 November 2026, at hour:minute:second."""
+    clock.now = MONDAY + timedelta(days=day, hours=hour, minutes=minute, seconds=second)
+
+
+def choose(db: Session, who: Enrolled, clock: MovableClock, **chosen: bool) -> None:
+    """Save an officer's alert choices, as their account page does."""
+    officer = db.get(Officer, who.officer_id)
+    assert officer is not None
+    alert_recipients.save_preferences(db, officer, Preferences(**chosen), clock())
+    db.commit()
+
+
+def subjects(catcher: MailCatcher, address: str) -> list[str]:
+    return [message.subject for message in catcher.to(address)]
+
+
+# ---------------------------------------------------------------- timing
+
+
+def test_new_reports_wait_for_the_next_batch_which_says_only_how_many(
+    app: Flask, unit: Enrolled, reporter: FlaskClient, clock: MovableClock, mail_server: MailCatcher
+) -> None:
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)  # the 10:00 batch: nothing new
+    at(clock, 0, 10, 5)
+    submit_report(reporter)
+    submit_report(reporter)
+    for minute in (6, 30, 59):
+        at(clock, 0, 10, minute)
+        notify(app, clock)
+    assert mail_server.messages == []  # the 10:00 batch was made before they came
+
+    at(clock, 0, 11, 0, 5)
+    notify(app, clock)
+    at(clock, 0, 11, 1)
+    notify(app, clock)
+
+    [mail] = mail_server.messages
+    assert mail.to == unit.email and mail.subject == ACTIVITY
+    assert "New reports: 2" in mail.body and f"{BASE_URL}/triage/" in mail.body
+    assert parsedate_to_datetime(mail.message["Date"]).replace(tzinfo=None) == clock.now.replace(
+        hour=11, minute=0, second=0
+    )
+
+
+def test_nothing_goes_in_the_evening_or_at_the_weekend_and_monday_morning_catches_up(
+    app: Flask, unit: Enrolled, reporter: FlaskClient, clock: MovableClock, mail_server: MailCatcher
+) -> None:
+    at(clock, 4, 18, 0, 30)  # Friday's last batch
+    notify(app, clock)
+    at(clock, 4, 18, 30)
+    submit_report(reporter)
+    for day, hour in ((4, 19), (4, 23), (5, 10), (6, 12), (7, 7)):
+        at(clock, day, hour, 0, 5)
+        notify(app, clock)
+    assert mail_server.messages == []
+
+    at(clock, 7, 8, 0, 5)  # Monday 08:00
+    notify(app, clock)
+
+    [mail] = mail_server.messages
+    assert "New reports: 1" in mail.body
+
+
+def test_a_missed_batch_is_made_once_late_and_never_twice(
+    app: Flask, unit: Enrolled, reporter: FlaskClient, clock: MovableClock, mail_server: MailCatcher
+) -> None:
+    at(clock, 0, 9, 0, 5)
+    notify(app, clock)
+    at(clock, 0, 9, 10)
+    submit_report(reporter)
+    at(clock, 0, 11, 40)  # nothing ran at 10:00 or 11:00 (the server was down)
+    notify(app, clock)
+    at(clock, 0, 11, 41)
+    notify(app, clock)
+
+    assert subjects(mail_server, unit.email) == [ACTIVITY]
+
+
+# ---------------------------------------------------------------- who gets what
+
+
+def test_each_officer_gets_what_they_chose_and_nobody_else_gets_anything(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    at(clock, 0, 9, 30)
+    alice = add_reader(db, clock, unit, "alice@unit.example")
+    bob = add_reader(db, clock, unit, "bob@unit.example")
+    carol = add_reader(db, clock, unit, "carol@unit.example")
+    dave = add_reader(db, clock, unit, "dave@unit.example")
+    erin = add_officer(db, clock, "erin@unit.example")  # never given the unit key
+    frank = add_reader(db, clock, unit, "frank@unit.example")
+    choose(db, alice, clock, replies=False, deadlines=False, urgent=False)
+    choose(db, bob, clock, daily_digest=True)
+    choose(db, carol, clock, new_reports=False, replies=False, deadlines=False, urgent=False)
+    choose(db, dave, clock, new_reports=False, urgent=False)
+    supervisor = db.get(Officer, unit.officer_id)
+    assert supervisor is not None
+    frank_row = db.get(Officer, frank.officer_id)
+    assert frank_row is not None
+    officers.deactivate(db, frank_row, supervisor, clock())
+    db.commit()
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)
+
+    at(clock, 0, 10, 10)
+    receipt = submit_report(reporter)
+    case_id = db.scalar(select(Case.id))
+    assert case_id is not None
+    dave_row = db.get(Officer, dave.officer_id)
+    assert dave_row is not None
+    casework.assign(db, case_id, dave_row, supervisor, False, clock())
+    db.commit()
+    follow_up_sign_in(reporter, receipt)
+    reporter_replies(reporter, "More about what happened")
+    at(clock, 0, 11, 0, 5)
+    notify(app, clock)
+
+    assert "New reports: 1" in mail_server.to(unit.email)[0].body
+    assert "replies" not in mail_server.to(unit.email)[0].body  # dave's case, not theirs
+    assert "New reports: 1" in mail_server.to(alice.email)[0].body
+    [to_dave] = mail_server.to(dave.email)
+    assert "New replies from reporters on your cases: 1" in to_dave.body
+    assert "New reports" not in to_dave.body
+    for nobody in (bob, carol, erin, frank):
+        assert mail_server.to(nobody.email) == [], nobody.email
+
+    mail_server.clear()
+    at(clock, 1, 8, 0, 5)  # Tuesday's first batch: the digest, and the day's deadlines
+    notify(app, clock)
+
+    [summary] = mail_server.to(bob.email)
+    assert summary.subject == DIGEST and "New reports: 1" in summary.body
+    [deadlines] = mail_server.to(dave.email)
+    assert "Due for acknowledgement within a week (your cases): 1" in deadlines.body
+    assert {m.to for m in mail_server.messages} == {bob.email, dave.email}
+
+
+def test_supervisors_hear_of_replies_and_deadlines_on_unassigned_cases(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    at(clock, 0, 9, 0)
+    plain = add_reader(db, clock, unit, "plain@unit.example")
+    receipt = submit_report(reporter)
+    at(clock, 0, 9, 0, 30)
+    notify(app, clock)
+    mail_server.clear()
+    follow_up_sign_in(reporter, receipt)
+    reporter_replies(reporter, "Anything new?")
+    at(clock, 8, 8, 0, 5)  # eight days on: the acknowledgement is overdue
+    notify(app, clock)
+
+    [to_supervisor] = mail_server.to(unit.email)
+    assert "New replies from reporters on your cases and unassigned ones: 1" in to_supervisor.body
+    assert "Overdue for acknowledgement (your cases and unassigned ones): 1" in to_supervisor.body
+    assert mail_server.to(plain.email) == []  # an unassigned case is not theirs
+
+
+def test_the_account_page_saves_choices_and_refuses_made_up_ones(
+    app: Flask, db: Session, supervisor: FlaskClient, unit: Enrolled
+) -> None:
+    from tests.helpers import csrf_token
+
+    page = supervisor.get("/triage/account/alerts").get_data(as_text=True)
+    assert page.count('type="checkbox"') == 4 and page.count("checked") == 5  # the defaults
+    token = csrf_token(page)
+
+    saved = supervisor.post(
+        "/triage/account/alerts",
+        data={"csrf_token": token, "kinds": ["urgent", "deadlines"], "how_often": "daily"},
+    )
+    refused = supervisor.post(
+        "/triage/account/alerts",
+        data={"csrf_token": token, "kinds": ["everything"], "how_often": "hourly"},
+    )
+
+    assert saved.status_code == 303 and refused.status_code == 400
+    assert "Choose from the kinds of alert listed" in refused.get_data(as_text=True)
+    assert alert_recipients.preferences_of(db, unit.officer_id) == Preferences(
+        new_reports=False, replies=False, deadlines=True, urgent=True, daily_digest=True
+    )
+    assert db.scalar(select(func.count()).where(AuditEntry.action == "officer.alerts_chosen")) == 1
+    nothing = supervisor.post(
+        "/triage/account/alerts", data={"csrf_token": token, "how_often": "as_they_come"}
+    )
+    assert nothing.status_code == 303
+    assert alert_recipients.preferences_of(db, unit.officer_id).nothing
+
+
+# ---------------------------------------------------------------- urgent
+
+
+def test_a_report_that_someone_is_at_risk_calls_every_reader_within_the_quarter_hour(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    at(clock, 5, 2, 0)  # a Saturday night: urgent alerts do not keep office hours
+    alice = add_reader(db, clock, unit, "alice@unit.example")
+    carol = add_reader(db, clock, unit, "carol@unit.example")
+    erin = add_officer(db, clock, "erin@unit.example")
+    choose(db, carol, clock, urgent=False)
+    at(clock, 5, 2, 7)
+    submit_report(reporter, at_risk="yes")
+
+    [mark] = db.scalars(select(UrgentMark)).all()
+    assert {column.key for column in inspect(UrgentMark).columns} == {
+        "id",
+        "unit_key_id",
+        "quarter",
+    }
+    assert mark.quarter == clock.now.replace(minute=0) and mark.id != db.scalar(select(Case.id))
+    at(clock, 5, 2, 14, 59)
+    notify(app, clock)
+    assert mail_server.messages == []  # its quarter hour is not over
+
+    at(clock, 5, 2, 15, 4)
+    notify(app, clock)
+
+    assert sorted(m.to for m in mail_server.messages) == sorted([unit.email, alice.email])
+    for message in mail_server.messages:
+        assert message.subject == URGENT
+        assert message.body == f"Urgent: a report needs attention.\n\n{BASE_URL}/triage/\n"
+    assert db.scalars(select(UrgentMark)).all() == []
+    assert mail_server.to(carol.email) == mail_server.to(erin.email) == []
+
+
+def test_a_flood_of_at_risk_reports_sends_each_officer_one_urgent_mail_a_quarter_hour(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    alice = add_reader(db, clock, unit, "alice@unit.example")
+    for minute in range(16, 30):
+        at(clock, 0, 10, minute)
+        submit_report(app.test_client(), at_risk="yes")
+        notify(app, clock)
+    at(clock, 0, 10, 30, 2)
+    notify(app, clock)
+    at(clock, 0, 10, 31)
+    submit_report(app.test_client(), at_risk="yes")
+    at(clock, 0, 10, 32)
+    notify(app, clock, off_schedule=True)  # even sent off-schedule, the cap holds
+    at(clock, 0, 10, 44)
+    notify(app, clock)
+
+    for who in (unit.email, alice.email):
+        assert subjects(mail_server, who).count(URGENT) == 1, who
+
+    at(clock, 0, 10, 45, 3)
+    notify(app, clock)
+
+    for who in (unit.email, alice.email):
+        assert subjects(mail_server, who).count(URGENT) == 2, who
+    entries = db.scalars(select(AuditEntry).where(AuditEntry.action == "alerts.sent")).all()
+    assert entries and all(entry.case_id is None for entry in entries)
+    assert {entry.actor for entry in entries} == {alerts.ACTOR}
+
+
+def test_the_form_promises_an_alert_within_15_minutes_only_when_alerts_are_on(
+    app: Flask, reporter: FlaskClient, instance_path: Any, database_url: str
+) -> None:
+    promise = "the unit is sent an alert within 15 minutes"
+    assert promise in reporter.get("/report").get_data(as_text=True)
+    welsh = app.test_client()
+    welsh.get("/language/cy")
+    assert "bydd yr uned yn cael rhybudd o fewn 15 munud" in welsh.get("/report").get_data(
+        as_text=True
+    )
+    without_mail = create_app(settings_for_test(instance_path, database_url))
+    page = without_mail.test_client().get("/report").get_data(as_text=True)
+    without_mail.extensions["reportline.engine"].dispose()
+    assert promise not in page
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_a_mail_server_that_is_down_or_refuses_loses_no_alert_and_logs_no_address(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    alice = add_reader(db, clock, unit, "alice@unit.example")
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)  # the day's first batch, out of the way
+    at(clock, 0, 10, 5)
+    submit_report(reporter, at_risk="yes")
+    mail_server.stop()
+    at(clock, 0, 10, 15, 5)
+    with caplog.at_level(logging.INFO, logger="reportline"):
+        failed = notify(app, clock)
+        at(clock, 0, 10, 20)
+        notify(app, clock)  # failed alerts wait for the next quarter hour
+
+    assert failed.failed == {"urgent": 2} and failed.failure == "connection"
+    assert "Alert mail failed (connection)" in caplog.text
+    assert "@" not in caplog.text
+    assert db.scalar(select(func.count()).where(PendingAlert.urgent > 0)) == 2
+    batch = db.get(AlertBatch, "urgent")
+    assert batch is not None and batch.failure == "connection"
+
+    mail_server.start()
+    mail_server.refuse_data = True
+    at(clock, 0, 10, 30, 5)
+    refused = notify(app, clock)
+    assert refused.failure == "refused" and mail_server.messages == []
+
+    mail_server.refuse_data = False
+    at(clock, 0, 10, 45, 5)
+    notify(app, clock)
+    at(clock, 0, 11, 0, 5)
+    notify(app, clock)
+
+    for who in (unit.email, alice.email):
+        assert subjects(mail_server, who).count(URGENT) == 1, who
+    assert (
+        db.scalar(select(func.count()).select_from(PendingAlert).where(PendingAlert.urgent > 0))
+        == 0
+    )
+
+
+# ---------------------------------------------------------------- several servers
+
+
+def run_together(servers: list[Flask], clock: MovableClock) -> list[BaseException]:
+    """Run `notify` on every server at the same moment, each in its own thread; return
+    what any of them raised."""
+    start = threading.Barrier(len(servers))
+    problems: list[BaseException] = []
+
+    def run(server: Flask) -> None:
+        try:
+            start.wait()
+            notify(server, clock)
+        except BaseException as exc:  # reported in the test's thread
+            problems.append(exc)
+
+    threads = [threading.Thread(target=run, args=(server,)) for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return problems
+
+
+def test_two_app_servers_running_at_once_send_each_alert_once(
+    app: Flask,
+    app_settings: dict[str, Any],
+    db: Session,
+    unit: Enrolled,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    readers = [add_reader(db, clock, unit, f"reader{n}@unit.example") for n in range(4)]
+    everyone = [unit.email] + [reader.email for reader in readers]
+    other = create_app(app_settings, clock=clock)  # a second server on the same database
+    try:
+        for hour in (10, 11, 12):
+            at(clock, 0, hour, 5)
+            submit_report(app.test_client(), at_risk="yes")
+            submit_report(other.test_client())
+            at(clock, 0, hour + 1, 0, 5)
+            assert run_together([app, other], clock) == []
+            for who in everyone:
+                assert subjects(mail_server, who).count(URGENT) == hour - 9, who
+                assert subjects(mail_server, who).count(ACTIVITY) == hour - 9, who
+    finally:
+        other.extensions["reportline.engine"].dispose()
+
+
+# ---------------------------------------------------------------- nothing of a report
+
+
+def test_no_mail_ever_carries_a_word_reference_or_category_of_a_report(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    supervisor: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    bob = add_reader(db, clock, unit, "bob@unit.example")
+    choose(db, bob, clock, daily_digest=True)
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)
+    canaries = {name: f"CANARY{name.upper().replace('_', '')}Z3Q" for name in CANARY_FIELDS}
+    at(clock, 0, 10, 5)
+    receipt = submit_report(
+        reporter, category="corruption", how_known="documents", at_risk="yes", **canaries
+    )
+    reference = first_reference(supervisor)
+    officer_writes(supervisor, reference, "CANARYOFFICERMESSAGEZ3Q")
+    follow_up_sign_in(reporter, receipt)
+    reporter_replies(reporter, "CANARYREPORTERREPLYZ3Q")
+    triage = {name: f"CANARY{name.upper().replace('-', '')}Z3Q" for name in TRIAGE_TEXT}
+    assert officer_records(supervisor, reference, **triage).status_code == 303
+    officer_notes(supervisor, reference, "CANARYNOTEZ3Q")
+    for day, hour, minute in ((0, 10, 15), (0, 11, 0), (1, 8, 0)):
+        at(clock, day, hour, minute, 5)
+        notify(app, clock)
+    at(clock, 1, 9, 10)
+    follow_up_sign_in(reporter, receipt)
+    reporter_replies(reporter, "CANARYSECONDREPLYZ3Q")
+    submit_report(app.test_client(), category="corruption", at_risk="yes", **canaries)
+    notify(app, clock, off_schedule=True)
+    again = app.test_client()
+    assert sign_in(again, unit, clock).status_code == 303
+    post_form(again, "/triage/admin/mail", "/triage/admin/mail/test", {})
+
+    sent = {(m.subject.split(":")[0], m.to) for m in mail_server.messages}
+    assert {("Urgent", unit.email), ("Urgent", bob.email), ("ReportLine", bob.email)} <= sent
+    assert len(mail_server.messages) >= 8
+    with app.test_request_context():
+        category = str(CATEGORY["corruption"])
+    case_id = db.scalar(select(Case.id).order_by(Case.received_on))
+    forbidden = [
+        *canaries.values(),
+        *triage.values(),
+        "CANARYOFFICERMESSAGEZ3Q",
+        "CANARYREPORTERREPLYZ3Q",
+        "CANARYSECONDREPLYZ3Q",
+        "CANARYNOTEZ3Q",
+        "CANARY",
+        reference,
+        reference.removeprefix("RL-").replace("-", ""),
+        "corruption",
+        category,
+        "Misuse of force systems",
+        "Received",
+        "Acknowledged",
+    ]
+    assert case_id is not None and str(case_id) not in forbidden
+    for message in mail_server.messages:
+        text = message.raw.decode("utf-8", "replace") + "\n" + message.body
+        for word in [*forbidden, str(case_id)]:
+            assert word.lower() not in text.lower(), (word, message.subject)
