@@ -33,7 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -90,7 +90,11 @@ class Credit:
 
 def batch_row(session: Session, kind: str) -> AlertBatch:
     """The AlertBatch row of `kind`, made if missing, locked until the transaction ends
-    (PostgreSQL: FOR UPDATE; SQLite's transactions take the write lock at BEGIN)."""
+    (PostgreSQL: FOR UPDATE; SQLite's transactions take the write lock at BEGIN).
+
+    Only called to make a batch: a row lock is a write on PostgreSQL (it takes a
+    transaction id), and a write every minute would be a clock to date reports by.
+    """
     dialect = session.get_bind().dialect.name
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AlertBatch)
     session.execute(
@@ -109,15 +113,16 @@ def batch_row(session: Session, kind: str) -> AlertBatch:
 def make_urgent_batch(session: Session, now: datetime, off_schedule: bool = False) -> int:
     """Turn the marks made before this quarter hour (every mark, `off_schedule`) into an
     urgent alert for each officer who may read them and wants it; delete the marks.
-    Return how many officers were called."""
-    batch = batch_row(session, "urgent")
+    Return how many officers were called. Without such marks it only reads."""
     quarter = quarter_of(now)
-    statement = delete(UrgentMark).returning(UrgentMark.unit_key_id)
-    if not off_schedule:
-        statement = statement.where(UrgentMark.quarter < quarter)
+    due = (UrgentMark.quarter < quarter) if not off_schedule else true()
+    if session.scalar(select(UrgentMark.id).where(due).limit(1)) is None:
+        return 0
+    batch = batch_row(session, "urgent")
+    statement = delete(UrgentMark).where(due).returning(UrgentMark.unit_key_id)
     audiences = set(session.scalars(statement.execution_options(synchronize_session=False)))
     if not audiences:
-        return 0
+        return 0  # another server took them meanwhile
     batch.slot = quarter
     called = {
         recipient.officer_id
@@ -134,14 +139,18 @@ def make_regular_batch(
 ) -> bool:
     """Count what is new since the last batch and add it to each officer's pending alert,
     if this run is the first in a regular slot (or `off_schedule`). Return whether a
-    batch was made."""
-    batch = batch_row(session, "regular")
+    batch was made. A run that makes none only reads."""
     if off_schedule:
         slot = now
+        batch = batch_row(session, "regular")
     else:
         due = schedule.regular_slot(now)
-        if due is None or (batch.slot is not None and batch.slot >= due):
+        seen = session.get(AlertBatch, "regular", populate_existing=True)
+        if due is None or (seen is not None and seen.slot is not None and seen.slot >= due):
             return False
+        batch = batch_row(session, "regular")
+        if batch.slot is not None and batch.slot >= due:
+            return False  # another server made it meanwhile
         slot = batch.slot = due
     today = now.date()
     counted_on = batch.counted_on or today

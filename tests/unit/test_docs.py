@@ -35,9 +35,10 @@ DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "
 DOC_FILES += sorted(p for p in (ROOT / "instance").iterdir() if p.is_file())
 CODE_FOLDERS = ("reportline", "tests", "bench", "migrations")
 # Issue 9 brought the docs to 72 KB under a 90 KB aim; casework (issue 11) added its
-# own concepts (what is sealed, formats, routes, flows). Raise this only for a new
-# capability's concepts, never to say a thing twice.
-MAX_DOCS_BYTES = 100_000
+# own concepts (what is sealed, formats, routes, flows), and e-mail alerts (issue 12)
+# theirs (what an alert says, when, and what it and its rows reveal; modules, routes,
+# flows). Raise this only for a new capability's concepts, never to say a thing twice.
+MAX_DOCS_BYTES = 110_000
 
 # Paths the docs may name that a clean checkout does not hold, and why.
 RUNTIME_PATHS = {
@@ -506,7 +507,7 @@ def test_a_real_name_or_prose_passes(known: KnownNames, real: str) -> None:
 
 def test_the_docs_stay_small() -> None:
     size = sum(len(p.read_bytes()) for p in (ROOT / "docs").glob("*.md"))
-    assert size < MAX_DOCS_BYTES, f"docs/*.md hold {size:,} bytes; keep them under 100 KB"
+    assert size < MAX_DOCS_BYTES, f"docs/*.md hold {size:,} bytes; keep them under 110 KB"
 
 
 def test_settings_in_the_example_config_are_real_settings(known: KnownNames) -> None:

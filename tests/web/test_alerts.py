@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Engine, event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from reportline import create_app
@@ -538,3 +538,45 @@ def test_no_mail_ever_carries_a_word_reference_or_category_of_a_report(
         text = message.raw.decode("utf-8", "replace") + "\n" + message.body
         for word in [*forbidden, str(case_id)]:
             assert word.lower() not in text.lower(), (word, message.subject)
+
+
+def test_a_run_with_nothing_due_writes_nothing(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    """Runs come every minute: one that wrote (or row-locked) each time would be a clock
+    a database reader could date reports against (PostgreSQL's transaction ids)."""
+    bob = add_reader(db, clock, unit, "bob@unit.example")
+    choose(db, bob, clock, daily_digest=True)  # his counts wait for tomorrow's summary
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)
+    at(clock, 0, 10, 20)
+    submit_report(reporter, at_risk="yes")  # its urgent batch is at 10:30
+    at(clock, 0, 11, 0, 5)
+    notify(app, clock)
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        statements.append(" ".join(sql.split()).upper())
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        for minute in (1, 7, 14):
+            at(clock, 0, 11, minute)
+            notify(app, clock)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+    assert statements, "the runs read nothing at all"
+    writes = [
+        sql
+        for sql in statements
+        if sql.startswith(("INSERT", "UPDATE", "DELETE")) or "FOR UPDATE" in sql
+    ]
+    assert writes == []
+    waiting = db.get(PendingAlert, bob.officer_id)
+    assert waiting is not None and waiting.new_reports == 1  # his, for tomorrow
