@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reportline.config import Settings
@@ -55,7 +56,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One mail composed from a pending alert, and the part of the alert it settles."""
+    """One mail composed from a pending alert: "urgent", "regular" or "digest"."""
 
     kind: str
     mail: Mail
@@ -303,16 +304,35 @@ def _send(
 # ---------------------------------------------------------------- records
 
 
+def batch_row(session: Session, kind: str) -> AlertBatch:
+    """The AlertBatch row of `kind`, made if missing, locked until the transaction ends
+    (PostgreSQL: FOR UPDATE; SQLite's transactions take the write lock at BEGIN).
+
+    Only called to make a batch: a row lock is a write on PostgreSQL (it takes a
+    transaction id), and a write every minute would be a clock to date reports by.
+    """
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AlertBatch)
+    session.execute(
+        statement.values(kind=kind, mails_sent=0, mails_failed=0).on_conflict_do_nothing(
+            index_elements=["kind"]
+        )
+    )
+    return session.scalars(
+        select(AlertBatch)
+        .where(AlertBatch.kind == kind)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def record(
     session: Session, delivery: Delivery, now: datetime, actor: str, off_schedule: bool
 ) -> None:
     """Keep what this delivery did on each kind's AlertBatch row (for the mail page) and
     in the audit log: the kind of batch and how many mails went or failed, nothing else."""
     for kind in sorted(set(delivery.sent) | set(delivery.failed)):
-        row = session.get(AlertBatch, kind)
-        if row is None:
-            row = AlertBatch(kind=kind, mails_sent=0, mails_failed=0)
-            session.add(row)
+        row = batch_row(session, kind)
         sent, failed = delivery.sent.get(kind, 0), delivery.failed.get(kind, 0)
         if sent:
             row.sent_at, row.mails_sent = now, sent

@@ -88,28 +88,6 @@ class Credit:
         )
 
 
-def batch_row(session: Session, kind: str) -> AlertBatch:
-    """The AlertBatch row of `kind`, made if missing, locked until the transaction ends
-    (PostgreSQL: FOR UPDATE; SQLite's transactions take the write lock at BEGIN).
-
-    Only called to make a batch: a row lock is a write on PostgreSQL (it takes a
-    transaction id), and a write every minute would be a clock to date reports by.
-    """
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AlertBatch)
-    session.execute(
-        statement.values(kind=kind, mails_sent=0, mails_failed=0).on_conflict_do_nothing(
-            index_elements=["kind"]
-        )
-    )
-    return session.scalars(
-        select(AlertBatch)
-        .where(AlertBatch.kind == kind)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-
-
 def make_urgent_batch(session: Session, now: datetime, off_schedule: bool = False) -> int:
     """Turn the marks made before this quarter hour (every mark, `off_schedule`) into an
     urgent alert for each officer who may read them and wants it; delete the marks.
@@ -118,7 +96,7 @@ def make_urgent_batch(session: Session, now: datetime, off_schedule: bool = Fals
     due = (UrgentMark.quarter < quarter) if not off_schedule else true()
     if session.scalar(select(UrgentMark.id).where(due).limit(1)) is None:
         return 0
-    batch = batch_row(session, "urgent")
+    batch = alert_delivery.batch_row(session, "urgent")
     statement = delete(UrgentMark).where(due).returning(UrgentMark.unit_key_id)
     audiences = set(session.scalars(statement.execution_options(synchronize_session=False)))
     if not audiences:
@@ -142,13 +120,13 @@ def make_regular_batch(
     batch was made. A run that makes none only reads."""
     if off_schedule:
         slot = now
-        batch = batch_row(session, "regular")
+        batch = alert_delivery.batch_row(session, "regular")
     else:
         due = schedule.regular_slot(now)
         seen = session.get(AlertBatch, "regular", populate_existing=True)
         if due is None or (seen is not None and seen.slot is not None and seen.slot >= due):
             return False
-        batch = batch_row(session, "regular")
+        batch = alert_delivery.batch_row(session, "regular")
         if batch.slot is not None and batch.slot >= due:
             return False  # another server made it meanwhile
         slot = batch.slot = due
@@ -157,7 +135,7 @@ def make_regular_batch(
     reports = _count_new(session, "report", _new_reports(session, counted_on), counted_on, today)
     replies = _count_new(session, "reply", _new_replies(session, counted_on), counted_on, today)
     batch.counted_on = today
-    digest = batch_row(session, "digest")
+    digest = alert_delivery.batch_row(session, "digest")
     first_of_day = digest.slot is None or schedule.day_of(digest.slot) < schedule.day_of(slot)
     if first_of_day and not off_schedule:
         digest.slot = slot

@@ -106,7 +106,13 @@ def test_rounds_for_kept_receipts_come_at_a_random_pace_no_sooner_than_set() -> 
 
 # Tables that hold a time of day: officers' and operators' doings, and the reporter
 # session's purge hour. A new one must be justified here (docs/security.md).
+# Alerts (docs/security.md, "Alerts"): alert_batches and pending_alerts hold batch
+# slots and retry times, written on the alert schedule, never when a report arrives;
+# urgent_marks the quarter hour of an at-risk report, until its batch (minutes).
 TIMED_TABLES = {
+    "alert_batches",
+    "pending_alerts",
+    "urgent_marks",
     "audit_entries",
     "enrolment_invites",
     "notes",
