@@ -6,11 +6,15 @@ status views were, before the filters came, and keep their Welsh entries).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
+from threading import Lock
 from typing import Any
 
-from flask import request
+from flask import render_template, request
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from wtforms import SelectField, ValidationError
 
 from reportline.services.queue_filters import (
@@ -140,3 +144,39 @@ class QueueFilterForm(Form):
             replies=self.replies.data or "",
             sort=self.sort.data or "received",
         )
+
+
+_RENDERED: OrderedDict[tuple[Any, ...], Markup] = OrderedDict()
+_RENDERED_LOCK = Lock()
+_RENDERED_KEEP = 256
+
+
+def rendered_filters(form: QueueFilterForm) -> Markup:
+    """The form's fields as HTML, remembered by what they show (each field's value and
+    choices, and the language): a GET form carries no token, and eight menus with sixty
+    options took WTForms a tenth of a queue page to draw. A form with errors is drawn
+    afresh."""
+    key = (
+        str(get_locale()),
+        *(
+            (
+                field.name,
+                field.data,
+                tuple(str(part) for choice in field.choices for part in choice),
+            )
+            for field in form
+        ),
+    )
+    if any(field.errors for field in form):
+        return Markup(render_template("triage/queue_filters.html", form=form))
+    with _RENDERED_LOCK:
+        found = _RENDERED.get(key)
+        if found is not None:
+            _RENDERED.move_to_end(key)
+            return found
+    html = Markup(render_template("triage/queue_filters.html", form=form))
+    with _RENDERED_LOCK:
+        _RENDERED[key] = html
+        while len(_RENDERED) > _RENDERED_KEEP:
+            _RENDERED.popitem(last=False)
+    return html

@@ -59,7 +59,7 @@ from reportline.web.triage.forms import (
     StatusForm,
     TakeForm,
 )
-from reportline.web.triage.queue_forms import QueueFilterForm
+from reportline.web.triage.queue_forms import QueueFilterForm, rendered_filters
 
 blueprint = Blueprint("triage", __name__, url_prefix="/triage")
 blueprint.before_request(access.load_officer)
@@ -248,7 +248,9 @@ def queue() -> str | tuple[str, int]:
     form = QueueFilterForm(assignable_officers(db), categories)
     if not form.validate():
         db.rollback()
-        return render_template("triage/queue.html", form=form, page=None), 400
+        return render_template(
+            "triage/queue.html", form=form, filters_html=rendered_filters(form), page=None
+        ), 400
     officer = _signed_in().officer
     page = read_queue(
         db,
@@ -266,6 +268,7 @@ def queue() -> str | tuple[str, int]:
     return render_template(
         "triage/queue.html",
         form=form,
+        filters_html=rendered_filters(form),
         page=page,
         headline_views=HEADLINE_VIEWS,
         flood_form=ActionForm(),
