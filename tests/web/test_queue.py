@@ -286,6 +286,34 @@ def test_sorting_by_priority_pages_across_priorities(
 # ---------------------------------------------------------------- pages and counts
 
 
+def _chosen(page: str) -> dict[str, str]:
+    """Each filter menu's selected option value."""
+    found = {}
+    for name, options in re.findall(r'<select[^>]*name="(\w+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.search(
+            r'<option selected value="([^"]*)"|<option value="([^"]*)" selected', options
+        )
+        found[name] = next(filter(None, chosen.groups()), "") if chosen else ""
+    return found
+
+
+def test_the_filter_menus_show_the_view_and_the_officers_of_the_moment(
+    app: Flask, db: Session, clock: MovableClock, unit: Enrolled, officer: FlaskClient
+) -> None:
+    # The menus are drawn once per set of values and choices: each view must still
+    # show its own values, and an officer added later must appear.
+    assert _chosen(_page(officer))["status"] == "open"
+    high = _chosen(_page(officer, "priority=high&sort=due"))
+    assert (high["priority"], high["sort"], high["status"]) == ("high", "due", "open")
+    assert _chosen(_page(officer, "priority=low"))["priority"] == "low"
+    assert _chosen(_page(officer))["priority"] == ""
+    assert "newcomer@unit.example" not in _page(officer)
+    newcomer = add_reader(db, clock, unit, "newcomer@unit.example")
+    page = _page(officer, f"assignee={newcomer.officer_id}")
+    assert "newcomer@unit.example" in page
+    assert _chosen(page)["assignee"] == str(newcomer.officer_id)
+
+
 def test_pagination_keeps_every_filter(
     app: Flask, db: Session, unit: Enrolled, clock: MovableClock
 ) -> None:
