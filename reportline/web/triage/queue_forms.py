@@ -151,6 +151,11 @@ _RENDERED_LOCK = Lock()
 _RENDERED_KEEP = 256
 
 
+def _render(form: QueueFilterForm) -> Markup:
+    # The output of an autoescaping template: already safe HTML.
+    return Markup(render_template("triage/queue_filters.html", form=form))  # noqa: S704
+
+
 def rendered_filters(form: QueueFilterForm) -> Markup:
     """The form's fields as HTML, remembered by what they show (each field's value and
     choices, and the language): a GET form carries no token, and eight menus with sixty
@@ -168,13 +173,13 @@ def rendered_filters(form: QueueFilterForm) -> Markup:
         ),
     )
     if any(field.errors for field in form):
-        return Markup(render_template("triage/queue_filters.html", form=form))
+        return _render(form)
     with _RENDERED_LOCK:
         found = _RENDERED.get(key)
         if found is not None:
             _RENDERED.move_to_end(key)
             return found
-    html = Markup(render_template("triage/queue_filters.html", form=form))
+    html = _render(form)
     with _RENDERED_LOCK:
         _RENDERED[key] = html
         while len(_RENDERED) > _RENDERED_KEEP:
