@@ -60,7 +60,7 @@ def database_session(settings: Settings) -> Iterator[Session]:
 
     It can append to the audit log; its engine is disposed of on leaving.
     """
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, binary_results=True)
     try:
         with make_sessionmaker(engine, audit_key(settings), ledger_key(settings))() as session:
             yield session

@@ -10,7 +10,7 @@ from reportline.db import make_engine, make_sessionmaker
 
 def init_app(app: Flask, url: str, audit_key: bytes, ledger_key: bytes) -> None:
     """Attach an engine and session factory to the app; close sessions after each request."""
-    engine = make_engine(url)
+    engine = make_engine(url, binary_results=True)
     app.extensions["reportline.engine"] = engine
     app.extensions["reportline.sessionmaker"] = make_sessionmaker(engine, audit_key, ledger_key)
     app.teardown_appcontext(_close_session)
