@@ -32,6 +32,7 @@ from reportline.services import audit, case_checks, cases, deadlines, dialogue, 
 from reportline.services.keyring import UnitKeyring
 from reportline.services.ledger import LedgerCheck
 from reportline.services.queue_filters import (
+    ALL,
     FLOOD,
     HEADLINE_VIEWS,
     OPEN,
@@ -160,8 +161,11 @@ def read_queue(
         flood_ids=tuple(row.id for row in flood),
         sealed_ids=_sealed_ids(session, keyring, view, categories),
     )
-    headline, ledger_check, flood_waiting = _headline(session, scope, flood)
+    everything = view.sort != "due" and view == QueueFilters(status=ALL, sort=view.sort)
+    headline, ledger_check, flood_waiting, all_cases = _headline(session, scope, flood, everything)
     total = headline.of(view) if scope.sealed_ids is None else None
+    if everything:
+        total = all_cases
     if total is None:
         total = count_view(session, view, scope)
     pages = max(1, -(-total // page_size))
@@ -280,13 +284,15 @@ def _row(
 
 
 def _headline(
-    session: Session, scope: Scope, flood: list[Any]
-) -> tuple[Headline, LedgerCheck, int]:
-    """The headline counts, the ledger's check and the flood group waiting. The counts
-    are one statement: one snapshot even outside a read-only transaction (a report
-    committed between separate counts would read as a case gone missing). `flood`
-    are the flood-marked cases (`flood_marked`): the open and unread counts leave
-    them out by subtraction."""
+    session: Session, scope: Scope, flood: list[Any], everything: bool = False
+) -> tuple[Headline, LedgerCheck, int, int | None]:
+    """The headline counts, the ledger's check, the flood group waiting and, if
+    `everything`, the count of every case (the open statuses' count plus the closed
+    cases': two index ranges instead of every entry of one). The counts are one
+    statement: one snapshot even outside a read-only transaction (a report committed
+    between separate counts would read as a case gone missing). `flood` are the
+    flood-marked cases (`flood_marked`): the open and unread counts leave them out by
+    subtraction."""
     counted, mac = ledger.ledger_columns()
     unsealed = replace(scope, sealed_ids=None)  # the page's category or flag is not theirs
     owned = (count_expression(HEADLINE_VIEWS[name], unsealed) for name in ("mine", "unassigned"))
@@ -299,6 +305,7 @@ def _headline(
             count_expression(HEADLINE_VIEWS["overdue"], unsealed),
             # Every case with unread replies is in the open view, but the flood group's.
             select(func.count()).select_from(Case).where(Case.unread_by_unit > 0).scalar_subquery(),
+            *([_closed_count()] if everything else []),
         )
     ).one()
     found = int(row[0]) + int(row[1])
@@ -307,7 +314,12 @@ def _headline(
     headline = Headline(
         found - flood_waiting, int(row[4]), int(row[5]), int(row[6]), int(row[7]) - flood_unread
     )
-    return headline, ledger.compare(session, row[2], row[3], found), flood_waiting
+    all_cases = int(row[0]) + int(row[8]) if everything else None
+    return headline, ledger.compare(session, row[2], row[3], found), flood_waiting, all_cases
+
+
+def _closed_count() -> Any:
+    return select(func.count()).select_from(Case).where(Case.status == "closed").scalar_subquery()
 
 
 def _attention_counts() -> tuple[Any, Any]:

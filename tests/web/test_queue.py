@@ -149,6 +149,8 @@ def test_each_workflow_filter_lists_exactly_its_cases(
     assert _listed(officer, "status=open") == newest_first
     assert _listed(officer, "status=closed") == [c["closed"]]
     assert _listed(officer, "status=all") == [*newest_first, c["closed"]]
+    for order in ("", "&sort=priority"):  # counted as the open statuses' and the closed
+        assert "Page 1 of 1 (5 cases)" in _page(officer, "status=all" + order)
     assert _listed(officer, "status=received") == newest_first
     assert _listed(officer, "priority=high") == [c["high"]]
     assert _listed(officer, "priority=medium") == [c["medium"]]
@@ -408,6 +410,8 @@ def test_a_flood_marked_case_stays_out_of_the_counts(
     assert _listed(supervisor) == [genuine]
     assert _listed(supervisor, "replies=unread") == []
     assert _listed(supervisor, "status=flood") == [flooded]
+    everything = _page(supervisor, "status=all")  # lists and counts every case
+    assert "Page 1 of 1 (2 cases)" in everything
 
 
 # ---------------------------------------------------------------- refusals and audit
