@@ -126,6 +126,16 @@ def free_port() -> int:
         return port
 
 
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return found
+
+
 class ServerProcess:
     """One app under waitress in its own process (`python -m bench.server ...`)."""
 
@@ -163,10 +173,17 @@ class ServerProcess:
         return user + system
 
     def cpu_times(self) -> tuple[float, float]:
-        """(user, system) CPU seconds the server process has used so far, from /proc."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        """(user, system) CPU seconds the server process and its worker processes (with
+        --processes) have used so far, from /proc."""
         ticks = os.sysconf("SC_CLK_TCK")
-        return int(fields[11]) / ticks, int(fields[12]) / ticks
+        user = system = 0
+        for pid in (self.process.pid, *_children(self.process.pid)):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # a worker gone meanwhile
+                continue
+            user, system = user + int(fields[11]), system + int(fields[12])
+        return user / ticks, system / ticks
 
     def stop(self) -> None:
         """Terminate the server (it shuts waitress down on SIGTERM) and wait for it."""

@@ -240,7 +240,8 @@ def measure(args: argparse.Namespace, backend: Backend, record: dict[str, Any]) 
         stack.callback(drop_copy, backend)
         server = ServerProcess(
             f"mixed-load-{backend.name}",
-            ["--app", "reportline", "--instance", folder, "--threads", str(args.threads)],
+            ["--app", "reportline", "--instance", folder, "--threads", str(args.threads),
+             "--processes", str(args.processes)],
         )
         stack.callback(server.stop)
         officers = sign_in_officers(server.port, folder, args.officers)
@@ -318,6 +319,8 @@ def main() -> None:
         "--every", type=float, default=2.0, help="seconds between one officer's pages"
     )
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (as serve)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="worker processes (as serve --processes)")
     parser.add_argument(
         "--skip",
         action="append",

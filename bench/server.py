@@ -103,6 +103,8 @@ def main() -> None:
                         help="run waitress without waitress_options' tuning (comparison only)")
     parser.add_argument("--count-argon2", metavar="FILE",
                         help="count Argon2id runs and write the count to FILE on exit")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="worker processes, as `reportline serve --processes` (ReportLine)")
     args = parser.parse_args()
     app = build_app(args)
     if args.what_if:
@@ -112,6 +114,17 @@ def main() -> None:
     if app.debug:
         raise SystemExit("refusing to benchmark with debug on")
     counter = Argon2Counter() if args.count_argon2 else None
+
+    if args.processes > 1:
+        if args.app != "reportline" or args.count_argon2 or args.waitress_defaults:
+            raise SystemExit("--processes: ReportLine only, without --count-argon2 or "
+                             "--waitress-defaults")
+        from reportline import cli
+
+        print(f"reportline serving on 127.0.0.1:{args.port} with {args.processes} processes "
+              f"of {args.threads} threads", flush=True)
+        cli._serve_processes(app, "127.0.0.1", args.port, args.threads, args.processes)
+        return
 
     import waitress
 

@@ -8,18 +8,21 @@ REPORTLINE_INSTANCE, or ./instance.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import waitress
@@ -301,11 +304,21 @@ def officer_unlock(email: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-def serve(host: str, port: int, threads: int) -> None:
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes sharing the port: one per CPU core uses them all.",
+)
+def serve(host: str, port: int, threads: int, processes: int) -> None:
     """Serve ReportLine with waitress (production WSGI server, debug off, no access log)."""
     app = _app_or_exit()
     click.echo(f"ReportLine is serving on http://{host}:{port}")
-    _serve(app, host, port, threads)
+    if processes == 1:
+        _serve(app, host, port, threads)
+    else:
+        _serve_processes(app, host, port, threads, processes)
 
 
 def _app_or_exit() -> Flask:
@@ -349,17 +362,85 @@ def waitress_options(settings: Settings) -> dict[str, object]:
     }
 
 
-def _serve(app: Flask, host: str, port: int, threads: int) -> None:
+def _serve(
+    app: Flask,
+    host: str,
+    port: int,
+    threads: int,
+    listener: socket.socket | None = None,
+    background: bool = True,
+) -> None:
+    """Run waitress on `host`:`port`, or on `listener` (a worker of `_serve_processes`);
+    with `background`, also the in-process housekeeping and alerts."""
     settings: Settings = app.extensions["reportline.settings"]
-    if settings.housekeeping_in_process:
+    if background and settings.housekeeping_in_process:
         threading.Thread(
             target=_housekeeping, args=(settings,), name="reportline-housekeeping", daemon=True
         ).start()
-    if settings.notify_in_process and settings.mail_configured:
+    if background and settings.notify_in_process and settings.mail_configured:
         threading.Thread(
             target=_notify_each_minute, args=(settings,), name="reportline-alerts", daemon=True
         ).start()
-    waitress.serve(app, host=host, port=port, threads=threads, **waitress_options(settings))
+    where: dict[str, Any] = {"sockets": [listener]} if listener else {"host": host, "port": port}
+    waitress.serve(app, threads=threads, **where, **waitress_options(settings))
+
+
+RESTART_PAUSE_SECONDS = 1.0
+
+
+def _serve_processes(app: Flask, host: str, port: int, threads: int, processes: int) -> None:
+    """Several waitress processes accepting on one listening socket.
+
+    One process runs Python on one core at a time (the GIL), so a busy officer page
+    takes its time from the reporters' submissions; with a process per core it takes
+    it from a core that would otherwise wait (docs/performance.md). Each worker
+    forks from this process, which holds no thread and no database connection it
+    could share; only the first runs the housekeeping and the alerts. A worker that dies is started
+    again; SIGTERM or SIGINT stops them all.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=1024)
+    logger = logging.getLogger("reportline.serve")
+    workers: dict[int, int] = {}  # pid -> worker number
+    stopping = False
+
+    def start(number: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            app.extensions["reportline.engine"].dispose(close=False)
+            try:
+                _serve(app, host, port, threads, listener, background=number == 0)
+            finally:
+                os._exit(0)
+        workers[pid] = number
+
+    def stop(_signal: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for number in range(processes):
+        start(number)
+    while workers:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in workers:
+            continue
+        number = workers.pop(pid)
+        if not stopping:
+            logger.error("Worker %d stopped (wait status %d); starting it again", number, status)
+            time.sleep(RESTART_PAUSE_SECONDS)
+            if not stopping:
+                start(number)
+    listener.close()
 
 
 HOUSEKEEPING_EVERY_SECONDS = 60

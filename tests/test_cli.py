@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -201,6 +202,47 @@ def test_serve_runs_the_production_server_without_banner_or_access_log(
         server.terminate()
         output, _ = server.communicate(timeout=10)
     assert "/report" not in output and "127.0.0.1 -" not in output
+
+
+def _workers(pid: int) -> set[int]:
+    """The processes `pid` started (Linux lists them per thread)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def _until(condition: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.1)
+
+
+def test_serve_with_several_processes_shares_the_port_and_starts_a_lost_worker_again(
+    instance: Path, tmp_path: Path
+) -> None:
+    _init(instance, tmp_path / "k.txt")
+    port = _free_port()
+    server = _start(["serve", "--port", str(port), "--processes", "2"], dict(os.environ))
+    try:
+        body, _headers = _get_when_up(server, f"http://127.0.0.1:{port}/report", 30)
+        assert "Make a report" in body
+        _until(lambda: len(_workers(server.pid)) == 2)
+        first = _workers(server.pid)
+        lost = min(first)
+        os.kill(lost, signal.SIGKILL)
+        _until(lambda: len(_workers(server.pid)) == 2 and lost not in _workers(server.pid))
+        for _ in range(10):  # served, whichever worker accepts
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/report", timeout=5) as answer:
+                assert "Make a report" in answer.read().decode()
+        workers = _workers(server.pid)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert "Worker" in output and "starting it again" in output
+    for pid in workers:  # SIGTERM stopped every worker with the parent
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
 
 
 def _temporary_files(pid: int) -> list[str]:
