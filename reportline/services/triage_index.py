@@ -27,6 +27,8 @@ from array import array
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from reportline.crypto import aead
@@ -257,14 +259,27 @@ def record(
     categories: tuple[str, ...],
     flags: tuple[str, ...],
 ) -> None:
-    """Set one case's entry in its unit key generation's index (locked, re-sealed)."""
-    row = session.get(TriageIndex, unit_key_id, with_for_update=True)
+    """Set one case's entry in its unit key generation's index (locked, re-sealed).
+
+    A generation's first save makes its row, an empty index, with "insert unless
+    there is one", then locks it like any other: two officers saving the first
+    records of a generation at once on PostgreSQL queue on the row instead of one
+    failing on its primary key.
+    """
     key = _key(keyring, unit_key_id)
-    index = _unpack(aead.decrypt(key, row.sealed, _context(unit_key_id))) if row else Index()
-    index.put(case_id, categories, flags)
-    sealed = aead.encrypt(key, _pack(index), _context(unit_key_id))
+    row = session.get(TriageIndex, unit_key_id, with_for_update=True)
     if row is None:
-        session.add(TriageIndex(unit_key_id=unit_key_id, sealed=sealed))
-    else:
-        row.sealed = sealed
+        empty = aead.encrypt(key, _pack(Index()), _context(unit_key_id))
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+        session.execute(
+            insert(TriageIndex)
+            .values(unit_key_id=unit_key_id, sealed=empty)
+            .on_conflict_do_nothing(index_elements=["unit_key_id"])
+        )
+        row = session.get(TriageIndex, unit_key_id, with_for_update=True, populate_existing=True)
+        if row is None:  # cannot happen: it was just made, or someone else made it
+            raise RuntimeError("the triage index row vanished")
+    index = _unpack(aead.decrypt(key, row.sealed, _context(unit_key_id)))
+    index.put(case_id, categories, flags)
+    row.sealed = aead.encrypt(key, _pack(index), _context(unit_key_id))
     session.flush()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -594,3 +595,50 @@ def test_the_sealed_filter_reads_each_generation_as_the_merged_index_does(
     finally:
         session.rollback()
         session.close()
+
+
+def test_two_first_saves_of_a_generation_at_once_both_land_in_the_index(
+    app: Flask, unit: Enrolled, clock: MovableClock
+) -> None:
+    """The second waits for the first's row instead of failing on its primary key."""
+    key = generate_private_key()
+    keys = UnitKeyring({903: key})
+    make = app.extensions["reportline.sessionmaker"]
+    with make() as setup:
+        public = key.public_key()
+        setup.add(
+            UnitKey(
+                id=903,
+                public_key=public.raw,
+                fingerprint=public.fingerprint,
+                active=False,
+                created_at=clock(),
+            )
+        )
+        setup.commit()
+    first, second = make(), make()
+    outcome: list[BaseException | None] = []
+
+    def save_second() -> None:
+        try:
+            triage_index.record(second, keys, 903, 2, (DISCLOSURE,), ())
+            second.commit()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    try:
+        triage_index.record(first, keys, 903, 1, (MISUSE,), ())
+        waiting = threading.Thread(target=save_second)
+        waiting.start()
+        waiting.join(timeout=1)
+        assert waiting.is_alive()  # queued behind the first save
+        first.commit()
+        waiting.join(timeout=30)
+        assert outcome == [None]
+        with make() as reader:
+            assert triage_index.cases_carrying(reader, keys, MISUSE, None) == {1}
+            assert triage_index.cases_carrying(reader, keys, DISCLOSURE, None) == {2}
+    finally:
+        first.close()
+        second.close()
