@@ -81,3 +81,13 @@ def test_the_lists_are_little_endian_ids_in_ascending_order() -> None:
     body = packed[4 + header_length :]
     assert body[:16] == (3).to_bytes(8, "little") + (258).to_bytes(8, "little")
     assert body[32:40] == (258).to_bytes(8, "little")  # the victimisation list
+
+
+def test_more_categories_than_a_version_1_bit_set_held() -> None:
+    # Version 1 gave categories 32 bits; lists have no such limit.
+    names = tuple(f"Category {n}" for n in range(40))
+    index = _index({7: (names[30:], ()), 8: ((names[39],), ())})
+    opened = triage_index._open(triage_index._pack(index))
+    assert triage_index._carrying(opened, names[39], None) == {7, 8}
+    assert triage_index._carrying(opened, names[31], None) == {7}
+    assert triage_index._unpack(triage_index._pack(index)).entries == index.entries
