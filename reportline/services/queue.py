@@ -22,9 +22,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from reportline.models import Case, Message, Officer, StatusChange
@@ -293,21 +294,8 @@ def _headline(
     between separate counts would read as a case gone missing). `flood` are the
     flood-marked cases (`flood_marked`): the open and unread counts leave them out by
     subtraction."""
-    counted, mac = ledger.ledger_columns()
     unsealed = replace(scope, sealed_ids=None)  # the page's category or flag is not theirs
-    owned = (count_expression(HEADLINE_VIEWS[name], unsealed) for name in ("mine", "unassigned"))
-    row = session.execute(
-        select(
-            *_attention_counts(),
-            counted,
-            mac,
-            *owned,
-            count_expression(HEADLINE_VIEWS["overdue"], unsealed),
-            # Every case with unread replies is in the open view, but the flood group's.
-            select(func.count()).select_from(Case).where(Case.unread_by_unit > 0).scalar_subquery(),
-            *([_closed_count()] if everything else []),
-        )
-    ).one()
+    row = session.execute(_headline_statement(unsealed, everything)).one()
     found = int(row[0]) + int(row[1])
     flood_waiting = sum(1 for case in flood if case.status != "closed" or case.unread_by_unit > 0)
     flood_unread = sum(1 for case in flood if case.unread_by_unit > 0)
@@ -316,6 +304,24 @@ def _headline(
     )
     all_cases = int(row[0]) + int(row[8]) if everything else None
     return headline, ledger.compare(session, row[2], row[3], found), flood_waiting, all_cases
+
+
+@lru_cache(maxsize=64)
+def _headline_statement(scope: Scope, everything: bool) -> Select[Any]:
+    """The statement `_headline` runs, made once per officer, day and flood group:
+    building it took SQLAlchemy longer than the database takes to answer it."""
+    counted, mac = ledger.ledger_columns()
+    owned = (count_expression(HEADLINE_VIEWS[name], scope) for name in ("mine", "unassigned"))
+    return select(
+        *_attention_counts(),
+        counted,
+        mac,
+        *owned,
+        count_expression(HEADLINE_VIEWS["overdue"], scope),
+        # Every case with unread replies is in the open view, but the flood group's.
+        select(func.count()).select_from(Case).where(Case.unread_by_unit > 0).scalar_subquery(),
+        *([_closed_count()] if everything else []),
+    )
 
 
 def _closed_count() -> Any:

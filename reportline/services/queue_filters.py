@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -124,6 +125,12 @@ class Scope:
     flood_ids: tuple[int, ...] = ()
     sealed_ids: frozenset[int] | None = None
 
+    @cached_property
+    def sealed_clause(self) -> ColumnElement[bool]:
+        """Membership of `sealed_ids`, made once for the request's statements (sorting
+        and encoding thousands of ids cost more than the statements' own work)."""
+        return _among_given(self.sealed_ids or (), self.dialect)
+
 
 @dataclass(frozen=True)
 class _Filter:
@@ -198,7 +205,7 @@ def _given(view: QueueFilters, scope: Scope) -> list[ColumnElement[bool]]:
     elif view.status == FLOOD:
         found.append(_among_given(scope.flood_ids, scope.dialect))
     if scope.sealed_ids is not None:
-        found.append(_among_given(scope.sealed_ids, scope.dialect))
+        found.append(scope.sealed_clause)
     return found
 
 
