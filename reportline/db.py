@@ -120,6 +120,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA synchronous=FULL")
+    # Sorts and IN-lists (a sealed filter's case ids) never spill to a temporary file.
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

@@ -72,7 +72,9 @@ def test_reporter_tables_keep_no_insertion_order_on_sqlite(
         assert "WITHOUT ROWID" in sql[table]
 
 
-def test_sqlite_runs_with_wal_foreign_keys_secure_delete_and_full_sync(tmp_path: Path) -> None:
+def test_sqlite_runs_with_wal_foreign_keys_secure_delete_full_sync_and_memory_temp(
+    tmp_path: Path,
+) -> None:
     from sqlalchemy import text
 
     from reportline.db import make_engine
@@ -81,9 +83,15 @@ def test_sqlite_runs_with_wal_foreign_keys_secure_delete_and_full_sync(tmp_path:
     with engine.connect() as connection:
         pragmas = {
             name: connection.execute(text(f"PRAGMA {name}")).scalar()
-            for name in ("journal_mode", "foreign_keys", "secure_delete", "synchronous")
+            for name in (
+                "journal_mode", "foreign_keys", "secure_delete", "synchronous", "temp_store"
+            )
         }
     engine.dispose()
     assert pragmas == {
-        "journal_mode": "wal", "foreign_keys": 1, "secure_delete": 1, "synchronous": 2
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "secure_delete": 1,
+        "synchronous": 2,
+        "temp_store": 2,  # sorts and IN-lists never spill to a temporary file
     }
