@@ -13,12 +13,13 @@ server's words, which can hold an address.
 
 from __future__ import annotations
 
+import secrets
 import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from types import TracebackType
 from zoneinfo import ZoneInfo
 
@@ -68,8 +69,9 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
 
 
 def build_message(settings: Settings, mail: Mail, now: datetime) -> EmailMessage:
-    """The message as sent: From, To, Subject, Date (now, minutes only), a Message-ID
-    under the sender's domain (not this server's name), and the plain-text body."""
+    """The message as sent: From, To, Subject, Date (now, minutes only), a random
+    Message-ID under the sender's domain (not this server's name, time or process id),
+    and the plain-text body."""
     sender = settings.mail_from or ""
     message = EmailMessage()
     message["From"] = sender
@@ -77,7 +79,7 @@ def build_message(settings: Settings, mail: Mail, now: datetime) -> EmailMessage
     message["Subject"] = mail.subject
     local = now.replace(second=0, microsecond=0, tzinfo=UTC).astimezone(ZoneInfo(settings.timezone))
     message["Date"] = format_datetime(local)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+    message["Message-ID"] = f"<{secrets.token_hex(16)}@{sender.rpartition('@')[2]}>"
     # RFC 3834: automatic; out-of-office replies should not answer it.
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(mail.body)

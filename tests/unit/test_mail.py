@@ -4,6 +4,7 @@ given, a login only over TLS, and failures that name nobody."""
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -192,3 +193,15 @@ def test_a_message_carries_only_from_to_subject_date_id_and_its_text(tmp_path: P
     assert parsedate_to_datetime(message["Date"]).replace(tzinfo=None) == NOW.replace(second=0)
     assert message["Message-ID"].endswith("@unit.example>")
     assert repr(Mail(TO, "Subject", "Body")).count("@") == 0
+
+
+def test_a_message_id_is_random_with_no_time_or_process_id_in_it(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, smtp_host="mail.unit.example")
+
+    ids = {
+        build_message(settings, Mail(TO, "Subject", "Body"), NOW)["Message-ID"] for _ in range(3)
+    }
+
+    assert len(ids) == 3
+    for message_id in ids:
+        assert re.fullmatch(r"<[0-9a-f]{32}@unit\.example>", message_id), message_id
