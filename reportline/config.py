@@ -248,6 +248,9 @@ def _mail_settings(raw: Mapping[str, Any], values: dict[str, Any], instance_path
         values["alert_days"] = _parse_days("alert_days", raw["alert_days"])
     if values.get("smtp_password") and not values.get("smtp_username"):
         raise ConfigError("smtp_password is set without smtp_username.")
+    if not values.get("smtp_password", "").isascii():
+        # smtplib can send only ASCII in a login; never echo the value.
+        raise ConfigError("smtp_password must be ASCII characters only (the value is not shown).")
     if not values.get("smtp_host"):
         return
     mail_from = values.get("mail_from", "")

@@ -152,7 +152,11 @@ class MailServer:
             if settings.smtp_username:
                 if not encrypted:
                     raise MailFailed("tls")  # never a password in clear
-                smtp.login(settings.smtp_username, settings.smtp_password or "")
+                try:
+                    smtp.login(settings.smtp_username, settings.smtp_password or "")
+                except UnicodeError:
+                    # smtplib encodes the login as ASCII; the error would show a character.
+                    raise MailFailed("login") from None
         except BaseException:
             smtp.close()
             raise

@@ -121,6 +121,18 @@ def test_bad_mail_settings_stop_start_up_with_one_clear_line(
     assert "\n" not in str(refused.value)
 
 
+def test_a_password_that_is_not_ascii_stops_start_up_without_being_shown(tmp_path: Path) -> None:
+    env = {
+        **SECRETS,
+        **MAIL,
+        "REPORTLINE_SMTP_USERNAME": "reportline",
+        "REPORTLINE_SMTP_PASSWORD": "smtp-canary-\u00e977",
+    }
+    with pytest.raises(ConfigError, match="smtp_password must be ASCII") as refused:
+        load_settings(env, tmp_path)
+    assert "canary" not in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_the_smtp_password_is_never_in_a_repr(tmp_path: Path) -> None:
     env = {
         **SECRETS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -71,6 +72,27 @@ def test_starttls_verified_against_the_given_ca_then_a_login(
 
     assert [(login.user, login.encrypted) for login in tls_server.logins] == [(SMTP_USER, True)]
     assert [message.to for message in tls_server.messages] == [TO]
+
+
+def test_a_password_smtplib_cannot_encode_is_a_login_failure_that_shows_no_character(
+    tmp_path: Path, tls_server: MailCatcher
+) -> None:
+    settings = _settings(
+        tmp_path,
+        smtp_host="localhost",
+        smtp_port=tls_server.port,
+        smtp_ca_file="test-ca.pem",
+        smtp_username=SMTP_USER,
+        smtp_password=SMTP_PASSWORD,
+    )
+    # Start-up refuses such a password; a Settings made another way must still fail cleanly.
+    settings = replace(settings, smtp_password="pass\u00e9-canary")
+
+    with pytest.raises(MailFailed) as failed:
+        _send(settings)
+
+    assert failed.value.kind == "login" and "\u00e9" not in str(failed.value)
+    assert tls_server.messages == []
 
 
 def test_a_certificate_from_an_unknown_authority_is_refused_before_any_login(
