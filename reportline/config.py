@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -270,6 +271,22 @@ def _mail_settings(raw: Mapping[str, Any], values: dict[str, Any], instance_path
             "smtp_username is set but the connection would not be encrypted: ReportLine "
             "never logs in without TLS. Set smtp_starttls = true, or smtp_port = 465."
         )
+    if not tls and not _is_loopback(values["smtp_host"]):
+        raise ConfigError(
+            "smtp_starttls = false would send officers' addresses in clear: it is only for "
+            "a relay on this machine (smtp_host = localhost or 127.0.0.1). Set "
+            "smtp_starttls = true, or smtp_port = 465."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether `host` names this machine: localhost, or a loopback address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse_times(name: str, value: Any) -> tuple[time, ...]:

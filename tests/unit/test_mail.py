@@ -159,6 +159,17 @@ def test_a_login_without_tls_is_refused_at_start_up(tmp_path: Path) -> None:
         )
 
 
+def test_mail_in_clear_is_refused_at_start_up_unless_the_relay_is_on_this_machine(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="smtp_starttls = false would send") as refused:
+        _settings(tmp_path, smtp_host="mail.unit.example", smtp_starttls=False)
+    assert "\n" not in str(refused.value)
+    for local in ("localhost", "127.0.0.1", "127.0.0.2", "::1"):
+        assert not _settings(tmp_path, smtp_host=local, smtp_starttls=False).smtp_starttls
+    assert _settings(tmp_path, smtp_host="mail.unit.example", smtp_port=465, smtp_starttls=False)
+
+
 def test_port_465_is_tls_from_the_first_byte(tmp_path: Path) -> None:
     settings = _settings(tmp_path, smtp_host="mail.unit.example", smtp_port=465)
     assert settings.smtp_implicit_tls
