@@ -3,8 +3,8 @@
 `MailCatcher` keeps every message exactly as a client sent it (the raw bytes of
 DATA, before any header a server would add), who it was for, and every login
 attempt with whether the connection was encrypted at the time. It can be
-stopped and started again on the same port, and told to refuse messages, so
-that failures and retries are real too.
+stopped and started again on the same port, told to refuse messages and to hang
+up on chosen recipients, so that failures and retries are real too.
 """
 
 from __future__ import annotations
@@ -86,10 +86,22 @@ class MailCatcher:
     messages: list[Received] = field(default_factory=list)
     logins: list[Login] = field(default_factory=list)
     refuse_data: bool = False
+    # Off: addresses that are not ASCII are refused by smtplib itself (no SMTPUTF8).
+    smtputf8: bool = True
+    # Recipients whose RCPT gets "421": the server is closing the connection.
+    hang_up_on: set[str] = field(default_factory=set)
     _controller: Controller | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # aiosmtpd handler hooks
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        if address in self.hang_up_on:
+            return "421 4.3.2 Closing the connection"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         if self.refuse_data:
             return "554 5.7.1 Transaction failed"
@@ -109,7 +121,11 @@ class MailCatcher:
 
     def start(self) -> None:
         """Listen on the port (again)."""
-        kwargs: dict[str, Any] = {"authenticator": self._authenticate, "auth_require_tls": True}
+        kwargs: dict[str, Any] = {
+            "authenticator": self._authenticate,
+            "auth_require_tls": True,
+            "enable_SMTPUTF8": self.smtputf8,
+        }
         if self.tls is not None:
             kwargs |= {"tls_context": self.tls, "require_starttls": self.require_starttls}
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)

@@ -80,7 +80,9 @@ def _sendable(session: Session, now: datetime) -> list[int]:
                     PendingAlert.digest_due.is_(True),
                 ),
             )
-            .order_by(PendingAlert.officer_id)
+            # Those whose mail failed last time go last: one address a mail server
+            # hangs up on must not stop everyone after it at every retry.
+            .order_by(PendingAlert.failures, PendingAlert.officer_id)
         )
     )
 
@@ -111,12 +113,14 @@ def _lease(session: Session, officer_id: int, now: datetime) -> PendingAlert | N
 
 @dataclass
 class Settled:
-    """Which parts of a leased alert are done with: sent, empty or no longer wanted."""
+    """Which parts of a leased alert are done with: sent, empty or no longer wanted;
+    whether a mail failed, or was not tried (the connection was lost to another's)."""
 
     urgent: bool = False
     urgent_sent: bool = False
     activity: bool = False
     failed: bool = False
+    untried: bool = False
 
 
 @dataclass
@@ -136,7 +140,7 @@ def _settle(session: Session, held: PendingAlert, done: Settled, now: datetime) 
     the row once nothing is left (keeping it while it caps this quarter's urgent mail)."""
     # A failed alert waits for the next quarter hour: retries keep to the urgent
     # batches' times instead of following the mail server minute by minute.
-    retry = next_quarter(now) if done.failed else None
+    retry = next_quarter(now) if done.failed or done.untried else None
     values: dict[str, object] = {"lease": None, "leased_until": retry}
     if done.urgent:
         values["urgent"] = PendingAlert.urgent - held.urgent
@@ -235,7 +239,7 @@ def deliver(
         return delivery
     recipients, allowed = _recipients(session)
     due = deadline_counts(session, now.date())
-    server: MailServer | None = None
+    connection = _Connection(settings, delivery)
     try:
         for officer_id in officers:
             recipient = recipients.get(officer_id)
@@ -256,25 +260,19 @@ def deliver(
             if held is None:
                 continue  # another sender has it
             plan = _compose(settings, held, recipient, theirs, now, off_schedule)
-            outgoing, done = plan.outgoing, plan.done
-            if outgoing and server is None and delivery.failure is None:
-                try:
-                    server = MailServer(settings).__enter__()
-                except MailFailed as exc:
-                    delivery.failure = exc.kind
-            for item in outgoing:
-                ok = server is not None and _send(server, settings, item, now, delivery)
-                delivery.count(item.kind, ok)
+            done = plan.done
+            for item, sent in zip(plan.outgoing, connection.send(plan.outgoing, now), strict=True):
+                delivery.count(item.kind, bool(sent))
                 if item.kind == "urgent":
-                    done.urgent = done.urgent_sent = ok
+                    done.urgent = done.urgent_sent = bool(sent)
                 else:
-                    done.activity = ok
-                done.failed |= not ok
+                    done.activity = bool(sent)
+                done.failed |= sent is False
+                done.untried |= sent is None
             _settle(session, held, done, now)
             session.commit()
     finally:
-        if server is not None:
-            server.__exit__(None, None, None)
+        connection.close()
     return delivery
 
 
@@ -290,15 +288,55 @@ def _recipients(session: Session) -> tuple[dict[int, Recipient], dict[int, set[A
     return recipients, allowed
 
 
-def _send(
-    server: MailServer, settings: Settings, item: Outgoing, now: datetime, delivery: Delivery
-) -> bool:
-    try:
-        server.send(build_message(settings, item.mail, now))
-    except MailFailed as exc:
-        delivery.failure = exc.kind
-        return False
-    return True
+class _Connection:
+    """A run's connection to the mail server, opened when the first mail is ready. If a
+    mail loses it (a server may hang up on one address), it is opened once more, so one
+    officer's address does not stop everyone after them; never again after that, nor
+    after a connection that could not be made."""
+
+    def __init__(self, settings: Settings, delivery: Delivery) -> None:
+        self._settings = settings
+        self._delivery = delivery
+        self._server: MailServer | None = None
+        self._opens_left = 2
+        self._unreachable = False
+
+    def send(self, items: list[Outgoing], now: datetime) -> list[bool | None]:
+        """Send one officer's mails. For each: True if it went, False if it failed, None
+        if it was not tried (the connection was lost to an earlier officer's mail)."""
+        if items and self._server is None:
+            if self._opens_left == 0:
+                return [False if self._unreachable else None] * len(items)
+            self._open()
+        outcomes: list[bool | None] = []
+        for item in items:
+            if self._server is None:  # lost to this officer's own mail: not reopened for it
+                outcomes.append(False)
+                continue
+            try:
+                self._server.send(build_message(self._settings, item.mail, now))
+            except MailFailed as exc:
+                self._delivery.failure = exc.kind
+                if exc.fatal:
+                    self.close()
+                outcomes.append(False)
+            else:
+                outcomes.append(True)
+        return outcomes
+
+    def _open(self) -> None:
+        self._opens_left -= 1
+        try:
+            self._server = MailServer(self._settings).__enter__()
+        except MailFailed as exc:
+            self._delivery.failure = exc.kind
+            self._opens_left, self._unreachable = 0, True
+
+    def close(self) -> None:
+        """Say goodbye to the mail server, if connected."""
+        if self._server is not None:
+            self._server.__exit__(None, None, None)
+            self._server = None
 
 
 # ---------------------------------------------------------------- records

@@ -35,6 +35,7 @@ FAILURES = {
     "tls": "no verified TLS connection (certificate, host name or STARTTLS)",
     "login": "the mail server refused the login",
     "refused": "the mail server refused the message",
+    "refused_not_ascii": "the mail server cannot take an address that is not ASCII (no SMTPUTF8)",
     "disconnected": "the mail server closed the connection",
     "protocol": "the mail server answered unexpectedly",
 }
@@ -168,8 +169,14 @@ class MailServer:
             raise MailFailed("disconnected")
         try:
             self._smtp.send_message(message)
+        except smtplib.SMTPNotSupportedError:
+            # Raised before MAIL FROM for an address that needs SMTPUTF8: only this
+            # message fails, the connection is fine.
+            raise MailFailed("refused_not_ascii", fatal=False) from None
         except Exception as exc:
             failure = _failure(exc)
+            # smtplib closes the connection itself on a 421 and still raises a refusal.
+            failure.fatal = failure.fatal or self._smtp.sock is None
             if failure.fatal:
                 self._smtp.close()
                 self._smtp = None

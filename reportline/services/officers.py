@@ -47,10 +47,16 @@ class InvalidEmail(ServiceError):
 
 
 def normalise_email(email: str) -> str:
-    """Lower-case and trim an e-mail address; raise InvalidEmail if it cannot be one."""
+    """Lower-case and trim an e-mail address; raise InvalidEmail if it cannot be one, or
+    is not ASCII (a mail server without SMTPUTF8 cannot take it, so alerts would not)."""
     email = email.strip().lower()
     if len(email) > 254 or not _EMAIL.match(email):
         raise InvalidEmail("enter an e-mail address like name@example.org")
+    if not email.isascii():
+        raise InvalidEmail(
+            "enter an address made only of the letters a-z, digits and punctuation: "
+            "not every mail server can deliver alerts to other addresses"
+        )
     return email
 
 

@@ -155,6 +155,20 @@ def test_an_invalid_email_is_refused(supervisor: FlaskClient) -> None:
     assert response.status_code == 400
 
 
+def test_an_email_that_is_not_ascii_is_refused_next_to_the_field(
+    supervisor: FlaskClient, db: Session
+) -> None:
+    response = post_form(
+        supervisor,
+        "/triage/admin/officers/new",
+        "/triage/admin/officers/new",
+        {"email": "j\u00f6rg@unit.example", "role": "officer"},
+    )
+    assert response.status_code == 400
+    assert "only of the letters a-z, digits and punctuation" in response.get_data(as_text=True)
+    assert db.scalar(select(Officer.id).where(Officer.email.like("j%"))) is None
+
+
 def test_deactivating_and_resetting_ask_first_and_say_what_will_happen(
     supervisor: FlaskClient, db: Session, clock: MovableClock
 ) -> None:

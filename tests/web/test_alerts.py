@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, func, inspect, select
+from sqlalchemy import Engine, event, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from reportline import create_app
@@ -21,6 +21,7 @@ from reportline.models import AlertBatch, AuditEntry, Case, Officer, PendingAler
 from reportline.services import alert_recipients, alerts, casework, instance, officers
 from reportline.services.alert_recipients import Preferences
 from reportline.services.alerts import RunSummary
+from reportline.services.mail import FAILURES
 from reportline.web.labels import CATEGORY
 from tests.conftest import settings_for_test
 from tests.helpers import (
@@ -420,6 +421,70 @@ def test_a_mail_server_that_is_down_or_refuses_loses_no_alert_and_logs_no_addres
         db.scalar(select(func.count()).select_from(PendingAlert).where(PendingAlert.urgent > 0))
         == 0
     )
+
+
+def test_an_address_the_mail_server_cannot_take_fails_alone_and_says_why(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    alice = add_reader(db, clock, unit, "alice@unit.example")
+    bob = add_reader(db, clock, unit, "bob@unit.example")
+    mail_server.stop()
+    mail_server.smtputf8 = False  # as many relays
+    mail_server.start()
+    # Stored before officer pages refused such addresses.
+    db.execute(
+        update(Officer)
+        .where(Officer.id == alice.officer_id)
+        .values(email="\u00e4lice@unit.example")
+    )
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)  # the day's first batch, out of the way
+    at(clock, 0, 10, 5)
+    submit_report(reporter, at_risk="yes")
+    at(clock, 0, 10, 15, 5)
+
+    summary = notify(app, clock)
+
+    assert sorted(m.to for m in mail_server.messages) == sorted([unit.email, bob.email])
+    assert summary.failed == {"urgent": 1} and summary.failure == "refused_not_ascii"
+    batch = db.get(AlertBatch, "urgent")
+    assert batch is not None and batch.failure == "refused_not_ascii"
+    assert "SMTPUTF8" in FAILURES[batch.failure] and "TLS" not in FAILURES[batch.failure]
+
+
+def test_a_server_that_hangs_up_on_an_address_is_called_again_and_that_officer_goes_last(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    readers = [add_reader(db, clock, unit, f"reader{n}@unit.example") for n in range(4)]
+    mail_server.hang_up_on = {readers[0].email, readers[2].email}
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)  # the day's first batch, out of the way
+    at(clock, 0, 10, 5)
+    submit_report(reporter, at_risk="yes")
+    at(clock, 0, 10, 15, 5)
+    first = notify(app, clock)
+
+    # Lost at reader0, called again for reader1; lost again at reader2: reader3 waits.
+    assert [m.to for m in mail_server.messages] == [unit.email, readers[1].email]
+    assert first.failed == {"urgent": 3}
+
+    at(clock, 0, 10, 30, 5)
+    notify(app, clock)
+
+    # reader3 was not tried, so goes before the two whose mail failed.
+    assert [m.to for m in mail_server.messages][2:] == [readers[3].email]
+    waiting = db.scalars(select(PendingAlert.officer_id).where(PendingAlert.urgent > 0)).all()
+    assert sorted(waiting) == sorted([readers[0].officer_id, readers[2].officer_id])
 
 
 # ---------------------------------------------------------------- several servers
