@@ -15,7 +15,7 @@ import email.policy
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -90,6 +90,8 @@ class MailCatcher:
     smtputf8: bool = True
     # Recipients whose RCPT gets "421": the server is closing the connection.
     hang_up_on: set[str] = field(default_factory=set)
+    # Called with each message once it is kept, before the server answers.
+    on_message: Callable[[Received], None] | None = None
     _controller: Controller | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -106,8 +108,11 @@ class MailCatcher:
         if self.refuse_data:
             return "554 5.7.1 Transaction failed"
         raw = envelope.original_content or envelope.content
+        received = Received(envelope.mail_from, list(envelope.rcpt_tos), raw)
         with self._lock:
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), raw))
+            self.messages.append(received)
+        if self.on_message is not None:
+            self.on_message(received)
         return "250 OK"
 
     def _authenticate(

@@ -5,17 +5,22 @@ Each mail is one of the texts of `alert_mail`, made from counts only.
 
 Two senders never send the same alert: a sender leases a `PendingAlert` (an
 UPDATE that succeeds only if nobody holds it, committed before the mail server
-is contacted) and afterwards takes away only what it sent. If the mail server
-is down or refuses, the alert stays and the next run sends it. A sender that
-dies between sending and recording leaves its lease to expire after
-LEASE_MINUTES; the next run then sends that alert again, the one case of a
-mail sent twice (SMTP and a database cannot commit together).
+is contacted) and afterwards takes away only what it sent. A lease runs for
+LEASE_MINUTES from when it is taken (the run's clock, read afresh), and a run
+stops once LEASE_MINUTES have passed since it began, leaving the rest pending
+for the next: so a run sends only under leases it holds. If the
+mail server is down or refuses, the alert stays and the next run sends it. A
+sender that dies between sending and recording leaves its lease to expire; the
+next run then sends that alert again, the one case of a mail sent twice (SMTP
+and a database cannot commit together).
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -93,7 +98,8 @@ def _free(now: datetime) -> ColumnElement[bool]:
 
 
 def _lease(session: Session, officer_id: int, now: datetime) -> PendingAlert | None:
-    """Take an officer's pending alert for this sender, or None if another holds it."""
+    """Take an officer's pending alert for this sender until LEASE_MINUTES after `now`
+    (the time it is taken), or None if another holds it."""
     token = secrets.token_bytes(16)
     taken = session.execute(
         update(PendingAlert)
@@ -225,11 +231,22 @@ def _compose(
     return Plan(outgoing, done)
 
 
+def run_clock(start: datetime) -> Callable[[], datetime]:
+    """A clock for a run given only its start: `start`, moved on by the time since."""
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
+
+
 def deliver(
-    session: Session, settings: Settings, now: datetime, off_schedule: bool = False
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    off_schedule: bool = False,
+    clock: Callable[[], datetime] | None = None,
 ) -> Delivery:
     """Send every pending alert that is due, over one connection opened when the first
-    mail is ready. Commits each lease before sending and each settlement after (see the
+    mail is ready. Commits each lease (taken at `clock`'s time) before sending and each
+    settlement after, and stops once a lease taken at `now` would have run out (see the
     module docstring). A failed alert waits for the next quarter hour; nothing is
     written for an alert that has nothing to send now (a digest before its time, an
     urgent alert already sent this quarter), so no row changes on a clock."""
@@ -237,11 +254,15 @@ def deliver(
     officers = _sendable(session, now)
     if not officers:
         return delivery
+    clock = clock or run_clock(now)
+    stop_at = now + timedelta(minutes=LEASE_MINUTES)
     recipients, allowed = _recipients(session)
     due = deadline_counts(session, now.date())
     connection = _Connection(settings, delivery)
     try:
         for officer_id in officers:
+            if clock() >= stop_at:
+                break  # the rest stay pending for the next run
             recipient = recipients.get(officer_id)
             theirs = sum(
                 (
@@ -255,7 +276,7 @@ def deliver(
             session.commit()
             if seen is None or not _compose(settings, seen, recipient, theirs, now, off_schedule):
                 continue
-            held = _lease(session, officer_id, now)
+            held = _lease(session, officer_id, clock())
             session.commit()
             if held is None:
                 continue  # another sender has it

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -263,9 +264,12 @@ def run(
     now: datetime,
     actor: str,
     off_schedule: bool = False,
+    clock: Callable[[], datetime] | None = None,
 ) -> RunSummary:
     """Make the batches due now and send every pending alert that is due; with
-    `off_schedule`, every mark, count and digest at once, whatever the time.
+    `off_schedule`, every mark, count and digest at once, whatever the time. `clock`
+    tells the time as the run goes on (leases are taken at it); without one, `now`
+    moved on by the time the run has taken.
 
     Commits after each step (the deliberate exception to committing at the
     boundary): no lock is held while a mail server answers, and what was made
@@ -280,7 +284,7 @@ def run(
         session, Schedule.from_settings(settings), now, off_schedule
     )
     session.commit()
-    delivered = alert_delivery.deliver(session, settings, now, off_schedule)
+    delivered = alert_delivery.deliver(session, settings, now, off_schedule, clock)
     summary.sent, summary.failed, summary.failure = (
         delivered.sent,
         delivered.failed,

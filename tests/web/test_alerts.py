@@ -39,7 +39,14 @@ from tests.helpers import (
     sign_in,
     submit_report,
 )
-from tests.smtp_server import BASE_URL, MailCatcher, mail_server, mail_settings
+from tests.smtp_server import (
+    BASE_URL,
+    MailCatcher,
+    Received,
+    free_port,
+    mail_server,
+    mail_settings,
+)
 
 __all__ = ["mail_server"]  # the fixture, used by name
 
@@ -78,7 +85,7 @@ def notify(app: Flask, clock: MovableClock, off_schedule: bool = False) -> RunSu
     """What `reportline notify` does, on the app's database at the clock's time."""
     settings = app.extensions["reportline.settings"]
     with instance.database_session(settings) as session:
-        return alerts.run(session, settings, clock(), alerts.ACTOR, off_schedule)
+        return alerts.run(session, settings, clock(), alerts.ACTOR, off_schedule, clock)
 
 
 def at(clock: MovableClock, day: int, hour: int, minute: int = 0, second: int = 0) -> None:
@@ -534,6 +541,66 @@ def test_two_app_servers_running_at_once_send_each_alert_once(
                 assert subjects(mail_server, who).count(ACTIVITY) == hour - 9, who
     finally:
         other.extensions["reportline.engine"].dispose()
+
+
+def test_a_run_that_outlasts_its_lease_stops_and_leaves_the_rest_for_the_next(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    readers = [add_reader(db, clock, unit, f"reader{n}@unit.example") for n in range(4)]
+    at(clock, 0, 10, 5)
+    submit_report(reporter)
+    mail_server.on_message = lambda _message: clock.advance(minutes=4)  # a slow mail server
+    at(clock, 0, 11, 0, 5)
+
+    first = notify(app, clock)
+
+    assert first.sent == {"regular": 3}  # at 11:12:05 its ten minutes were up
+    left = db.scalars(select(PendingAlert).where(PendingAlert.new_reports > 0)).all()
+    assert len(left) == 2 and all(row.lease is None for row in left)
+    mail_server.on_message = None
+    at(clock, 0, 11, 13)
+    notify(app, clock)
+    for who in [unit.email, *(reader.email for reader in readers)]:
+        assert subjects(mail_server, who) == [ACTIVITY], who
+
+
+def test_a_second_server_never_sends_what_a_slow_first_one_is_still_sending(
+    app: Flask,
+    app_settings: dict[str, Any],
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    readers = [add_reader(db, clock, unit, f"reader{n}@unit.example") for n in range(4)]
+    second_mail_server = MailCatcher(free_port())
+    second_mail_server.start()
+    other = create_app({**app_settings, **mail_settings(second_mail_server)}, clock=clock)
+
+    def slow(_message: Received) -> None:
+        clock.advance(minutes=4)
+        if len(mail_server.messages) == 3:  # 11:12:05, while the third mail is being sent
+            notify(other, clock)
+
+    mail_server.on_message = slow
+    try:
+        at(clock, 0, 10, 5)
+        submit_report(reporter)
+        at(clock, 0, 11, 0, 5)
+        notify(app, clock)
+    finally:
+        other.extensions["reportline.engine"].dispose()
+        second_mail_server.stop()
+
+    for who in [unit.email, *(reader.email for reader in readers)]:
+        assert len(mail_server.to(who)) + len(second_mail_server.to(who)) == 1, who
+    assert len(second_mail_server.messages) == 2
 
 
 # ---------------------------------------------------------------- nothing of a report
