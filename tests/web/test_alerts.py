@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from reportline import create_app
 from reportline.models import AlertBatch, AuditEntry, Case, Officer, PendingAlert, UrgentMark
-from reportline.services import alert_recipients, alerts, casework, instance, officers
+from reportline.services import alert_recipients, alerts, cases, casework, instance, officers
 from reportline.services.alert_recipients import Preferences
 from reportline.services.alerts import RunSummary
+from reportline.services.flood import FloodMeter
 from reportline.services.mail import FAILURES
 from reportline.web.labels import CATEGORY
 from tests.conftest import settings_for_test
@@ -255,6 +256,48 @@ def test_supervisors_hear_of_replies_and_deadlines_on_unassigned_cases(
     assert "New replies from reporters on your cases and unassigned ones: 1" in to_supervisor.body
     assert "Overdue for acknowledgement (your cases and unassigned ones): 1" in to_supervisor.body
     assert mail_server.to(plain.email) == []  # an unassigned case is not theirs
+
+
+def review_flood(officer: FlaskClient, action: str, references: list[str]) -> None:
+    """A supervisor's decision on flood-marked reports, posted from the flood group."""
+    data: dict[str, Any] = {"action": action, "case": references, "confirm_delete": "yes"}
+    response = post_form(officer, "/triage/?status=flood", "/triage/admin/flood", data)
+    assert response.status_code == 303
+
+
+def test_a_flood_deleted_leaves_the_days_later_reports_to_be_counted(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)
+    app.extensions["reportline.flood_meter"] = FloodMeter(0, 600)  # every report is a flood's
+    at(clock, 0, 10, 5)
+    for _ in range(3):
+        submit_report(app.test_client())
+    at(clock, 0, 11, 0, 5)
+    notify(app, clock)  # held as a flood: not counted (the queue's flood group shows them)
+
+    at(clock, 0, 11, 5)
+    again = app.test_client()
+    assert sign_in(again, unit, clock).status_code == 303
+    junk_a, junk_b, genuine = [cases.reference(c.id) for c in db.scalars(select(Case))]
+    review_flood(again, "close", [junk_a, junk_b])
+    review_flood(again, "delete", [junk_a, junk_b])
+    review_flood(again, "release", [genuine])
+    assert db.scalar(select(func.count()).select_from(Case)) == 1
+    app.extensions["reportline.flood_meter"] = FloodMeter(100, 600)
+    at(clock, 0, 11, 30)
+    submit_report(reporter)
+    at(clock, 0, 12, 0, 5)
+    notify(app, clock)
+
+    [mail] = mail_server.messages  # none at 11:00
+    assert "New reports: 2" in mail.body  # the one released and the one after
 
 
 def test_the_account_page_saves_choices_and_refuses_made_up_ones(
