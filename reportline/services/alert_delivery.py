@@ -38,7 +38,7 @@ from reportline.services.alert_mail import (
     urgent_mail,
 )
 from reportline.services.alert_recipients import Audience, Recipient, may_be_alerted
-from reportline.services.alert_schedule import next_quarter, quarter_of
+from reportline.services.alert_schedule import early_in_quarter, next_quarter, quarter_of
 from reportline.services.mail import Mail, MailFailed, MailServer, build_message
 
 LEASE_MINUTES = 10
@@ -198,14 +198,14 @@ def _compose(
 ) -> Plan:
     """The mails a pending alert makes now, and what is settled without sending: alerts to
     an officer who may no longer be told (deactivated, no key) or no longer wants them
-    are dropped; a digest waits for its time."""
+    are dropped; a digest waits for its time, an urgent alert for a quarter hour's start."""
     done = Settled()
     outgoing: list[Outgoing] = []
     if held.urgent > 0:
         capped = held.last_urgent is not None and held.last_urgent >= quarter_of(now)
         if recipient is None or not recipient.preferences.urgent:
             done.urgent = True
-        elif not capped:
+        elif not capped and (off_schedule or early_in_quarter(now)):
             outgoing.append(Outgoing("urgent", urgent_mail(settings, recipient.email)))
     holds_activity = held.new_reports or held.new_replies or held.deadlines or held.digest_due
     if not holds_activity:

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from reportline.config import Settings
 
 QUARTER_MINUTES = 15
+# Urgent batches are made, and urgent mails sent, only this early in a quarter hour.
+URGENT_GRACE_MINUTES = 2
 # How far ahead the mail page looks for the next regular batch.
 LOOK_AHEAD_DAYS = 8
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -27,6 +29,12 @@ def quarter_of(moment: datetime) -> datetime:
     return moment.replace(
         minute=moment.minute - moment.minute % QUARTER_MINUTES, second=0, microsecond=0
     )
+
+
+def early_in_quarter(moment: datetime) -> bool:
+    """Whether `moment` is in its quarter hour's first URGENT_GRACE_MINUTES: a mail sent
+    later would say when a mark came after its quarter's batch."""
+    return moment - quarter_of(moment) < timedelta(minutes=URGENT_GRACE_MINUTES)
 
 
 def next_quarter(moment: datetime) -> datetime:

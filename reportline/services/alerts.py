@@ -4,9 +4,10 @@ How an alert comes about (docs/security.md, "Alerts"):
 
 - A report that says someone is at risk now leaves an `UrgentMark` in its own
   transaction (`mark_urgent`): who may read it and its quarter hour, no case.
-- `make_urgent_batch`, in the first run of each quarter hour: the marks made
-  before it become one urgent alert for each officer who may read them, and
-  are deleted. A flood of at-risk reports is still one alert per officer.
+- `make_urgent_batch`, in the first run of each quarter hour (within its first
+  minutes): the marks made before it become one urgent alert for each officer
+  who may read them, and are deleted. A flood of at-risk reports is still one
+  alert per officer; a mark that comes later waits for the next quarter hour.
 - `make_regular_batch`, in the first run at or after each scheduled time:
   new reports and reporters' replies are counted against the watermarks
   (how many of each group were counted on the last counted day; ids are
@@ -51,7 +52,7 @@ from reportline.models import (
 )
 from reportline.services import alert_delivery
 from reportline.services.alert_recipients import Audience, may_be_alerted
-from reportline.services.alert_schedule import Schedule, quarter_of
+from reportline.services.alert_schedule import Schedule, early_in_quarter, quarter_of
 
 logger = logging.getLogger("reportline.alerts")
 # How the audit log names the sender of alert batches (`reportline notify`, or the
@@ -92,12 +93,18 @@ class Credit:
 def make_urgent_batch(session: Session, now: datetime, off_schedule: bool = False) -> int:
     """Turn the marks made before this quarter hour (every mark, `off_schedule`) into an
     urgent alert for each officer who may read them and wants it; delete the marks.
-    Return how many officers were called. Without such marks it only reads."""
+    Only early in the quarter hour and if its batch is not made yet: a mark that comes
+    later waits for the next quarter hour's, so no mail dates it more closely. Return
+    how many officers were called. Without such marks it only reads."""
     quarter = quarter_of(now)
     due = (UrgentMark.quarter < quarter) if not off_schedule else true()
+    if not (off_schedule or (early_in_quarter(now) and not _made(session, "urgent", quarter))):
+        return 0
     if session.scalar(select(UrgentMark.id).where(due).limit(1)) is None:
         return 0
     batch = alert_delivery.batch_row(session, "urgent")
+    if not off_schedule and batch.slot is not None and batch.slot >= quarter:
+        return 0  # another server made it meanwhile
     statement = delete(UrgentMark).where(due).returning(UrgentMark.unit_key_id)
     audiences = set(session.scalars(statement.execution_options(synchronize_session=False)))
     if not audiences:
@@ -113,6 +120,12 @@ def make_urgent_batch(session: Session, now: datetime, off_schedule: bool = Fals
     return len(called)
 
 
+def _made(session: Session, kind: str, slot: datetime) -> bool:
+    """Whether the batch of `kind` for `slot` (or a later one) is made (only a read)."""
+    seen = session.get(AlertBatch, kind, populate_existing=True)
+    return seen is not None and seen.slot is not None and seen.slot >= slot
+
+
 def make_regular_batch(
     session: Session, schedule: Schedule, now: datetime, off_schedule: bool = False
 ) -> bool:
@@ -124,8 +137,7 @@ def make_regular_batch(
         batch = alert_delivery.batch_row(session, "regular")
     else:
         due = schedule.regular_slot(now)
-        seen = session.get(AlertBatch, "regular", populate_existing=True)
-        if due is None or (seen is not None and seen.slot is not None and seen.slot >= due):
+        if due is None or _made(session, "regular", due):
             return False
         batch = alert_delivery.batch_row(session, "regular")
         if batch.slot is not None and batch.slot >= due:

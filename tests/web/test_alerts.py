@@ -406,6 +406,45 @@ def test_a_flood_of_at_risk_reports_sends_each_officer_one_urgent_mail_a_quarter
     assert {entry.actor for entry in entries} == {alerts.ACTOR}
 
 
+def test_an_urgent_mail_goes_only_at_the_start_of_a_quarter_hour(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)  # the day's first batch, out of the way
+    at(clock, 0, 10, 5)
+    submit_report(reporter, at_risk="yes")
+    at(clock, 0, 10, 15, 5)
+    notify(app, clock)  # the 10:15 batch
+    at(clock, 0, 10, 14, 59)
+    submit_report(app.test_client(), at_risk="yes")  # its transaction ended after that batch
+    at(clock, 0, 10, 15, 30)
+    alice = add_reader(db, clock, unit, "alice@unit.example")  # not called at 10:15
+    for minute in (16, 33, 40):  # the runs at 10:30 were missed
+        at(clock, 0, 10, minute)
+        notify(app, clock)
+    assert len(db.scalars(select(UrgentMark)).all()) == 1  # waiting for 10:45
+    at(clock, 0, 10, 45, 5)
+    notify(app, clock)
+
+    def dates(who: str) -> list[datetime]:
+        return [
+            parsedate_to_datetime(m.message["Date"]).replace(tzinfo=None)
+            for m in mail_server.to(who)
+            if m.subject == URGENT
+        ]
+
+    assert dates(unit.email) == [
+        MONDAY.replace(hour=10, minute=15),
+        MONDAY.replace(hour=10, minute=45),
+    ]
+    assert dates(alice.email) == [MONDAY.replace(hour=10, minute=45)]
+
+
 def test_the_form_promises_an_alert_within_15_minutes_only_when_alerts_are_on(
     app: Flask, reporter: FlaskClient, instance_path: Any, database_url: str
 ) -> None:
