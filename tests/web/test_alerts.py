@@ -341,6 +341,7 @@ def test_a_report_that_someone_is_at_risk_calls_every_reader_within_the_quarter_
     reporter: FlaskClient,
     clock: MovableClock,
     mail_server: MailCatcher,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     at(clock, 5, 2, 0)  # a Saturday night: urgent alerts do not keep office hours
     alice = add_reader(db, clock, unit, "alice@unit.example")
@@ -362,9 +363,12 @@ def test_a_report_that_someone_is_at_risk_calls_every_reader_within_the_quarter_
     assert mail_server.messages == []  # its quarter hour is not over
 
     at(clock, 5, 2, 15, 4)
-    notify(app, clock)
+    with caplog.at_level(logging.INFO, logger="reportline"):
+        notify(app, clock)
 
     assert sorted(m.to for m in mail_server.messages) == sorted([unit.email, alice.email])
+    assert "Alerts: 2 sent, 0 failed" in caplog.text
+    assert "urgent" not in caplog.text.lower()  # the log's time would date the report
     for message in mail_server.messages:
         assert message.subject == URGENT
         assert message.body == f"Urgent: a report needs attention.\n\n{BASE_URL}/triage/\n"
