@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from reportline.config import Settings
 from reportline.models import AlertBatch, PendingAlert, UnitKey
+from reportline.models.alerts import BATCH_KINDS
 from reportline.services import audit
 from reportline.services.alert_mail import (
     DeadlineCounts,
@@ -389,8 +390,9 @@ def record(
     session: Session, delivery: Delivery, now: datetime, actor: str, off_schedule: bool
 ) -> None:
     """Keep what this delivery did on each kind's AlertBatch row (for the mail page) and
-    in the audit log: the kind of batch and how many mails went or failed, nothing else."""
-    for kind in sorted(set(delivery.sent) | set(delivery.failed)):
+    in the audit log: the kind of batch and how many mails went or failed, nothing else.
+    Rows are locked in BATCH_KINDS order, as a regular batch locks them (no deadlock)."""
+    for kind in [kind for kind in BATCH_KINDS if kind in delivery.sent or kind in delivery.failed]:
         row = batch_row(session, kind)
         sent, failed = delivery.sent.get(kind, 0), delivery.failed.get(kind, 0)
         if sent:

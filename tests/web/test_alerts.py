@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from reportline import create_app
 from reportline.models import AlertBatch, AuditEntry, Case, Officer, PendingAlert, UrgentMark
+from reportline.models.alerts import BATCH_KINDS
 from reportline.services import alert_recipients, alerts, cases, casework, instance, officers
 from reportline.services.alert_recipients import Preferences
 from reportline.services.alerts import RunSummary
@@ -687,6 +688,46 @@ def test_a_second_server_never_sends_what_a_slow_first_one_is_still_sending(
     for who in [unit.email, *(reader.email for reader in readers)]:
         assert len(mail_server.to(who)) + len(second_mail_server.to(who)) == 1, who
     assert len(second_mail_server.messages) == 2
+
+
+def test_every_run_locks_the_batch_rows_in_one_order(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    """Two runs taking 'regular' and 'digest' in opposite orders could deadlock."""
+    bob = add_reader(db, clock, unit, "bob@unit.example")
+    choose(db, bob, clock, daily_digest=True)
+    at(clock, 0, 10, 0, 30)
+    notify(app, clock)
+    at(clock, 0, 10, 5)
+    submit_report(reporter)
+    locked: list[list[str]] = [[]]
+
+    def lock(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        if sql.startswith("INSERT INTO alert_batches"):
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            locked[-1].extend(value for value in values if value in BATCH_KINDS)
+
+    def end(_conn: Any) -> None:
+        locked.append([])
+
+    event.listen(Engine, "before_cursor_execute", lock)
+    event.listen(Engine, "commit", end)
+    try:
+        at(clock, 1, 8, 0, 5)  # Tuesday's first batch: a regular mail and a daily summary
+        notify(app, clock)
+    finally:
+        event.remove(Engine, "before_cursor_execute", lock)
+        event.remove(Engine, "commit", end)
+
+    assert {m.subject for m in mail_server.messages} == {ACTIVITY, DIGEST}
+    taken = [kinds for kinds in locked if len(kinds) > 1]
+    assert len(taken) == 2  # making the batch, and recording what it sent
+    assert all(kinds == sorted(kinds, key=BATCH_KINDS.index) for kinds in taken), taken
 
 
 # ---------------------------------------------------------------- nothing of a report
