@@ -153,7 +153,7 @@ _RENDERED_KEEP = 256
 
 def _render(form: QueueFilterForm) -> Markup:
     # The output of an autoescaping template: already safe HTML.
-    return Markup(render_template("triage/queue_filters.html", form=form))  # noqa: S704  # nosec B704
+    return Markup(render_template("components/queue_filters.html", form=form))  # noqa: S704  # nosec B704
 
 
 def rendered_filters(form: QueueFilterForm) -> Markup:
