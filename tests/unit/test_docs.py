@@ -37,8 +37,10 @@ CODE_FOLDERS = ("reportline", "tests", "bench", "migrations")
 # Issue 9 brought the docs to 72 KB under a 90 KB aim; casework (issue 11) added its
 # own concepts (what is sealed, formats, routes, flows), and e-mail alerts (issue 12)
 # theirs (what an alert says, when, and what it and its rows reveal; modules, routes,
-# flows). Raise this only for a new capability's concepts, never to say a thing twice.
-MAX_DOCS_BYTES = 110_000
+# flows); need-to-know and key events (issue 13) bring their own, and the operators'
+# procedures (docs/operating.md). Raise this only for a new capability's concepts,
+# never to say a thing twice.
+MAX_DOCS_BYTES = 140_000
 
 # Paths the docs may name that a clean checkout does not hold, and why.
 RUNTIME_PATHS = {
@@ -507,7 +509,7 @@ def test_a_real_name_or_prose_passes(known: KnownNames, real: str) -> None:
 
 def test_the_docs_stay_small() -> None:
     size = sum(len(p.read_bytes()) for p in (ROOT / "docs").glob("*.md"))
-    assert size < MAX_DOCS_BYTES, f"docs/*.md hold {size:,} bytes; keep them under 110 KB"
+    assert size < MAX_DOCS_BYTES, f"docs/*.md hold {size:,} bytes; the cap is {MAX_DOCS_BYTES:,}"
 
 
 def test_settings_in_the_example_config_are_real_settings(known: KnownNames) -> None:
