@@ -160,8 +160,7 @@ def read_queue(
         today=today,
         dialect=session.get_bind().dialect.name,
         flood_ids=tuple(row.id for row in flood),
-        sealed_ids=_sealed_ids(session, keyring, view, categories),
-    )
+    ).with_sealed(view, _sealed_ids(session, keyring, view, categories))
     everything = view.sort != "due" and view == QueueFilters(status=ALL, sort=view.sort)
     headline, ledger_check, flood_waiting, all_cases = _headline(session, scope, flood, everything)
     total = headline.of(view) if scope.sealed_ids is None else None
@@ -184,15 +183,15 @@ def read_queue(
 
 def _sealed_ids(
     session: Session, keyring: UnitKeyring, view: QueueFilters, categories: tuple[str, ...]
-) -> frozenset[int] | None:
+) -> set[int] | None:
     """The cases carrying the view's category and flag, from the sealed triage index."""
     if not view.sealed:
         return None
     names = {category_code(name): name for name in categories}
     category = names.get(view.category) if view.category else None
     if view.category and category is None:
-        return frozenset()
-    return frozenset(triage_index.cases_carrying(session, keyring, category, view.flag or None))
+        return set()
+    return triage_index.cases_carrying(session, keyring, category, view.flag or None)
 
 
 def record_view(session: Session, viewer: Officer, now: datetime, page: QueuePage) -> None:

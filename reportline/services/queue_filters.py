@@ -40,6 +40,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -116,7 +117,7 @@ class Scope:
 
     `flood_ids` are the flood-marked cases (the open view leaves them out);
     `sealed_ids` the cases that carry the view's category and flag (None when
-    it has neither).
+    it has neither), given with the flood group already applied (`with_sealed`).
     """
 
     viewer_id: int
@@ -125,11 +126,28 @@ class Scope:
     flood_ids: tuple[int, ...] = ()
     sealed_ids: frozenset[int] | None = None
 
+    def with_sealed(self, view: QueueFilters, sealed_ids: Iterable[int] | None) -> Scope:
+        """This scope with the cases carrying `view`'s sealed filters, the flood group
+        applied to them here (left out of the open view, the flood view's own) so that
+        a statement tests one list, not two."""
+        if sealed_ids is None:
+            return replace(self, sealed_ids=None)
+        found = frozenset(sealed_ids)
+        if view.status == OPEN:
+            found = found.difference(self.flood_ids)
+        elif view.status == FLOOD:
+            found = found.intersection(self.flood_ids)
+        return replace(self, sealed_ids=found)
+
     @cached_property
-    def sealed_clause(self) -> ColumnElement[bool]:
-        """Membership of `sealed_ids`, made once for the request's statements (sorting
-        and encoding thousands of ids cost more than the statements' own work)."""
-        return _among_given(self.sealed_ids or (), self.dialect)
+    def _sealed_list(self) -> Any:
+        """`sealed_ids` as a statement's parameter, encoded once for the request's
+        statements (encoding thousands of ids costs more than their own work)."""
+        return _encoded(self.sealed_ids or (), self.dialect)
+
+    def sealed_clause(self, column: Any = Case.id) -> ColumnElement[bool]:
+        """Membership of `sealed_ids`."""
+        return _among(column, self._sealed_list, self.dialect)
 
 
 @dataclass(frozen=True)
@@ -149,13 +167,24 @@ def _ids(*where: ColumnElement[bool]) -> Select[int]:
     return select(Case.id).where(*where).correlate(None)
 
 
-def _among_given(ids: Iterable[int], dialect: str) -> ColumnElement[bool]:
-    """Membership in a list from Python, as one parameter of any length."""
+def _encoded(ids: Iterable[int], dialect: str) -> Any:
+    """A list of ids as one parameter of any length: an array, or JSON for SQLite's
+    json_each. Sorted: SQLite builds a list's b-tree from sorted ids in half the time."""
     values = sorted(ids)
+    return values if dialect == "postgresql" else json.dumps(values)
+
+
+def _among(column: Any, encoded: Any, dialect: str) -> ColumnElement[bool]:
+    """Membership of `column` in an `_encoded` list."""
     if dialect == "postgresql":
-        return _unindexed(Case.id) == any_(bindparam(None, values, type_=ARRAY(BigInteger)))
-    listed = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
-    return _unindexed(Case.id).in_(select(listed.c.value))
+        return _unindexed(column) == any_(bindparam(None, encoded, type_=ARRAY(BigInteger)))
+    listed = func.json_each(bindparam(None, encoded)).table_valued("value")
+    return _unindexed(column).in_(select(listed.c.value))
+
+
+def _among_given(ids: Iterable[int], dialect: str) -> ColumnElement[bool]:
+    """Membership in a list from Python."""
+    return _among(Case.id, _encoded(ids, dialect), dialect)
 
 
 def _filter(term: ColumnElement[bool]) -> _Filter:
@@ -199,14 +228,13 @@ def _closed_with_unread() -> ColumnElement[bool]:
 def _given(view: QueueFilters, scope: Scope) -> list[ColumnElement[bool]]:
     """The filters whose cases come as lists: the flood group (out of the open view, or
     the flood view itself) and the sealed filters' cases."""
-    found: list[ColumnElement[bool]] = []
+    if scope.sealed_ids is not None:  # the flood group is applied to them already
+        return [scope.sealed_clause()]
     if view.status == OPEN and scope.flood_ids:
-        found.append(~_among_given(scope.flood_ids, scope.dialect))
-    elif view.status == FLOOD:
-        found.append(_among_given(scope.flood_ids, scope.dialect))
-    if scope.sealed_ids is not None:
-        found.append(scope.sealed_clause)
-    return found
+        return [~_among_given(scope.flood_ids, scope.dialect)]
+    if view.status == FLOOD:
+        return [_among_given(scope.flood_ids, scope.dialect)]
+    return []
 
 
 def _open_or_unread() -> ColumnElement[bool]:
@@ -238,6 +266,15 @@ def count_expression(view: QueueFilters, scope: Scope) -> Any:
         # ix_cases_unread, or one owner's in ix_cases_owner_status): the open statuses,
         # and the closed cases with unread replies (few).
         owner = [filters[driver].drive] if driver else []
+        if scope.sealed_ids is not None:
+            # The sealed list is tested once, on both parts' ids: a membership test
+            # builds its list anew in each subquery that has it.
+            both = union_all(
+                _ids(*owner, Case.status.in_(OPEN_STATUSES), *others),
+                _ids(*owner, _closed_with_unread(), *others),
+            ).subquery()
+            listed = scope.sealed_clause(both.c.id)
+            return select(func.count()).select_from(both).where(listed).scalar_subquery()
         return _count(*owner, Case.status.in_(OPEN_STATUSES), *others, *given) + _count(
             *owner, _closed_with_unread(), *others, *given
         )

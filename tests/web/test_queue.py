@@ -197,6 +197,24 @@ def test_category_and_risk_flag_filter_through_the_sealed_index(
     assert DISCLOSURE not in json.dumps(_queue_views(db))
 
 
+def test_a_sealed_filter_keeps_the_flood_group_apart(
+    unit_cases: dict[str, str], officer: FlaskClient, db: Session
+) -> None:
+    c = unit_cases
+    db.execute(
+        text("UPDATE cases SET possible_flood = :yes WHERE id = :id"),
+        {"yes": True, "id": cases.parse_reference(c["low"])},
+    )
+    disclosure = f"category={category_code(DISCLOSURE)}"
+    assert _listed(officer, disclosure) == [c["high"]]
+    assert "Page 1 of 1 (1 case)" in _page(officer, disclosure)
+    assert _listed(officer, f"status=flood&{disclosure}") == [c["low"]]
+    assert "Page 1 of 1 (1 case)" in _page(officer, f"status=flood&{disclosure}")
+    assert _listed(officer, f"status=flood&category={category_code(MISUSE)}") == []
+    assert _listed(officer, f"status=all&{disclosure}") == [c["high"], c["low"]]
+    assert _listed(officer, "flag=victimisation&assignee=unassigned") == []
+
+
 def test_overdue_and_due_soon_follow_the_clock(
     app: Flask, db: Session, unit: Enrolled, clock: MovableClock
 ) -> None:
