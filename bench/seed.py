@@ -49,13 +49,14 @@ from bench.instance import Credentials, instance_settings
 from reportline import utcnow
 from reportline.crypto import aead
 from reportline.crypto.envelope import Recipient, seal_envelope
-from reportline.crypto.keys import PublicKey, seal
+from reportline.crypto.keys import PublicKey
 from reportline.crypto.password import derive_password_key, read_params, unwrap_private_key
 from reportline.crypto.receipt import generate_receipt
 from reportline.db import make_engine
 from reportline.models import (
     AuditEntry,
     Case,
+    CaseSeal,
     Message,
     Note,
     Officer,
@@ -246,11 +247,6 @@ class CaseLife:
             id=case_id,
             received_on=received_on,
             unit_key_id=team.unit_key_id,
-            sealed_case_secret=seal(
-                self.secret.raw,
-                PublicKey(team.unit_public),
-                cases.grant_context(case_id, team.unit_key_id),
-            ),
             status="received",
             status_changed_on=received_on,
             case_public_key=self.case_public.raw,
@@ -265,6 +261,9 @@ class CaseLife:
             priority=PRIORITY_NOT_SET,
             triage_version=0,
             note_count=0,
+        )
+        self.seal = cases.seal_row(
+            case_id, team.unit_key_id, self.secret, PublicKey(team.unit_public)
         )
         self.changes: list[dict[str, Any]] = []
         self.messages: list[SimpleNamespace] = []
@@ -529,6 +528,7 @@ class CaseLife:
         """Everything to insert, as column dicts."""
         return {
             "case": _columns(self.case, Case),
+            "seal": self.seal,
             "changes": self.changes,
             "messages": [_columns(m, Message) for m in self.messages],
             "records": self.records,
@@ -672,6 +672,7 @@ class BulkSeeder:
     def _insert(self, chunk: list[dict[str, Any]]) -> None:
         tables: dict[Any, list[dict[str, Any]]] = {
             Case: [],
+            CaseSeal: [],
             StatusChange: [],
             Message: [],
             TriageRecord: [],
@@ -691,6 +692,7 @@ class BulkSeeder:
             for kind in ("changes", "messages", "notes"):
                 self.ids[kind].update(row["id"] for row in life[kind])
             tables[Case].append(case)
+            tables[CaseSeal].append(life["seal"])
             tables[StatusChange] += life["changes"]
             tables[Message] += life["messages"]
             tables[TriageRecord] += life["records"]

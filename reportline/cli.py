@@ -29,6 +29,7 @@ import waitress
 from flask import Flask
 
 from reportline import create_app, utcnow
+from reportline.cli_keys import keys
 from reportline.config import CONFIG_FILE_NAME, ConfigError, Settings, load_settings
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import wordlist
@@ -574,6 +575,9 @@ def recover(recovery_key_file: Path, email: str) -> None:
             raise click.ClickException(str(exc).capitalize() + ".") from exc
         session.commit()
     click.echo(f"{officer.email} now holds the unit key and can read every report.")
+
+
+main.add_command(keys)
 
 
 @main.group()

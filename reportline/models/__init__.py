@@ -13,7 +13,7 @@ from reportline.models.alerts import (
 from reportline.models.audit import AuditEntry
 from reportline.models.case import Case, Message, QueueLedger, StatusChange
 from reportline.models.casework import Note, TriageIndex, TriageRecord
-from reportline.models.keys import RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.models.keys import CaseSeal, KeyRotation, RecoveryKey, UnitKey, UnitKeyGrant
 from reportline.models.officer import EnrolmentInvite, Officer, RecoveryCode
 from reportline.models.sessions import OfficerSession, ReporterSession
 from reportline.models.submission import SpentForm
@@ -25,7 +25,9 @@ __all__ = [
     "AlertWatermark",
     "AuditEntry",
     "Case",
+    "CaseSeal",
     "EnrolmentInvite",
+    "KeyRotation",
     "Message",
     "Note",
     "Officer",

@@ -17,9 +17,10 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from reportline.db import Base
+from reportline.models.keys import CaseSeal
 
 STATUSES = ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
 # Priority as a rank, so the queue can sort on it through an index: not yet set sorts last.
@@ -86,9 +87,9 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     received_on: Mapped[date]
-    # The case secret sealed to the unit key generation `unit_key_id`.
+    # The unit key generation the case arrived under (in its state MAC, and its alert
+    # audience). Its secret is sealed in `case_seals`, moved there by rotations.
     unit_key_id: Mapped[int] = mapped_column(ForeignKey("unit_keys.id"))
-    sealed_case_secret: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="received")
     status_changed_on: Mapped[date]
     acknowledged_on: Mapped[date | None]
@@ -121,6 +122,10 @@ class Case(Base):
     # and the flood mark (cases.state_mac): a database writer cannot close, re-date
     # or truncate a case unnoticed.
     state_mac: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # Loaded with the case, in one query for a page of cases.
+    seals: Mapped[list[CaseSeal]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class QueueLedger(Base):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reportline.db import Base
@@ -17,9 +24,12 @@ class UnitKey(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
-    fingerprint: Mapped[str] = mapped_column(String(16))
+    # Submissions find the pinned key by it, one indexed row per report.
+    fingerprint: Mapped[str] = mapped_column(String(16), index=True)
+    # False once retired by a rotation: nothing is sealed to it any more.
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
 
 
 class RecoveryKey(Base):
@@ -31,6 +41,10 @@ class RecoveryKey(Base):
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     fingerprint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    # The last `reportline keys verify-recovery` of this key.
+    verified_at: Mapped[datetime | None]
+    # Replaced by `keys new-recovery`: nothing new is sealed to it.
+    retired_at: Mapped[datetime | None]
 
 
 class UnitKeyGrant(Base):
@@ -54,3 +68,46 @@ class UnitKeyGrant(Base):
     granted_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("officers.id", ondelete="SET NULL")
     )
+
+
+# Who a case secret may be sealed to. Only `unit_key` is used so far; the others are
+# the holders restricted cases and reporters' exclusions need (docs/crypto.md).
+SEAL_HOLDERS = ("unit_key", "officer", "recovery", "exclusion_group")
+
+
+class CaseSeal(Base):
+    """A case secret sealed to one holder: a unit key generation (`holder_id` is its id).
+
+    A narrow table of its own, so a rotation re-seals without rewriting case rows.
+    """
+
+    __tablename__ = "case_seals"
+    __table_args__ = (
+        CheckConstraint(
+            "holder IN ('unit_key', 'officer', 'recovery', 'exclusion_group')", name="holder"
+        ),
+        # The cases sealed to one holder: what a rotation walks.
+        Index("ix_case_seals_holder", "holder", "holder_id", "case_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    holder: Mapped[str] = mapped_column(String(16), primary_key=True)
+    holder_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class KeyRotation(Base):
+    """A unit key rotation: unfinished while `finished_at` is null (it is then resumed)."""
+
+    __tablename__ = "key_rotations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    from_unit_key_id: Mapped[int] = mapped_column(ForeignKey("unit_keys.id"))
+    to_unit_key_id: Mapped[int] = mapped_column(ForeignKey("unit_keys.id"))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    # How many case seals were under the old key when it began: the progress bar's total.
+    total: Mapped[int]

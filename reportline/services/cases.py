@@ -3,7 +3,7 @@
 Every case has a random 32-byte case secret. From it come the case key pair
 (whose public half is stored, so a reporter's later reply can be sealed without
 any secret on the server) and the key of the sealed report itself. The secret
-is sealed to the unit key.
+is sealed to the unit key, in `case_seals`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from reportline.crypto import aead
 from reportline.crypto.context import context
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import hkdf
-from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, private_key_from_seed
+from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, private_key_from_seed, seal
 from reportline.models import Case
 from reportline.models.case import PRIORITY_NOT_SET
 from reportline.services import deadlines
-from reportline.services.errors import NotFound
+from reportline.services.errors import NoKeyAccess, NotFound
 from reportline.services.keyring import UnitKeyring
 
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
@@ -186,7 +186,23 @@ def check_state(case: Case, mac_key: bytes) -> None:
 
 def grant_context(case_id: int, unit_key_id: int) -> bytes:
     """Associated data of a case secret sealed to a unit key generation."""
-    return context("case-key", case=case_id, unit_key=unit_key_id)
+    return seal_context(case_id, UNIT_KEY, unit_key_id)
+
+
+UNIT_KEY = "unit_key"
+
+
+def seal_context(case_id: int, holder: str, holder_id: int) -> bytes:
+    """Associated data of a case secret sealed to one holder (`case_seals`)."""
+    return context("case-key", case=case_id, **{holder: holder_id})
+
+
+def seal_row(
+    case_id: int, unit_key_id: int, secret: CaseSecret, unit_public: PublicKey
+) -> dict[str, Any]:
+    """The `case_seals` row of a case secret sealed to a unit key generation."""
+    sealed = seal(secret.raw, unit_public, grant_context(case_id, unit_key_id))
+    return {"case_id": case_id, "holder": UNIT_KEY, "holder_id": unit_key_id, "sealed": sealed}
 
 
 def report_context(case_id: int) -> bytes:
@@ -209,15 +225,21 @@ def open_report(secret: CaseSecret, case: Case) -> dict[str, Any]:
 
 
 def open_case_secret(case: Case, keyring: UnitKeyring) -> CaseSecret:
-    """Unseal a case's secret with the unit key generation it is sealed to.
+    """Unseal a case's secret with the newest unit key generation it is sealed to
+    that the officer holds (during a rotation a case may be sealed to two).
 
-    Raises NoKeyAccess if the officer does not hold that generation,
+    Raises NoKeyAccess if the officer holds none of them,
     DecryptionError if the sealed secret was altered or moved.
     """
+    seals = sorted(
+        (s for s in case.seals if s.holder == UNIT_KEY), key=lambda s: s.holder_id, reverse=True
+    )
+    held = [s for s in seals if s.holder_id in keyring.keys] or seals
+    if not held:
+        raise NoKeyAccess("this case is sealed to no unit key")
+    seal_ = held[0]
     raw = open_sealed(
-        case.sealed_case_secret,
-        keyring.get(case.unit_key_id),
-        grant_context(case.id, case.unit_key_id),
+        seal_.sealed, keyring.get(seal_.holder_id), grant_context(case.id, seal_.holder_id)
     )
     return CaseSecret(raw)
 

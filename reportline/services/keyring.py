@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.context import context
@@ -71,21 +73,71 @@ def active_unit_key(session: Session, pinned_fingerprint: str | None) -> UnitKey
 class PinnedUnitKey:
     """The unit key reports are sealed to: the one pinned in the instance config.
 
-    The row is read and checked once per process; afterwards the pinned key is
-    used from memory (a planted or changed row cannot take its place anyway).
+    Every call reads the pinned generation's row (one indexed row) so a retired key
+    is never sealed to; its public key is checked against the pin once per process.
+    With `config_path`, the pin is read again from the file whenever the file
+    changes, so a rotation's new pin reaches a running server without a restart.
     """
 
-    def __init__(self, fingerprint: str | None) -> None:
-        self.fingerprint = fingerprint
-        self._loaded: tuple[int, PublicKey] | None = None
+    def __init__(self, fingerprint: str | None, config_path: Path | None = None) -> None:
+        self.fingerprint = self.configured = fingerprint
+        self._config_path = config_path
+        self._config_mtime = _mtime(config_path)
+        self._checked: dict[int, PublicKey] = {}
+
+    def _current_pin(self) -> str | None:
+        mtime = _mtime(self._config_path)
+        if mtime != self._config_mtime and self._config_path is not None:
+            self._config_mtime = mtime
+            try:
+                pin = tomllib.loads(self._config_path.read_text("utf-8")).get(PIN_SETTING)
+            except (OSError, tomllib.TOMLDecodeError):
+                pin = None  # a half-edited file: keep the last pin until it parses
+            if isinstance(pin, str):
+                self.fingerprint = pin
+        return self.fingerprint
 
     def get(self, session: Session) -> tuple[int, PublicKey]:
-        """(generation id, public key); raise SetupError or DecryptionError as active_unit_key."""
-        loaded = self._loaded
-        if loaded is None:
-            unit_key = active_unit_key(session, self.fingerprint)
-            loaded = self._loaded = (unit_key.id, PublicKey(unit_key.public_key))
-        return loaded
+        """(generation id, public key) of the pinned key. Raises SetupError before
+        `init` or when the pinned key was retired, DecryptionError for a planted or
+        altered row."""
+        pin = self._current_pin()
+        if pin is None:
+            raise SetupError("no unit key is pinned in the instance config (run `reportline init`)")
+        row = session.execute(_PINNED_ROW, {"fingerprint": pin}).first()
+        if row is None:
+            raise SetupError("no unit key has the pinned fingerprint: run `reportline init` first")
+        unit_key_id, active = row
+        if not active:
+            raise SetupError(
+                "the pinned unit key was retired by a rotation: set unit_key_fingerprint "
+                "to the new key's (docs/operating.md)"
+            )
+        public = self._checked.get(unit_key_id)
+        if public is None:
+            unit_key = session.get(UnitKey, unit_key_id)
+            assert unit_key is not None  # the row was just read
+            integrity.check_unit_key(pin, unit_key)
+            public = self._checked[unit_key_id] = PublicKey(unit_key.public_key)
+        return unit_key_id, public
+
+
+PIN_SETTING = "unit_key_fingerprint"
+_PINNED_ROW = (
+    select(UnitKey.id, UnitKey.active)
+    .where(UnitKey.fingerprint == bindparam("fingerprint"))
+    .order_by(UnitKey.id.desc())
+    .limit(1)
+)
+
+
+def _mtime(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def create_unit_key(session: Session, now: datetime) -> tuple[UnitKey, PrivateKey]:
@@ -117,19 +169,55 @@ def create_recovery_key(
     )
     session.add(recovery)
     session.flush()
+    seal_recovery_grant(session, unit_key.id, unit_private_key, recovery, now)
+    return private_key
+
+
+def seal_recovery_grant(
+    session: Session,
+    unit_key_id: int,
+    unit_private_key: PrivateKey,
+    recovery: RecoveryKey,
+    now: datetime,
+) -> None:
+    """Seal one unit key generation to the recovery key."""
     session.add(
         UnitKeyGrant(
-            unit_key_id=unit_key.id,
+            unit_key_id=unit_key_id,
             recovery_key_id=recovery.id,
             sealed_private_key=seal(
                 unit_private_key.raw,
-                public_key,
-                _grant_context(unit_key.id, recovery_key_id=recovery.id),
+                PublicKey(recovery.public_key),
+                _grant_context(unit_key_id, recovery_key_id=recovery.id),
             ),
             granted_at=now,
         )
     )
-    return private_key
+
+
+def seal_grant(
+    session: Session,
+    unit_key_id: int,
+    unit_private_key: PrivateKey,
+    officer: Officer,
+    now: datetime,
+    granted_by: Officer | None = None,
+) -> None:
+    """Seal one unit key generation to an officer whose key the caller has checked."""
+    assert officer.public_key is not None
+    session.add(
+        UnitKeyGrant(
+            unit_key_id=unit_key_id,
+            officer_id=officer.id,
+            sealed_private_key=seal(
+                unit_private_key.raw,
+                PublicKey(officer.public_key),
+                _grant_context(unit_key_id, officer_id=officer.id),
+            ),
+            granted_at=now,
+            granted_by_id=granted_by.id if granted_by else None,
+        )
+    )
 
 
 def grant_unit_key(
@@ -150,7 +238,6 @@ def grant_unit_key(
     if officer.public_key is None:
         raise SetupError("the officer has not chosen a password yet")
     integrity.check_officer_key(integrity_key, officer)
-    recipient = PublicKey(officer.public_key)
     for unit_key_id, private_key in keyring.keys.items():
         existing = session.scalars(
             select(UnitKeyGrant).where(
@@ -159,17 +246,7 @@ def grant_unit_key(
         ).first()
         if existing is not None:
             continue
-        session.add(
-            UnitKeyGrant(
-                unit_key_id=unit_key_id,
-                officer_id=officer.id,
-                sealed_private_key=seal(
-                    private_key.raw, recipient, _grant_context(unit_key_id, officer_id=officer.id)
-                ),
-                granted_at=now,
-                granted_by_id=granted_by.id if granted_by else None,
-            )
-        )
+        seal_grant(session, unit_key_id, private_key, officer, now, granted_by)
     session.flush()
     audit.record(
         session,

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from hashlib import sha256
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,10 +29,10 @@ from reportline.crypto import aead
 from reportline.crypto.aead import new_key
 from reportline.crypto.context import context
 from reportline.crypto.errors import DecryptionError
-from reportline.crypto.keys import PublicKey, seal
+from reportline.crypto.keys import PublicKey
 from reportline.crypto.receipt import Receipt, generate_receipt
 from reportline.db import random_id
-from reportline.models import Case, SpentForm
+from reportline.models import Case, CaseSeal, SpentForm
 from reportline.models.case import PRIORITY_NOT_SET
 from reportline.services import alerts, cases, keyring, ledger
 from reportline.services.errors import ServiceError, SetupError
@@ -144,12 +145,12 @@ def submit_report(
     Everything is written here, so a taken random id is found and replaced before
     the caller's commit; the caller commits and only then shows the receipt.
     """
-    unit_key_id, unit_public = unit_key.get(session)  # from memory after the first time
+    unit_key_id, unit_public = unit_key.get(session)  # one indexed row; the key from memory
     receipt = generate_receipt()
     at_risk = draft.at_risk == "yes"
     # Every seal first, then the statements: on SQLite the first statement takes the
     # one write lock, and every other reporter waits while it is held.
-    case = _sealed_case(
+    case, seal = _sealed_case(
         draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
     )
     spent = {
@@ -169,9 +170,10 @@ def submit_report(
         if attempt == ID_ATTEMPTS - 1:
             raise SetupError("three random case ids in a row were taken")
         # The id is in every seal's associated data: seal again under a new one.
-        case = _sealed_case(
+        case, seal = _sealed_case(
             draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
         )
+    session.execute(insert(CaseSeal), [seal])
     ledger.adjust(session, before=False, after=True)
     if at_risk and urgent_alert_at is not None:
         alerts.mark_urgent(session, unit_key_id, urgent_alert_at)
@@ -252,8 +254,9 @@ def _sealed_case(
     unit_public: PublicKey,
     today: date,
     possible_flood: bool,
-) -> Case:
-    """A new case with a random id: the report sealed under a fresh case secret."""
+) -> tuple[Case, dict[str, Any]]:
+    """A new case with a random id, the report sealed under a fresh case secret, and
+    the row of its secret sealed to the unit key."""
     secret = cases.CaseSecret(new_key())
     case_id = random_id()
     case_public = secret.private_key().public_key()
@@ -270,7 +273,6 @@ def _sealed_case(
         id=case_id,
         received_on=today,
         unit_key_id=unit_key_id,
-        sealed_case_secret=seal(secret.raw, unit_public, cases.grant_context(case_id, unit_key_id)),
         status="received",
         status_changed_on=today,
         case_public_key=case_public.raw,
@@ -287,4 +289,4 @@ def _sealed_case(
         note_count=0,
     )
     cases.seal_state(case, secret.mac_key())
-    return case
+    return case, cases.seal_row(case_id, unit_key_id, secret, unit_public)

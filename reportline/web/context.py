@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from flask import current_app, request
 
-from reportline.config import Settings
+from reportline.config import CONFIG_FILE_NAME, Settings
 from reportline.services import instance
 from reportline.services.flood import FloodMeter
 from reportline.services.keyring import PinnedUnitKey
@@ -49,11 +49,12 @@ def client_address() -> str | None:
 
 
 def pinned_unit_key() -> PinnedUnitKey:
-    """The app's unit key (pinned in the config, loaded once per process)."""
+    """The app's unit key (pinned in the config, which is read again when it changes)."""
     value: PinnedUnitKey | None = current_app.extensions.get("reportline.unit_key")
     pin = settings().unit_key_fingerprint
-    if value is None or value.fingerprint != pin:
-        value = current_app.extensions["reportline.unit_key"] = PinnedUnitKey(pin)
+    if value is None or value.configured != pin:
+        config = settings().instance_path / CONFIG_FILE_NAME
+        value = current_app.extensions["reportline.unit_key"] = PinnedUnitKey(pin, config)
     return value
 
 

@@ -33,17 +33,7 @@ def quiet_errors(app: Flask) -> Flask:
     return app
 
 
-def test_a_unit_key_planted_in_the_database_is_never_sealed_to(
-    quiet_errors: Flask, reporter: FlaskClient, unit: Enrolled, db: Session, clock: MovableClock
-) -> None:
-    planted = generate_private_key().public_key()
-    db.add(
-        UnitKey(
-            public_key=planted.raw, fingerprint=planted.fingerprint, active=True, created_at=clock()
-        )
-    )
-    db.commit()
-    quiet_errors.extensions.pop("reportline.unit_key", None)  # as a new process: read it again
+def _send_report(reporter: FlaskClient) -> int:
     page = reporter.get("/report").get_data(as_text=True)
     response = reporter.post(
         "/report",
@@ -56,7 +46,39 @@ def test_a_unit_key_planted_in_the_database_is_never_sealed_to(
             "submission": page.split('name="submission" value="')[1].split('"')[0],
         },
     )
-    assert response.status_code == 500
+    return response.status_code
+
+
+def test_a_unit_key_planted_in_the_database_is_never_sealed_to(
+    quiet_errors: Flask, reporter: FlaskClient, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    genuine = db.scalars(select(UnitKey)).one()
+    planted = generate_private_key().public_key()
+    db.add(
+        UnitKey(
+            public_key=planted.raw, fingerprint=planted.fingerprint, active=True, created_at=clock()
+        )
+    )
+    db.commit()
+    quiet_errors.extensions.pop("reportline.unit_key", None)  # as a new process: read it again
+    assert _send_report(reporter) == 200
+    case = db.scalars(select(Case)).one()
+    assert [seal.holder_id for seal in case.seals] == [genuine.id]
+
+
+def test_a_planted_key_under_the_pinned_fingerprint_stops_reports_rather_than_take_them(
+    quiet_errors: Flask, reporter: FlaskClient, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    genuine = db.scalars(select(UnitKey)).one()
+    planted = generate_private_key().public_key()
+    db.add(
+        UnitKey(
+            public_key=planted.raw, fingerprint=genuine.fingerprint, active=True, created_at=clock()
+        )
+    )
+    db.commit()
+    quiet_errors.extensions.pop("reportline.unit_key", None)
+    assert _send_report(reporter) == 500
     assert db.scalars(select(Case)).all() == []
 
 
@@ -180,5 +202,3 @@ def test_a_follow_up_session_ends_four_hours_after_sign_in_however_active(
         assert reporter.get("/follow-up/case").status_code == 200
     clock.advance(minutes=31)
     assert reporter.get("/follow-up/case").status_code == 303
-
-

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import parse_receipt
-from reportline.models import AuditEntry, Case, Message
+from reportline.models import AuditEntry, Case, CaseSeal, Message
 from reportline.services import audit, cases, keyring
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from tests.helpers import (
@@ -163,9 +163,8 @@ def test_a_sealed_case_secret_swapped_between_cases_does_not_open(
     submit_report(reporter)
     submit_report(quiet_errors.test_client())
     first, second = db.scalars(select(Case)).all()
-    db.execute(
-        update(Case).where(Case.id == first.id).values(sealed_case_secret=second.sealed_case_secret)
-    )
+    other = db.scalars(select(CaseSeal.sealed).where(CaseSeal.case_id == second.id)).one()
+    db.execute(update(CaseSeal).where(CaseSeal.case_id == first.id).values(sealed=other))
     _tampered(
         supervisor.get(f"/triage/cases/{cases.reference(first.id)}"),
         "sealed key does not open",
@@ -425,9 +424,8 @@ def test_a_case_pointed_at_another_unit_key_is_flagged_not_hidden(
     db.add(key_row)
     db.commit()
     case = db.scalars(select(Case)).one()
-    db.execute(
-        update(Case).where(Case.id == case.id).values(unit_key_id=key_row.id, status="closed")
-    )
+    db.execute(update(CaseSeal).where(CaseSeal.case_id == case.id).values(holder_id=key_row.id))
+    db.execute(update(Case).where(Case.id == case.id).values(status="closed"))
     queue = supervisor.get("/triage/?status=all").get_data(as_text=True)
     assert "Failed its integrity check: possible tampering" in queue
     _tampered(supervisor.get(f"/triage/cases/{reference}"), "sealed key does not open")

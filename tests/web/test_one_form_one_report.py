@@ -109,8 +109,10 @@ def test_rounds_for_kept_receipts_come_at_a_random_pace_no_sooner_than_set() -> 
 # Alerts (docs/security.md, "Alerts"): alert_batches and pending_alerts hold batch
 # slots and retry times, written on the alert schedule, never when a report arrives;
 # urgent_marks the quarter hour of an at-risk report, until its batch (minutes).
+# key_rotations: when an operator rotated the unit key.
 TIMED_TABLES = {
     "alert_batches",
+    "key_rotations",
     "pending_alerts",
     "urgent_marks",
     "audit_entries",

@@ -53,7 +53,8 @@ def test_a_valid_report_is_stored_sealed_and_a_ten_word_receipt_shown(
     assert case.received_on == date(2026, 11, 23)
     assert case.status == "received"
     assert VALID_REPORT["what_happened"].encode() not in case.report
-    assert case.unit_key_id is not None and len(case.sealed_case_secret) > 1000
+    assert [(s.holder, s.holder_id) for s in case.seals] == [("unit_key", case.unit_key_id)]
+    assert len(case.seals[0].sealed) > 1000
 
 
 def test_an_empty_form_names_each_missing_answer_next_to_its_field(

@@ -1,0 +1,254 @@
+"""`reportline keys`: rotate the unit key, check or replace the recovery key, list keys.
+
+The procedures that use them are in docs/operating.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import click
+from sqlalchemy.orm import Session
+
+from reportline import utcnow
+from reportline.config import Settings
+from reportline.crypto.errors import DecryptionError
+from reportline.services import instance, key_inventory, keyring, recovery, rotation
+from reportline.services.errors import ServiceError
+from reportline.services.keyring import UnitKeyring, format_recovery_key, parse_recovery_key
+
+
+@click.group()
+def keys() -> None:
+    """The unit key and the recovery key."""
+
+
+def _cli() -> tuple[Callable[[Path], Settings], Path]:
+    # The instance helpers live in reportline.cli, which imports this module.
+    from reportline import cli
+
+    return cli._settings, cli._instance_path()
+
+
+def _refused(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc).capitalize().rstrip(".") + ".")
+
+
+def _read_recovery_key(path: Path) -> keyring.PrivateKey:
+    try:
+        return parse_recovery_key(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"Cannot read {path}: {exc}.") from exc
+    except DecryptionError as exc:
+        raise _refused(exc) from exc
+
+
+RECOVERY_FILE = click.option(
+    "--recovery-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The offline recovery key file.",
+)
+
+
+@keys.command("rotate")
+@RECOVERY_FILE
+@click.option(
+    "--email",
+    help="A supervisor's e-mail address; their password, then a current code, on stdin.",
+)
+@click.option(
+    "--no-retire",
+    is_flag=True,
+    help="Re-seal every case but keep the old key open (several servers: docs/operating.md).",
+)
+def rotate(recovery_key_file: Path | None, email: str | None, no_retire: bool) -> None:
+    """Make a new unit key for the same holders, re-seal every case to it, retire the old.
+
+    Run it again to resume after an interruption; a second one at once is refused.
+    """
+    if (recovery_key_file is None) == (email is None):
+        raise click.UsageError("Give either --recovery-key-file or --email.")
+    make_settings, path = _cli()
+    settings = make_settings(path)
+    with instance.database_session(settings) as session:
+        lock = rotation.RotationLock(session.get_bind().engine)
+        try:
+            lock.acquire()
+        except ServiceError as exc:
+            raise _refused(exc) from exc
+        try:
+            opener, actor = _unit_keys_opener(session, settings, recovery_key_file, email)
+            state = _run(session, settings, path, opener, actor, not no_retire)
+        except (ServiceError, DecryptionError) as exc:
+            raise _refused(exc) from exc
+        finally:
+            lock.release()
+    if state.finished:
+        click.echo(f"Unit key rotated: reports are now sealed to {state.to_fingerprint}.")
+    else:
+        click.echo(
+            f"Every case is sealed to {state.to_fingerprint}; {state.from_fingerprint} is "
+            "still open. Pin the new key on every server, then run `keys rotate` again."
+        )
+
+
+def _unit_keys_opener(
+    session: Session, settings: Settings, recovery_key_file: Path | None, email: str | None
+) -> tuple[Callable[[], UnitKeyring], str]:
+    """A function opening the unit keys afresh (a rotation adds one), and the actor."""
+    if recovery_key_file is not None:
+        recovery_private = _read_recovery_key(recovery_key_file)
+        return lambda: keyring.unlock_with_recovery_key(session, recovery_private), "cli"
+    password = sys.stdin.readline().rstrip("\r\n")
+    code = sys.stdin.readline().strip()
+    assert email is not None
+    officer, private_key = rotation.supervisor_key(
+        session, email, password, code, utcnow(), instance.integrity_key(settings)
+    )
+    session.commit()  # the code is spent
+    return lambda: keyring.unlock_unit_keys(session, officer.id, private_key), officer.email
+
+
+def _run(
+    session: Session,
+    settings: Settings,
+    path: Path,
+    opener: Callable[[], UnitKeyring],
+    actor: str,
+    retire_old: bool,
+) -> rotation.Progress:
+    from reportline import cli
+
+    with click.progressbar(length=1, label="Re-sealing cases", file=sys.stderr) as bar:
+        shown = 0
+
+        def on_step(step: str, progress: rotation.Progress) -> None:
+            nonlocal shown
+            if step == rotation.PINNED:
+                click.echo(f"\nNew unit key {progress.to_fingerprint} pinned.", err=True)
+            bar.length = max(progress.total, 1)
+            bar.update(progress.moved - shown)
+            shown = progress.moved
+
+        return rotation.Rotator(
+            session,
+            opener,
+            actor,
+            utcnow,
+            instance.integrity_key(settings),
+            lambda fingerprint: cli._pin_unit_key(path, fingerprint),
+            on_step,
+            retire_old,
+        ).run()
+
+
+@keys.command("verify-recovery")
+@click.option(
+    "--recovery-key-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The offline recovery key file to check.",
+)
+def verify_recovery(recovery_key_file: Path) -> None:
+    """Check that a recovery key file opens this instance's unit key; change nothing else."""
+    make_settings, path = _cli()
+    settings = make_settings(path)
+    recovery_private = _read_recovery_key(recovery_key_file)
+    with instance.database_session(settings) as session:
+        try:
+            verified = recovery.verify(session, recovery_private, utcnow())
+        except (ServiceError, DecryptionError) as exc:
+            raise _refused(exc) from exc
+        session.commit()
+    click.echo(
+        f"Recovery key {verified.fingerprint} opens the unit key ({verified.verified_at:%Y-%m-%d})."
+    )
+
+
+@keys.command("new-recovery")
+@click.option(
+    "--recovery-key-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The current recovery key file.",
+)
+@click.option(
+    "--new-recovery-key-file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the new one (a new file, mode 0600).",
+)
+def new_recovery(recovery_key_file: Path, new_recovery_key_file: Path) -> None:
+    """Replace the recovery key: the new one opens everything, the old one nothing new."""
+    from reportline import cli
+
+    make_settings, path = _cli()
+    settings = make_settings(path)
+    old_private = _read_recovery_key(recovery_key_file)
+    with instance.database_session(settings) as session:
+        try:
+            new_private = recovery.replace(session, old_private, utcnow())
+        except (ServiceError, DecryptionError) as exc:
+            raise _refused(exc) from exc
+        # Written before the commit and removed if it fails: the other way round a
+        # committed key could be lost.
+        cli._write_recovery_key(new_recovery_key_file, format_recovery_key(new_private))
+        try:
+            session.commit()
+        except Exception:
+            new_recovery_key_file.unlink(missing_ok=True)
+            raise
+    fingerprint = new_private.public_key().fingerprint
+    click.echo(f"New recovery key {fingerprint} written to {new_recovery_key_file}.")
+    click.secho(
+        "Move it offline now and delete the file. Keep the old key as long as backups "
+        "made before today are kept: only it opens them.",
+        fg="red",
+        err=True,
+    )
+
+
+@keys.command("status")
+def status() -> None:
+    """The unit key's fingerprint and age, its holders, and the recovery key."""
+    make_settings, path = _cli()
+    settings = make_settings(path)
+    with instance.database_session(settings) as session:
+        found = key_inventory.inventory(session)
+    click.echo(describe(found, utcnow()))
+
+
+def _day(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d}" if moment else "never"
+
+
+def describe(found: key_inventory.Inventory, now: datetime) -> str:
+    """The inventory as text."""
+    lines = []
+    for key in found.unit_keys:
+        state = "active" if key.active else f"retired {_day(key.retired_at)}"
+        age = (now - key.created_at).days
+        lines.append(
+            f"Unit key {key.fingerprint}: {state}, made {_day(key.created_at)} ({age} days)"
+        )
+        holders = ", ".join(key.holders) or "no active officer"
+        recovery_note = " and the recovery key" if key.recovery_holds else ""
+        lines.append(f"  held by {holders}{recovery_note}")
+        lines.append(f"  cases sealed to it: {key.cases}")
+    lines.append(f"Cases still under a retired key: {found.under_retired_keys}")
+    if found.rotation is not None:
+        progress = found.rotation
+        lines.append(
+            f"Rotation to {progress.to_fingerprint} unfinished: {progress.moved} of "
+            f"{progress.total} cases re-sealed (run `reportline keys rotate` to resume)"
+        )
+    for held in found.recovery_keys:
+        state = f"replaced {_day(held.retired_at)}" if held.retired_at else "current"
+        lines.append(
+            f"Recovery key {held.fingerprint}: {state}, made {_day(held.created_at)}, "
+            f"last verified {_day(held.verified_at)}"
+        )
+    return "\n".join(lines)

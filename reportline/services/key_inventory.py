@@ -1,0 +1,94 @@
+"""What keys the unit has and who holds them: `reportline keys status` and the keys page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from reportline.models import CaseSeal, Officer, RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.services import cases, rotation
+
+
+@dataclass(frozen=True)
+class UnitKeyLine:
+    """One unit key generation."""
+
+    fingerprint: str
+    created_at: datetime
+    active: bool  # reports may be sealed to it
+    retired_at: datetime | None
+    holders: tuple[str, ...]  # active officers' e-mail addresses
+    recovery_holds: bool
+    cases: int  # case secrets sealed to it
+
+
+@dataclass(frozen=True)
+class RecoveryLine:
+    """One recovery key (only its public half is known here)."""
+
+    fingerprint: str
+    created_at: datetime
+    verified_at: datetime | None
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Every unit key generation (newest first), recovery key and an unfinished rotation."""
+
+    unit_keys: tuple[UnitKeyLine, ...]
+    recovery_keys: tuple[RecoveryLine, ...]
+    rotation: rotation.Progress | None
+
+    @property
+    def under_retired_keys(self) -> int:
+        """Cases whose secret is still sealed to a retired generation (normally 0)."""
+        return sum(line.cases for line in self.unit_keys if not line.active)
+
+
+def inventory(session: Session) -> Inventory:
+    """The unit's keys as they stand."""
+    counts: dict[int, int] = dict(
+        session.execute(
+            select(CaseSeal.holder_id, func.count())
+            .where(CaseSeal.holder == cases.UNIT_KEY)
+            .group_by(CaseSeal.holder_id)
+        ).all()
+    )
+    holders: dict[int, list[str]] = {}
+    for unit_key_id, email in session.execute(
+        select(UnitKeyGrant.unit_key_id, Officer.email)
+        .join(Officer, Officer.id == UnitKeyGrant.officer_id)
+        .where(Officer.active.is_(True))
+        .order_by(Officer.email)
+    ):
+        holders.setdefault(unit_key_id, []).append(email)
+    recovery_held = set(
+        session.scalars(
+            select(UnitKeyGrant.unit_key_id)
+            .join(RecoveryKey, RecoveryKey.id == UnitKeyGrant.recovery_key_id)
+            .where(RecoveryKey.retired_at.is_(None))
+        )
+    )
+    lines = tuple(
+        UnitKeyLine(
+            key.fingerprint,
+            key.created_at,
+            key.active,
+            key.retired_at,
+            tuple(holders.get(key.id, ())),
+            key.id in recovery_held,
+            counts.get(key.id, 0),
+        )
+        for key in session.scalars(select(UnitKey).order_by(UnitKey.id.desc()))
+    )
+    recovery_lines = tuple(
+        RecoveryLine(r.fingerprint, r.created_at, r.verified_at, r.retired_at)
+        for r in session.scalars(select(RecoveryKey).order_by(RecoveryKey.id.desc()))
+    )
+    unfinished = rotation.running(session)
+    state = rotation.progress(session, unfinished) if unfinished else None
+    return Inventory(lines, recovery_lines, state)

@@ -1,0 +1,76 @@
+"""The offline recovery key: checking a copy, and replacing it (docs/operating.md).
+
+Replacing it seals every unit key generation the old key opened to the new one
+and deletes the old key's grants, so the old file opens nothing in this
+database any more; a backup taken before still opens with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from reportline.crypto.keys import PrivateKey, generate_private_key
+from reportline.models import RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.services import audit, keyring
+from reportline.services.errors import NoKeyAccess
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A recovery key file that opens the active unit key."""
+
+    fingerprint: str
+    verified_at: datetime
+
+
+def _current(session: Session, recovery_private: PrivateKey) -> RecoveryKey:
+    fingerprint = recovery_private.public_key().fingerprint
+    recovery = session.scalars(
+        select(RecoveryKey).where(RecoveryKey.fingerprint == fingerprint)
+    ).first()
+    if recovery is None or recovery.public_key != recovery_private.public_key().raw:
+        raise NoKeyAccess("this recovery key does not belong to this instance")
+    if recovery.retired_at is not None:
+        raise NoKeyAccess(
+            f"this recovery key was replaced on {recovery.retired_at:%Y-%m-%d}: it opens only "
+            "backups made before then"
+        )
+    return recovery
+
+
+def verify(session: Session, recovery_private: PrivateKey, now: datetime) -> Verified:
+    """Check that the key opens every active unit key generation; record when.
+
+    Changes no key. Raises NoKeyAccess for a key of another instance or a
+    replaced one, DecryptionError if a grant does not open.
+    """
+    recovery = _current(session, recovery_private)
+    opened = keyring.unlock_with_recovery_key(session, recovery_private)
+    for unit_key_id in session.scalars(select(UnitKey.id).where(UnitKey.active.is_(True))):
+        opened.get(unit_key_id)
+    recovery.verified_at = now
+    audit.record(session, "cli", "recovery_key.verified", now, recovery_key=recovery.id)
+    return Verified(recovery.fingerprint, now)
+
+
+def replace(session: Session, old_private: PrivateKey, now: datetime) -> PrivateKey:
+    """Make a new recovery key holding every generation the old one opened; retire the
+    old one and delete its grants. Return the new private key (the caller writes it
+    out once). Raises NoKeyAccess for a key of another instance or a replaced one."""
+    old = _current(session, old_private)
+    opened = keyring.unlock_with_recovery_key(session, old_private)
+    new_private = generate_private_key()
+    new_public = new_private.public_key()
+    new = RecoveryKey(public_key=new_public.raw, fingerprint=new_public.fingerprint, created_at=now)
+    session.add(new)
+    session.flush()
+    for unit_key_id, unit_private in sorted(opened.keys.items()):
+        keyring.seal_recovery_grant(session, unit_key_id, unit_private, new, now)
+    session.execute(delete(UnitKeyGrant).where(UnitKeyGrant.recovery_key_id == old.id))
+    old.retired_at = now
+    audit.record(session, "cli", "recovery_key.replaced", now, recovery_key=new.id, replaced=old.id)
+    return new_private

@@ -1,0 +1,354 @@
+"""Unit key rotation: a new unit key for the same holders, every case re-sealed to it.
+
+Why and what it protects: docs/security.md ("Key events"). The order of steps
+keeps every case readable by every entitled officer at every instant, even
+when the process is killed between any two of them:
+
+1. one transaction makes the new generation and seals it to every active
+   officer who holds the old one and to the recovery key (`start`);
+2. the caller pins the new key in the instance config, so new reports are
+   sealed to it (a server not yet re-pinned keeps sealing to the old key,
+   which everyone still holds);
+3. case seals move from the old generation to the new in small transactions,
+   each deleting an old seal and adding its replacement (`reseal_batch`);
+4. one transaction retires the old key once no case is sealed to it
+   (`retire`); then any report sealed to it by a process that had not yet
+   seen the retirement is moved too (`reseal_batch` again), and the rotation
+   is recorded as finished (`finish`).
+
+The old generation's grants stay: they open nothing new (no report is sealed
+to it after step 4) and keep a straggler readable. An interrupted rotation
+is resumed by starting it again; only one runs at a time (`RotationLock`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, seal
+from reportline.db import begin_read_only
+from reportline.models import CaseSeal, KeyRotation, Officer, RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.services import audit, cases, integrity, keyring, officers, second_factor
+from reportline.services.errors import ServiceError, SetupError
+from reportline.services.keyring import UnitKeyring
+
+BATCH = 1000
+# A number only ReportLine's rotations take as a PostgreSQL advisory lock.
+ADVISORY_LOCK = 0x524C_524F_5441  # "RLROTA"
+
+
+class RotationRunning(ServiceError):
+    """Another rotation holds the rotation lock."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a rotation is: case seals moved out of `total`."""
+
+    rotation_id: int
+    from_fingerprint: str
+    to_fingerprint: str
+    total: int
+    remaining: int
+    finished: bool
+
+    @property
+    def moved(self) -> int:
+        """Case seals already under the new key."""
+        return max(self.total - self.remaining, 0)
+
+
+class RotationLock:
+    """Held while a rotation runs; the operating system frees it if the process dies.
+
+    PostgreSQL: a session advisory lock on a connection of its own. SQLite (one
+    server): an exclusive `flock` on a file beside the database.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock; raise RotationRunning if another process or thread holds it."""
+        if self._engine.dialect.name == "postgresql":
+            connection = self._engine.connect()
+            taken = connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK}
+            ).scalar()
+            connection.commit()
+            if not taken:
+                connection.close()
+                raise RotationRunning("another rotation of the unit key is running")
+            self._connection = connection
+            return
+        handle = open(_lock_path(self._engine), "ab")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RotationRunning("another rotation of the unit key is running") from None
+        self._file = handle
+
+    def release(self) -> None:
+        """Free the lock (closing the connection or file frees it too)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _lock_path(engine: Engine) -> Path:
+    database = engine.url.database or ""
+    if database in ("", ":memory:"):
+        raise SetupError("a rotation needs a database file")
+    return Path(database).with_name(Path(database).name + ".rotation-lock")
+
+
+def running(session: Session) -> KeyRotation | None:
+    """The rotation not yet finished, if any."""
+    return session.scalars(
+        select(KeyRotation).where(KeyRotation.finished_at.is_(None)).order_by(KeyRotation.id)
+    ).first()
+
+
+def _seals_under(session: Session, unit_key_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(CaseSeal)
+            .where(CaseSeal.holder == cases.UNIT_KEY, CaseSeal.holder_id == unit_key_id)
+        )
+        or 0
+    )
+
+
+def start(
+    session: Session, unit_keys: UnitKeyring, actor: str, now: datetime, integrity_key: bytes
+) -> KeyRotation:
+    """Make the new unit key and seal it to the old one's holders and the recovery key.
+
+    Raises RotationRunning if a rotation is unfinished (resume it instead),
+    NoKeyAccess if `unit_keys` does not open the active key, SetupError without
+    one, DecryptionError if a holder's public key fails its integrity check.
+    """
+    if running(session) is not None:
+        raise RotationRunning("a rotation is unfinished: resume it")
+    old = session.scalars(
+        select(UnitKey).where(UnitKey.active.is_(True)).order_by(UnitKey.id.desc())
+    ).first()
+    if old is None:
+        raise SetupError("no active unit key: run `reportline init` first")
+    unit_keys.get(old.id)  # NoKeyAccess before anything is made
+    holders = session.scalars(
+        select(Officer)
+        .join(UnitKeyGrant, UnitKeyGrant.officer_id == Officer.id)
+        .where(UnitKeyGrant.unit_key_id == old.id, Officer.active.is_(True))
+        .order_by(Officer.id)
+    ).all()
+    for officer in holders:
+        integrity.check_officer_key(integrity_key, officer)
+    new, new_private = keyring.create_unit_key(session, now)
+    for officer in holders:
+        keyring.seal_grant(session, new.id, new_private, officer, now)
+    for recovery in session.scalars(select(RecoveryKey).where(RecoveryKey.retired_at.is_(None))):
+        keyring.seal_recovery_grant(session, new.id, new_private, recovery, now)
+    rotation = KeyRotation(
+        from_unit_key_id=old.id,
+        to_unit_key_id=new.id,
+        started_at=now,
+        total=_seals_under(session, old.id),
+    )
+    session.add(rotation)
+    session.flush()
+    audit.record(
+        session, actor, "unit_key.rotation_started", now, rotation=rotation.id, holders=len(holders)
+    )
+    return rotation
+
+
+def progress(session: Session, rotation: KeyRotation) -> Progress:
+    """Where `rotation` stands now."""
+    old = session.get(UnitKey, rotation.from_unit_key_id)
+    new = session.get(UnitKey, rotation.to_unit_key_id)
+    assert old is not None and new is not None  # foreign keys
+    return Progress(
+        rotation.id,
+        old.fingerprint,
+        new.fingerprint,
+        rotation.total,
+        _seals_under(session, old.id),
+        rotation.finished_at is not None,
+    )
+
+
+def reseal_batch(session: Session, rotation: KeyRotation, unit_keys: UnitKeyring) -> int:
+    """Move up to BATCH case seals from the old key to the new; return how many moved.
+
+    The seals are opened and sealed in a read-only snapshot, then one short write
+    replaces those still there (a case deleted meanwhile is skipped), so reporters
+    wait for a few milliseconds of writing, never for the cryptography.
+    """
+    from_id, to_id = rotation.from_unit_key_id, rotation.to_unit_key_id
+    old_private = unit_keys.get(from_id)
+    new_public = PublicKey(unit_keys.get(to_id).public_key().raw)
+    session.commit()
+    begin_read_only(session)
+    rows = session.execute(
+        select(CaseSeal.case_id, CaseSeal.sealed)
+        .where(CaseSeal.holder == cases.UNIT_KEY, CaseSeal.holder_id == from_id)
+        .order_by(CaseSeal.case_id)
+        .limit(BATCH)
+    ).all()
+    session.commit()
+    if not rows:
+        return 0
+    resealed = {}
+    for case_id, sealed in rows:
+        raw = open_sealed(sealed, old_private, cases.grant_context(case_id, from_id))
+        resealed[case_id] = seal(raw, new_public, cases.grant_context(case_id, to_id))
+    still_there = session.scalars(
+        delete(CaseSeal)
+        .where(
+            CaseSeal.holder == cases.UNIT_KEY,
+            CaseSeal.holder_id == from_id,
+            CaseSeal.case_id.in_(list(resealed)),
+        )
+        .returning(CaseSeal.case_id)
+    ).all()
+    if still_there:
+        session.execute(
+            insert(CaseSeal),
+            [
+                {
+                    "case_id": case_id,
+                    "holder": cases.UNIT_KEY,
+                    "holder_id": to_id,
+                    "sealed": resealed[case_id],
+                }
+                for case_id in still_there
+            ],
+        )
+    session.commit()
+    return len(still_there)
+
+
+def retire(session: Session, rotation: KeyRotation, now: datetime) -> bool:
+    """Retire the old key if no case is sealed to it any more; return whether it was.
+    Nothing is sealed to a retired key afterwards (`keyring.PinnedUnitKey` refuses it)."""
+    if _seals_under(session, rotation.from_unit_key_id):
+        return False
+    old = session.get(UnitKey, rotation.from_unit_key_id, with_for_update=True)
+    assert old is not None
+    old.active = False
+    old.retired_at = now
+    return True
+
+
+def finish(session: Session, rotation: KeyRotation, actor: str, now: datetime) -> None:
+    """Record the rotation as done (after the last sweep for reports sealed to the old
+    key by a process that had not yet seen it retired)."""
+    rotation.finished_at = now
+    audit.record(session, actor, "unit_key.rotated", now, rotation=rotation.id)
+
+
+# The steps a caller may watch (and a test may stop a process at).
+STARTED, PINNED, BATCH_DONE, RETIRED = "started", "pinned", "batch", "retired"
+
+
+@dataclass
+class Rotator:
+    """Runs or resumes a rotation to the end, reporting each step.
+
+    `pin(fingerprint)` writes the new key's fingerprint to the instance config;
+    `on_step(step, progress)` is called after each step (a progress bar).
+    `retire_old` False stops before retiring, for fleets that re-pin every
+    server first (docs/operating.md).
+    """
+
+    session: Session
+    unit_keys: Callable[[], UnitKeyring]
+    actor: str
+    clock: Callable[[], datetime]
+    integrity_key: bytes
+    pin: Callable[[str], None]
+    on_step: Callable[[str, Progress], None]
+    retire_old: bool = True
+    # Seconds to wait after retiring before the last sweep: long enough for a
+    # submission that read the old key as active to commit.
+    settle_seconds: float = 1.0
+
+    def run(self) -> Progress:
+        """Start or resume, move every seal, retire; return the final progress."""
+        session = self.session
+        rotation = running(session)
+        if rotation is None:
+            rotation = start(
+                session, self.unit_keys(), self.actor, self.clock(), self.integrity_key
+            )
+            session.commit()
+            self.on_step(STARTED, progress(session, rotation))
+        keys = self.unit_keys()  # now opens the new generation too
+        keys.get(rotation.to_unit_key_id)
+        state = progress(session, rotation)
+        session.commit()
+        self.pin(state.to_fingerprint)
+        self.on_step(PINNED, state)
+        old = session.get(UnitKey, rotation.from_unit_key_id)
+        assert old is not None
+        if old.active:
+            while reseal_batch(session, rotation, keys):
+                self.on_step(BATCH_DONE, progress(session, rotation))
+                session.commit()
+            if not self.retire_old:
+                return progress(session, rotation)
+            while not retire(session, rotation, self.clock()):
+                session.rollback()
+                reseal_batch(session, rotation, keys)
+            session.commit()
+            self.on_step(RETIRED, progress(session, rotation))
+            time.sleep(self.settle_seconds)
+        while reseal_batch(session, rotation, keys):
+            pass
+        finish(session, rotation, self.actor, self.clock())
+        session.commit()
+        return progress(session, rotation)
+
+
+class NotAccepted(ServiceError):
+    """The e-mail address, password or second-factor code was not accepted."""
+
+
+def supervisor_key(
+    session: Session, email: str, password: str, code: str, now: datetime, integrity_key: bytes
+) -> tuple[Officer, PrivateKey]:
+    """An active supervisor's private key, opened with their password and a current code.
+
+    Raises NotAccepted (saying no more, as a sign-in would) for an unknown address, a
+    wrong password or code, or an officer who is not an active supervisor.
+    """
+    officer = session.scalars(select(Officer).where(Officer.email == email.strip().lower())).first()
+    refused = NotAccepted("the e-mail address, password or code was not accepted")
+    if officer is None or not officer.active or officer.role != "supervisor":
+        raise refused
+    try:
+        private_key = officers.unlock_private_key(officer, password, integrity_key)
+        seed = second_factor.open_totp_seed(officer, private_key)
+    except DecryptionError:
+        raise refused from None
+    if not second_factor.accept_totp(session, officer, seed, code.strip(), now):
+        raise refused
+    return officer, private_key

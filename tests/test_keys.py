@@ -1,0 +1,322 @@
+"""`reportline keys`: rotating the unit key (also killed with SIGKILL and resumed),
+checking and replacing the recovery key, and the inventory; on every backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline.cli import main
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.keys import PrivateKey, generate_private_key, open_sealed
+from reportline.models import AuditEntry, Case, CaseSeal, KeyRotation, Officer, UnitKey
+from reportline.services import cases, keyring, rotation
+from reportline.services.errors import NoKeyAccess
+from reportline.services.keyring import UnitKeyring, format_recovery_key
+from tests.helpers import Enrolled, MovableClock, add_reader, submit_report, unlock_officer_key
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGURED = (
+    "database_url",
+    "secret_key",
+    "receipt_pepper",
+    "argon2_time_cost",
+    "argon2_memory_cost_kib",
+    "argon2_parallelism",
+    "min_form_seconds",
+)
+
+
+@pytest.fixture
+def keyed(
+    app: Flask,
+    app_settings: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    clock: MovableClock,
+    reporter: FlaskClient,
+    instance_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    """A unit with a reader, a revoked officer, five reports, the instance config the
+    command reads (which the app also reads for its pin) and the recovery key file."""
+    reader = add_reader(db, clock, unit, "reader@unit.example")
+    revoked = add_reader(db, clock, unit, "revoked@unit.example")
+    old_copy = keyring.unlock_unit_keys(
+        db, revoked.officer_id, unlock_officer_key(db, revoked)
+    )  # what the revoked officer may have kept
+    row = db.get(Officer, revoked.officer_id)
+    assert row is not None
+    keyring.revoke_unit_key(db, row)
+    db.commit()
+    for number in range(5):
+        submit_report(reporter, what_happened=f"report {number}")
+    lines = [f"{name} = {json.dumps(app_settings[name])}" for name in CONFIGURED]
+    lines.append(f'unit_key_fingerprint = "{app_settings["unit_key_fingerprint"]}"')
+    (instance_path / "config.toml").write_text("\n".join(lines) + "\n")
+    key_file = instance_path.parent / "recovery.txt"
+    key_file.write_text(format_recovery_key(app.extensions["test.recovery_key"]))
+    monkeypatch.setenv("REPORTLINE_INSTANCE", str(instance_path))
+    return {"reader": reader, "old_copy": old_copy, "key_file": key_file}
+
+
+def _keyrings(db: Session, app: Flask, *officers: Enrolled) -> dict[str, UnitKeyring]:
+    opened = {
+        who.email: keyring.unlock_unit_keys(db, who.officer_id, unlock_officer_key(db, who))
+        for who in officers
+    }
+    opened["recovery"] = keyring.unlock_with_recovery_key(db, app.extensions["test.recovery_key"])
+    return opened
+
+
+def _every_report_opens_for(db: Session, keyrings: dict[str, UnitKeyring]) -> int:
+    db.expire_all()
+    found = db.scalars(select(Case)).all()
+    for case in found:
+        for who, unit_keys in keyrings.items():
+            secret = cases.open_case_secret(case, unit_keys)
+            assert cases.open_report(secret, case)["what_happened"].startswith("report"), who
+    return len(found)
+
+
+def _rotate(*arguments: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(main, ["keys", "rotate", *arguments], input=stdin)
+
+
+def _pinned(instance_path: Path) -> str:
+    pin = tomllib.loads((instance_path / "config.toml").read_text())["unit_key_fingerprint"]
+    return str(pin)
+
+
+def _finished_properly(
+    db: Session, app: Flask, keyed: dict[str, Any], unit: Enrolled, instance_path: Path
+) -> None:
+    """After a rotation: every case sealed to the new key alone, the old retired, the
+    new one pinned, every report open to every holder and none to the revoked copy."""
+    db.expire_all()
+    old, new = db.scalars(select(UnitKey).order_by(UnitKey.id)).all()
+    assert not old.active and old.retired_at is not None and new.active
+    assert _pinned(instance_path) == new.fingerprint
+    holders = {s.holder_id for s in db.scalars(select(CaseSeal))}
+    assert holders == {new.id}
+    assert _every_report_opens_for(db, _keyrings(db, app, unit, keyed["reader"])) >= 5
+    old_copy: UnitKeyring = keyed["old_copy"]
+    for seal in db.scalars(select(CaseSeal)):
+        with pytest.raises(DecryptionError):
+            open_sealed(
+                seal.sealed, old_copy.keys[old.id], cases.grant_context(seal.case_id, new.id)
+            )
+    assert db.scalars(select(KeyRotation.finished_at)).one() is not None
+
+
+def test_a_rotation_reseals_every_report_to_a_new_key_its_holders_and_the_recovery_key_open(
+    app: Flask,
+    keyed: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    instance_path: Path,
+    reporter: FlaskClient,
+) -> None:
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    assert "Unit key rotated" in result.output
+    # The running app read the new pin from its config: the next report goes to the new key.
+    submit_report(reporter, what_happened="report after the rotation")
+    _finished_properly(db, app, keyed, unit, instance_path)
+    revoked = db.scalars(select(Officer).where(Officer.email == "revoked@unit.example")).one()
+    with pytest.raises(NoKeyAccess):
+        keyring.unlock_unit_keys(db, revoked.id, generate_private_key())
+    actions = db.scalars(select(AuditEntry.action)).all()
+    assert "unit_key.rotation_started" in actions and "unit_key.rotated" in actions
+
+
+@pytest.mark.parametrize(
+    ("point", "nth"),
+    [
+        ("started", 1),
+        ("pinned", 1),
+        ("sealing", 3),
+        ("writing", 2),
+        ("batch", 2),
+        ("retired", 1),
+    ],
+)
+def test_a_rotation_killed_at_any_point_leaves_every_report_readable_and_resumes(
+    app: Flask,
+    keyed: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    instance_path: Path,
+    reporter: FlaskClient,
+    point: str,
+    nth: int,
+) -> None:
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.rotation_worker",
+            str(instance_path),
+            str(keyed["key_file"]),
+            point,
+            str(nth),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "REPORTLINE_INSTANCE": str(instance_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == -9, worker.stderr
+    # Killed: every report still opens for every officer entitled to it, and reports
+    # still arrive (sealed to whichever key the config pins now).
+    everyone = _keyrings(db, app, unit, keyed["reader"])
+    assert _every_report_opens_for(db, everyone) == 5
+    submit_report(reporter, what_happened="report while interrupted")
+    assert _every_report_opens_for(db, _keyrings(db, app, unit, keyed["reader"])) == 6
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    _finished_properly(db, app, keyed, unit, instance_path)
+
+
+def test_a_second_rotation_while_one_runs_is_refused_and_changes_nothing(
+    app: Flask, keyed: dict[str, Any], db: Session
+) -> None:
+    lock = rotation.RotationLock(db.get_bind().engine)
+    lock.acquire()
+    try:
+        result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    finally:
+        lock.release()
+    assert result.exit_code == 1
+    assert "Another rotation of the unit key is running." in result.output
+    assert len(db.scalars(select(UnitKey)).all()) == 1
+
+
+def test_a_supervisor_rotates_with_password_and_code_and_a_wrong_code_changes_nothing(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session, instance_path: Path
+) -> None:
+    wrong = _rotate("--email", unit.email, stdin=f"{unit.password}\n000000\n")
+    assert wrong.exit_code == 1
+    assert "not accepted" in wrong.output
+    assert len(db.scalars(select(UnitKey)).all()) == 1
+    code = pyotp.TOTP(unit.totp_seed).now()
+    result = _rotate("--email", unit.email, stdin=f"{unit.password}\n{code}\n")
+    assert result.exit_code == 0, result.output
+    _finished_properly(db, app, keyed, unit, instance_path)
+    officer_only = _rotate("--email", keyed["reader"].email, stdin="x\n1\n")
+    assert officer_only.exit_code == 1
+
+
+def test_a_rotation_without_retiring_keeps_the_old_key_open_until_run_again(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session, instance_path: Path
+) -> None:
+    first = _rotate("--recovery-key-file", str(keyed["key_file"]), "--no-retire")
+    assert first.exit_code == 0, first.output
+    assert "still open" in first.output
+    assert all(key.active for key in db.scalars(select(UnitKey)))
+    status = CliRunner().invoke(main, ["keys", "status"])
+    assert "unfinished: 5 of 5 cases re-sealed" in status.output
+    again = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert again.exit_code == 0, again.output
+    _finished_properly(db, app, keyed, unit, instance_path)
+
+
+def test_keys_status_lists_each_key_its_holders_and_the_recovery_key(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session
+) -> None:
+    before = CliRunner().invoke(main, ["keys", "status"])
+    assert before.exit_code == 0, before.output
+    fingerprint = db.scalars(select(UnitKey.fingerprint)).one()
+    assert f"Unit key {fingerprint}: active" in before.output
+    assert f"held by reader@unit.example, {unit.email} and the recovery key" in before.output
+    assert "revoked@" not in before.output
+    assert "cases sealed to it: 5" in before.output
+    assert "Cases still under a retired key: 0" in before.output
+    assert "last verified never" in before.output
+    _rotate("--recovery-key-file", str(keyed["key_file"]))
+    after = CliRunner().invoke(main, ["keys", "status"]).output
+    assert f"Unit key {fingerprint}: retired" in after
+    assert "Cases still under a retired key: 0" in after
+
+
+def test_verify_recovery_checks_the_file_and_records_when(
+    app: Flask, keyed: dict[str, Any], db: Session, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        main, ["keys", "verify-recovery", "--recovery-key-file", str(keyed["key_file"])]
+    )
+    assert result.exit_code == 0, result.output
+    fingerprint = app.extensions["test.recovery_key"].public_key().fingerprint
+    assert f"Recovery key {fingerprint} opens the unit key" in result.output
+    assert "recovery_key.verified" in db.scalars(select(AuditEntry.action)).all()
+    assert "last verified never" not in CliRunner().invoke(main, ["keys", "status"]).output
+    stranger = tmp_path / "other-instance.txt"
+    stranger.write_text(format_recovery_key(generate_private_key()))
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_text(keyed["key_file"].read_text().replace("A", "B", 3))
+    for path, message in (
+        (stranger, "This recovery key does not belong to this instance."),
+        (damaged, "The recovery key file is damaged (checksum mismatch)."),
+    ):
+        refused = CliRunner().invoke(
+            main, ["keys", "verify-recovery", "--recovery-key-file", str(path)]
+        )
+        assert refused.exit_code == 1
+        assert refused.output.strip() == f"Error: {message}"
+
+
+def test_a_new_recovery_key_opens_everything_and_the_old_one_nothing_new(
+    app: Flask,
+    keyed: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    instance_path: Path,
+    reporter: FlaskClient,
+    tmp_path: Path,
+) -> None:
+    new_file = tmp_path / "new-recovery.txt"
+    arguments = ["keys", "new-recovery", "--recovery-key-file", str(keyed["key_file"])]
+    result = CliRunner().invoke(main, [*arguments, "--new-recovery-key-file", str(new_file)])
+    assert result.exit_code == 0, result.output
+    assert new_file.stat().st_mode & 0o777 == 0o600
+    new_key = keyring.parse_recovery_key(new_file.read_text())
+    old_key: PrivateKey = app.extensions["test.recovery_key"]
+    with pytest.raises(NoKeyAccess):
+        keyring.unlock_with_recovery_key(db, old_key)
+    rotated = _rotate("--recovery-key-file", str(new_file))
+    assert rotated.exit_code == 0, rotated.output
+    submit_report(reporter, what_happened="report after the new recovery key")
+    assert _every_report_opens_for(db, {"new": keyring.unlock_with_recovery_key(db, new_key)}) == 6
+    old_used = CliRunner().invoke(
+        main, ["keys", "verify-recovery", "--recovery-key-file", str(keyed["key_file"])]
+    )
+    assert old_used.exit_code == 1 and "was replaced on" in old_used.output
+    # Written once: an existing file is never overwritten, and nothing changes.
+    again = CliRunner().invoke(
+        main,
+        [
+            "keys",
+            "new-recovery",
+            "--recovery-key-file",
+            str(new_file),
+            "--new-recovery-key-file",
+            str(new_file),
+        ],
+    )
+    assert again.exit_code == 1 and "Cannot write the recovery key" in again.output
+    assert keyring.unlock_with_recovery_key(db, new_key).keys
