@@ -11,7 +11,6 @@ import base64
 import contextlib
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -45,6 +44,7 @@ from reportline.services import (
     setup,
 )
 from reportline.services import demo as demo_unit
+from reportline.services import instance as instance_service
 from reportline.services.errors import ServiceError, WeakPassword
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from reportline.services.officers import NewOfficer
@@ -222,26 +222,11 @@ def _write_recovery_key(path: Path, text: str) -> None:
         ) from exc
 
 
-_PIN_COMMENT = (
-    "# The unit key new reports are sealed to (written by `init`; see docs/security.md).\n"
-)
-_PIN_LINE = re.compile(r"^unit_key_fingerprint\s*=.*\n?", re.MULTILINE)
-
-
 def _pin_unit_key(instance: Path, fingerprint: str) -> None:
     """Record the unit key's fingerprint in the instance config, replacing any earlier
     pin: new reports are sealed only to that key, so a key planted in the database is
     never used. The config is replaced whole, never left half-written."""
-    config = instance / CONFIG_FILE_NAME
-    text = _PIN_LINE.sub("", config.read_text("utf-8").replace(_PIN_COMMENT, ""))
-    text = text.rstrip("\n") + "\n" + _PIN_COMMENT + f'unit_key_fingerprint = "{fingerprint}"\n'
-    draft = config.with_name(config.name + ".new")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(draft, config)
+    instance_service.pin_unit_key(instance, fingerprint)
 
 
 @main.group()

@@ -120,7 +120,6 @@ def _run(
     actor: str,
     retire_old: bool,
 ) -> rotation.Progress:
-    from reportline import cli
 
     with click.progressbar(length=1, label="Re-sealing cases", file=sys.stderr) as bar:
         shown = 0
@@ -139,7 +138,7 @@ def _run(
             actor,
             utcnow,
             instance.integrity_key(settings),
-            lambda fingerprint: cli._pin_unit_key(path, fingerprint),
+            lambda fingerprint: instance.pin_unit_key(path, fingerprint),
             on_step,
             retire_old,
         ).run()

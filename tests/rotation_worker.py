@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from reportline import cli, utcnow
+from reportline import utcnow
 from reportline.config import load_settings
 from reportline.services import instance, keyring, rotation
 
@@ -53,7 +53,7 @@ def main(instance_path: Path, key_file: Path, point: str, nth: int) -> None:
             "cli",
             utcnow,
             instance.integrity_key(settings),
-            lambda fingerprint: cli._pin_unit_key(instance_path, fingerprint),
+            lambda fingerprint: instance.pin_unit_key(instance_path, fingerprint),
             lambda step, _progress: reached(step),
             settle_seconds=0,
         ).run()

@@ -320,3 +320,25 @@ def test_a_new_recovery_key_opens_everything_and_the_old_one_nothing_new(
     )
     assert again.exit_code == 1 and "Cannot write the recovery key" in again.output
     assert keyring.unlock_with_recovery_key(db, new_key).keys
+
+
+def test_a_report_that_waited_for_the_retirement_goes_to_the_new_key(
+    app: Flask,
+    keyed: dict[str, Any],
+    db: Session,
+    instance_path: Path,
+    reporter: FlaskClient,
+) -> None:
+    """A server that looked at its config just before the rotation rewrote it (its
+    report then waited for the rotation's last write) reads it again, not refuses."""
+    config = instance_path / "config.toml"
+    before = config.stat()
+    submit_report(reporter, what_happened="report that has the app look at its config")
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))
+    submit_report(reporter, what_happened="report as the old key retired")
+    new = db.scalars(select(UnitKey).where(UnitKey.active.is_(True))).one()
+    db.expire_all()
+    holders = {seal.holder_id for case in db.scalars(select(Case)) for seal in case.seals}
+    assert holders == {new.id}

@@ -6,12 +6,15 @@ package; what is computed from them with cryptography lives here.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from reportline.config import Settings
+from reportline.config import CONFIG_FILE_NAME, Settings
 from reportline.crypto.kdf import Argon2Cost, hkdf
 from reportline.db import make_engine, make_sessionmaker
 
@@ -66,3 +69,31 @@ def database_session(settings: Settings) -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+_PIN_COMMENT = (
+    "# The unit key new reports are sealed to (written by `init` and `keys rotate`; see\n"
+    "# docs/security.md).\n"
+)
+_OLD_PIN_COMMENT = (
+    "# The unit key new reports are sealed to (written by `init`; see docs/security.md).\n"
+)
+_PIN_LINE = re.compile(r"^unit_key_fingerprint\s*=.*\n?", re.MULTILINE)
+
+
+def pin_unit_key(instance: Path, fingerprint: str) -> None:
+    """Record the unit key's fingerprint in the instance config, replacing any earlier
+    pin: new reports are sealed only to that key, so a key planted in the database is
+    never used. The config is replaced whole (a new file renamed over it), so a server
+    re-reading it never sees half a file."""
+    config = instance / CONFIG_FILE_NAME
+    text = config.read_text("utf-8") if config.exists() else ""
+    text = _PIN_LINE.sub("", text.replace(_PIN_COMMENT, "").replace(_OLD_PIN_COMMENT, ""))
+    text = text.rstrip("\n") + "\n" + _PIN_COMMENT + f'unit_key_fingerprint = "{fingerprint}"\n'
+    draft = config.with_name(config.name + ".new")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text.lstrip("\n"))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(draft, config)

@@ -85,9 +85,9 @@ class PinnedUnitKey:
         self._config_mtime = _mtime(config_path)
         self._checked: dict[int, PublicKey] = {}
 
-    def _current_pin(self) -> str | None:
+    def _current_pin(self, reread: bool = False) -> str | None:
         mtime = _mtime(self._config_path)
-        if mtime != self._config_mtime and self._config_path is not None:
+        if (reread or mtime != self._config_mtime) and self._config_path is not None:
             self._config_mtime = mtime
             try:
                 pin = tomllib.loads(self._config_path.read_text("utf-8")).get(PIN_SETTING)
@@ -101,14 +101,23 @@ class PinnedUnitKey:
         """(generation id, public key) of the pinned key. Raises SetupError before
         `init` or when the pinned key was retired, DecryptionError for a planted or
         altered row."""
-        pin = self._current_pin()
-        if pin is None:
-            raise SetupError("no unit key is pinned in the instance config (run `reportline init`)")
-        row = session.execute(_PINNED_ROW, {"fingerprint": pin}).first()
-        if row is None:
-            raise SetupError("no unit key has the pinned fingerprint: run `reportline init` first")
-        unit_key_id, active = row
-        if not active:
+        # A retired row read once more with the config read afresh: the read may have
+        # waited for a rotation that moved the pin and retired the old key meanwhile.
+        for reread in (False, True):
+            pin = self._current_pin(reread)
+            if pin is None:
+                raise SetupError(
+                    "no unit key is pinned in the instance config (run `reportline init`)"
+                )
+            row = session.execute(_PINNED_ROW, {"fingerprint": pin}).first()
+            if row is None:
+                raise SetupError(
+                    "no unit key has the pinned fingerprint: run `reportline init` first"
+                )
+            unit_key_id, active = row
+            if active:
+                break
+        else:
             raise SetupError(
                 "the pinned unit key was retired by a rotation: set unit_key_fingerprint "
                 "to the new key's (docs/operating.md)"

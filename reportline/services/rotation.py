@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
@@ -310,22 +311,37 @@ class Rotator:
         old = session.get(UnitKey, rotation.from_unit_key_id)
         assert old is not None
         if old.active:
-            while reseal_batch(session, rotation, keys):
+            while self._reseal(rotation, keys):
                 self.on_step(BATCH_DONE, progress(session, rotation))
                 session.commit()
             if not self.retire_old:
                 return progress(session, rotation)
             while not retire(session, rotation, self.clock()):
                 session.rollback()
-                reseal_batch(session, rotation, keys)
+                self._reseal(rotation, keys)
             session.commit()
             self.on_step(RETIRED, progress(session, rotation))
             time.sleep(self.settle_seconds)
-        while reseal_batch(session, rotation, keys):
+        while self._reseal(rotation, keys):
             pass
         finish(session, rotation, self.actor, self.clock())
         session.commit()
         return progress(session, rotation)
+
+    def _reseal(self, rotation: KeyRotation, keys: UnitKeyring) -> int:
+        """One batch, tried again when a concurrent change made it fail (on PostgreSQL,
+        a case deleted between reading its seal and writing its new one)."""
+        for attempt in range(RETRIES):
+            try:
+                return reseal_batch(self.session, rotation, keys)
+            except DBAPIError:
+                self.session.rollback()
+                if attempt == RETRIES - 1:
+                    raise
+        return 0
+
+
+RETRIES = 5
 
 
 class NotAccepted(ServiceError):

@@ -269,6 +269,13 @@ RECIPES: list[Recipe] = [
         as_supervisor("/triage/admin/mail"),
     ),
     _recipe(
+        "keys",
+        OFFICER,
+        {"triage.admin.keys"},
+        "admin/keys.html",
+        as_supervisor("/triage/admin/keys"),
+    ),
+    _recipe(
         "officers",
         OFFICER,
         {"triage.admin.officers_list"},
