@@ -32,7 +32,7 @@ from reportline.cli_keys import keys
 from reportline.config import CONFIG_FILE_NAME, ConfigError, Settings, load_settings
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.receipt import wordlist
-from reportline.migrate import upgrade
+from reportline.migrate import applies, current_revision, upgrade
 from reportline.services import (
     alerts,
     audit,
@@ -41,6 +41,7 @@ from reportline.services import (
     maintenance,
     officers,
     queue,
+    roles,
     setup,
 )
 from reportline.services import demo as demo_unit
@@ -265,6 +266,21 @@ def officer_add(email: str, role: str, password_stdin: bool) -> None:
         "They can sign in now and will see 'awaiting access' until a supervisor "
         "gives them the unit key."
     )
+
+
+@officer.command("role")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["officer", "supervisor"]), required=True)
+def officer_role(email: str, role: str) -> None:
+    """Set an officer's role, with its MAC (e.g. when no supervisor's role passes its check)."""
+    settings = _settings(_instance_path())
+    with instance.database_session(settings) as session:
+        try:
+            member = roles.change_role_by_email(session, email, role, utcnow())
+        except ServiceError as exc:
+            raise click.ClickException(str(exc).capitalize() + ".") from exc
+        session.commit()
+    click.echo(f"{member.email} is now {'a supervisor' if role == 'supervisor' else 'an officer'}.")
 
 
 @officer.command("unlock")
@@ -574,13 +590,24 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply every migration not yet applied (and start the queue ledger if new)."""
     settings = _settings(_instance_path())
+    before = current_revision(settings.database_url)
     _upgrade(settings)
     with instance.database_session(settings) as session:
         started = queue.start_ledger_if_missing(session, "cli", utcnow())
+        authenticated = (
+            roles.authenticate_existing_roles(session, utcnow())
+            if applies(before, roles.ROLE_MAC_REVISION)
+            else []
+        )
         session.commit()
     click.echo("Database schema is up to date.")
     if started:
         click.echo("The queue ledger now counts the cases that need attention.")
+    if authenticated:
+        click.echo("Officers' roles now carry a MAC. Check that each is right; if not, fix it")
+        click.echo("with `reportline officer role EMAIL --role ROLE`:")
+        for member in authenticated:
+            click.echo(f"  {member.email}: {member.role}")
 
 
 @main.group("audit")

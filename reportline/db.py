@@ -126,17 +126,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_sessionmaker(
-    engine: Engine, audit_key: bytes | None = None, ledger_key: bytes | None = None
+    engine: Engine,
+    audit_key: bytes | None = None,
+    ledger_key: bytes | None = None,
+    integrity_key: bytes | None = None,
 ) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit (views render after committing).
 
-    `audit_key` keys the audit log's hash chain and `ledger_key` the queue
-    ledger's MAC (both derived from the instance config): a session without
-    them can read but not append to the audit log, nor count cases in or out
-    of the queue.
+    `audit_key` keys the audit log's hash chain, `ledger_key` the queue
+    ledger's MAC and `integrity_key` officers' role MACs (all derived from the
+    instance config): a session without them can read but not append to the
+    audit log, nor count cases in or out of the queue, and treats every role
+    as granting nothing.
     """
     return sessionmaker(
         engine,
         expire_on_commit=False,
-        info={"audit_key": audit_key, "ledger_key": ledger_key},
+        info={"audit_key": audit_key, "ledger_key": ledger_key, "integrity_key": integrity_key},
     )

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from reportline.db import make_engine
 
@@ -36,6 +38,26 @@ def upgrade(database_url: str, revision: str = "head") -> None:
             command.upgrade(config, revision)
     finally:
         engine.dispose()
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at (None before any migration)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def applies(before: str | None, revision: str) -> bool:
+    """Whether upgrading to head from `before` applies `revision` (None: a new database)."""
+    script = ScriptDirectory.from_config(alembic_config(""))
+    if before is None:
+        return True
+    # iterate_revisions leaves out its lower bound: `revision` itself is added.
+    at_or_after = {revision} | {r.revision for r in script.iterate_revisions("heads", revision)}
+    return before not in at_or_after
 
 
 def downgrade(database_url: str, revision: str) -> None:

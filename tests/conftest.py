@@ -164,7 +164,10 @@ def db(database_url: str, app_settings: dict[str, Any], instance_path: Path) -> 
     overrides = {k: v for k, v in app_settings.items() if k != "instance_path"}
     settings = load_settings({}, instance_path, overrides)
     with make_sessionmaker(
-        engine, instance.audit_key(settings), instance.ledger_key(settings)
+        engine,
+        instance.audit_key(settings),
+        instance.ledger_key(settings),
+        instance.integrity_key(settings),
     )() as session:
         session.info["settings"] = settings
         yield session

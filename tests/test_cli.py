@@ -601,3 +601,52 @@ def test_the_alert_thread_survives_a_failed_round_and_logs_only_its_kind(
     cli._notify_once(broken)
 
     assert "Alerts failed: OperationalError" in caplog.text
+
+
+def test_db_upgrade_gives_existing_roles_their_mac_once_and_lists_them(
+    instance: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from reportline.config import load_settings
+    from reportline.db import make_engine, make_sessionmaker
+    from reportline.migrate import downgrade
+    from reportline.models import Officer
+    from reportline.services import instance as instance_keys
+    from reportline.services import roles
+
+    _init(instance, tmp_path / "k.txt")
+    settings = load_settings(os.environ, instance)
+    downgrade(settings.database_url, "0007")  # an instance from before role MACs
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "chief@unit.example: supervisor" in result.output
+
+    def chief_is_supervisor() -> bool:
+        engine = make_engine(settings.database_url)
+        maker = make_sessionmaker(engine, integrity_key=instance_keys.integrity_key(settings))
+        with maker() as session:
+            answer = roles.is_supervisor(session, session.scalars(select_officer()).one())
+        engine.dispose()
+        return answer
+
+    def select_officer() -> Any:
+        from sqlalchemy import select
+
+        return select(Officer)
+
+    assert chief_is_supervisor()
+    # Later, a MAC removed in the database is never given back by an upgrade.
+    database = sqlite3.connect(instance / "reportline.sqlite3")
+    database.execute("UPDATE officers SET role_mac = NULL")
+    database.commit()
+    database.close()
+    again = CliRunner().invoke(main, ["db", "upgrade"])
+    assert again.exit_code == 0 and "carry a MAC" not in again.output
+    assert not chief_is_supervisor()
+    fixed = CliRunner().invoke(
+        main, ["officer", "role", "chief@unit.example", "--role", "supervisor"]
+    )
+    assert fixed.exit_code == 0 and "is now a supervisor" in fixed.output
+    assert chief_is_supervisor()
+    assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0

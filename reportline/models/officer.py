@@ -26,16 +26,14 @@ class Officer(Base):
     # HMAC under the instance integrity key over (id, public key): nobody is
     # given the unit key sealed to a public key swapped in the database.
     key_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # HMAC under the same key over (id, role): a role written in the database
+    # alone grants nothing (services.roles).
+    role_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     wrapped_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_seed_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_last_step: Mapped[int | None]
     locked: Mapped[bool] = mapped_column(default=False)
     created_on: Mapped[date]
-
-    @property
-    def is_supervisor(self) -> bool:
-        """Whether the officer may use the supervisor pages."""
-        return self.role == "supervisor"
 
     @property
     def has_keys(self) -> bool:

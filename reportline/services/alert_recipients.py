@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reportline.models import AlertPreference, Officer, UnitKeyGrant
-from reportline.services import audit
+from reportline.services import audit, roles
 
 # A case's audience: the unit key generation its secret is sealed to (Case.unit_key_id).
 Audience = int
@@ -83,7 +83,12 @@ def may_be_alerted(
     )
     for audience, officer, chosen in rows:
         found[audience].append(
-            Recipient(officer.id, officer.email, officer.is_supervisor, _preferences(chosen))
+            Recipient(
+                officer.id,
+                officer.email,
+                roles.is_supervisor(session, officer),
+                _preferences(chosen),
+            )
         )
     return found
 

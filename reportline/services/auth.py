@@ -36,7 +36,7 @@ from reportline.crypto.password import (
     derive_password_key,
 )
 from reportline.models import Officer, OfficerSession
-from reportline.services import audit, devices, instance, second_factor, throttle
+from reportline.services import audit, devices, instance, roles, second_factor, throttle
 from reportline.services.devices import DeviceToken
 from reportline.services.errors import LoginFailed, SessionExpired
 from reportline.services.limits import WorkGate
@@ -94,6 +94,8 @@ class SignedInOfficer:
     token: SessionToken
     row: OfficerSession
     pending_totp_seed: str | None = field(default=None, repr=False)
+    # A supervisor by an authenticated role (services.roles), checked on each request.
+    supervisor: bool = False
 
 
 @cache
@@ -397,6 +399,7 @@ def resume_session(
         token=token,
         row=row,
         pending_totp_seed=payload.get("totp"),
+        supervisor=roles.is_supervisor(session, officer),
     )
 
 

@@ -18,7 +18,7 @@ from reportline.crypto import aead
 from reportline.db import random_id
 from reportline.models import Case, Note, Officer, StatusChange
 from reportline.models.case import PRIORITIES, PRIORITY_NOT_SET
-from reportline.services import audit, case_record, cases, keyring, triage, triage_index
+from reportline.services import audit, case_record, cases, keyring, roles, triage, triage_index
 from reportline.services.errors import AccessDenied, NotFound, ServiceError
 from reportline.services.keyring import UnitKeyring
 from reportline.services.triage_record import (
@@ -246,7 +246,9 @@ def assign(
     Raises AccessDenied or CannotOwn.
     """
     case = cases.get_case(session, case_id, for_update=True)
-    if not by.is_supervisor and (assignee.id != by.id or case.assignee_id is not None):
+    if not roles.is_supervisor(session, by) and (
+        assignee.id != by.id or case.assignee_id is not None
+    ):
         raise AccessDenied("only a supervisor assigns cases, or an officer takes an unassigned one")
     if not assignee.active or not keyring.holds_unit_key(session, assignee.id):
         raise CannotOwn("they cannot read reports, so they cannot own a case")
@@ -279,7 +281,7 @@ def unassign(session: Session, case_id: int, by: Officer, now: datetime) -> None
     case = cases.get_case(session, case_id, for_update=True)
     if case.assignee_id is None:
         return
-    if case.assignee_id != by.id and not by.is_supervisor:
+    if case.assignee_id != by.id and not roles.is_supervisor(session, by):
         raise AccessDenied("only the case's owner or a supervisor gives it back")
     case.assignee_id = None
     case.assignee_declared_on = None

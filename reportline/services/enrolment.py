@@ -36,9 +36,10 @@ ENROL = "enrol"
 RESET = "reset"
 
 
-def _new_link(
+def new_link(
     session: Session, officer: Officer, purpose: str, now: datetime, integrity_key: bytes
 ) -> str:
+    """A one-time link for `purpose` (ENROL or RESET); the officer's other links stop."""
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
     token = secrets.token_urlsafe(32)
     token_hash = integrity.link_token_hash(integrity_key, token)
@@ -68,7 +69,7 @@ def invite_officer(
 ) -> tuple[Officer, str]:
     """Create an officer without keys and return a one-time enrolment token."""
     officer = new_officer_row(session, email, role, now)
-    token = _new_link(session, officer, ENROL, now, integrity_key)
+    token = new_link(session, officer, ENROL, now, integrity_key)
     audit.record(session, invited_by.email, "officer.invited", now, officer=officer.id, role=role)
     return officer, token
 
@@ -80,7 +81,7 @@ def renew_enrolment_link(
     expired); the old link stops working. Raises ServiceError for anyone else."""
     if not officer.active or officer.has_keys:
         raise ServiceError("only an active officer who has not yet enrolled can get a new link")
-    token = _new_link(session, officer, ENROL, now, integrity_key)
+    token = new_link(session, officer, ENROL, now, integrity_key)
     audit.record(session, by.email, "officer.enrolment_link_renewed", now, officer=officer.id)
     return token
 
@@ -102,7 +103,7 @@ def reset_second_factor(
     officer.totp_last_step = None
     end_all_sessions(session, officer.id)
     session.execute(delete(RecoveryCode).where(RecoveryCode.officer_id == officer.id))
-    token = _new_link(session, officer, RESET, now, integrity_key)
+    token = new_link(session, officer, RESET, now, integrity_key)
     audit.record(session, by.email, "officer.second_factor_reset", now, officer=officer.id)
     return token
 

@@ -65,7 +65,9 @@ def database_session(settings: Settings) -> Iterator[Session]:
     """
     engine = make_engine(settings.database_url, binary_results=True)
     try:
-        with make_sessionmaker(engine, audit_key(settings), ledger_key(settings))() as session:
+        with make_sessionmaker(
+            engine, audit_key(settings), ledger_key(settings), integrity_key(settings)
+        )() as session:
             yield session
     finally:
         engine.dispose()

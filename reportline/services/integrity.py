@@ -33,6 +33,13 @@ def officer_key_mac(key: bytes, officer_id: int, public_key: bytes) -> bytes:
     return _mac(key, context("officer-key-row", officer=officer_id), public_key)
 
 
+def officer_role_mac(key: bytes, officer_id: int, role: str) -> bytes:
+    """The MAC over an officer's id and role."""
+    return hmac.new(
+        key, context("officer-role-row", officer=officer_id, role=role), "sha256"
+    ).digest()
+
+
 def check_unit_key(pinned_fingerprint: str | None, unit_key: UnitKey) -> None:
     """Raise DecryptionError unless the unit key is the one pinned in the instance config."""
     if pinned_fingerprint is None:

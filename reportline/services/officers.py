@@ -23,7 +23,7 @@ from reportline.crypto.password import (
 )
 from reportline.models import Case, EnrolmentInvite, Officer, OfficerSession
 from reportline.models.officer import ROLES
-from reportline.services import audit, integrity, keyring, throttle
+from reportline.services import audit, integrity, keyring, roles, throttle
 from reportline.services.errors import NotFound, ServiceError, WeakPassword
 from reportline.services.second_factor import (
     new_recovery_codes,
@@ -174,6 +174,7 @@ def new_officer_row(session: Session, email: str, role: str, now: datetime) -> O
     officer = Officer(email=email, role=role, active=True, locked=False, created_on=now.date())
     session.add(officer)
     session.flush()
+    roles.set_role(session, officer, role)
     return officer
 
 
@@ -202,47 +203,98 @@ def end_all_sessions(session: Session, officer_id: int) -> None:
     session.execute(delete(OfficerSession).where(OfficerSession.officer_id == officer_id))
 
 
-def deactivate(session: Session, officer: Officer, by: Officer, now: datetime) -> None:
-    """Stop an officer at once: sessions ended, sealed unit key copies deleted."""
-    if officer.id == by.id:
-        raise ServiceError("you cannot deactivate your own account")
-    # The other active officers, locked so that two supervisors deactivating each
-    # other at the same moment cannot both succeed (SQLite serialises writers anyway).
+def check_not_last(
+    session: Session, officer: Officer, *, supervisor: bool, key_holder: bool
+) -> None:
+    """Raise ServiceError if taking the officer away would leave no active (authenticated)
+    supervisor, or nobody active who holds the unit key. The other active officers'
+    rows are locked, so two supervisors removing each other at the same moment cannot
+    both succeed (SQLite serialises writers anyway)."""
     others = list(
         session.scalars(
             select(Officer)
             .where(Officer.active.is_(True), Officer.id != officer.id)
+            .order_by(Officer.id)
             .with_for_update()
         )
     )
-    if officer.is_supervisor and not any(o.is_supervisor for o in others):
+    if (
+        supervisor
+        and roles.is_supervisor(session, officer)
+        and not any(roles.is_supervisor(session, o) for o in others)
+    ):
         raise ServiceError("they are the last active supervisor; make another supervisor first")
-    if keyring.holds_unit_key(session, officer.id) and not any(
-        keyring.holds_unit_key(session, o.id) for o in others
+    if (
+        key_holder
+        and keyring.holds_unit_key(session, officer.id)
+        and not any(keyring.holds_unit_key(session, o.id) for o in others)
     ):
         raise ServiceError(
             "they are the last active officer who can read reports; "
             "give another officer access first"
         )
+
+
+def deactivate(session: Session, officer: Officer, by: Officer, now: datetime) -> None:
+    """Stop an officer at once: sessions ended, sealed unit key copies deleted."""
+    if officer.id == by.id:
+        raise ServiceError("you cannot deactivate your own account")
+    check_not_last(session, officer, supervisor=True, key_holder=True)
     officer.active = False
     end_all_sessions(session, officer.id)
     keyring.revoke_unit_key(session, officer)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
-    # Their cases return to the unassigned, where supervisors see them.
+    released = release_cases(session, officer)
+    audit.record(
+        session, by.email, "officer.deactivated", now, officer=officer.id, cases_released=released
+    )
+
+
+def release_cases(session: Session, officer: Officer) -> int:
+    """Return the officer's cases to the unassigned, where supervisors see them (an owner
+    must be able to read them); how many."""
     released = session.execute(
         update(Case)
         .where(Case.assignee_id == officer.id)
         .values(assignee_id=None, assignee_declared_on=None)
         .execution_options(synchronize_session=False)
     )
+    return int(getattr(released, "rowcount", 0) or 0)
+
+
+def revoke_access(session: Session, officer: Officer, by: Officer, now: datetime) -> int:
+    """Take away the officer's copies of the unit key and hand back their cases; they keep
+    their account (and may be given access again). Audited; returns the cases released.
+
+    Raises ServiceError for oneself, an officer who holds no copy, or the last active
+    officer who holds the unit key.
+    """
+    if officer.id == by.id:
+        raise ServiceError("you cannot take away your own access; ask another supervisor")
+    if not officer.active or not keyring.holds_unit_key(session, officer.id):
+        raise ServiceError("they cannot read reports already")
+    check_not_last(session, officer, supervisor=False, key_holder=True)
+    grants = keyring.revoke_unit_key(session, officer)
+    released = release_cases(session, officer)
     audit.record(
         session,
         by.email,
-        "officer.deactivated",
+        "officer.access_revoked",
         now,
         officer=officer.id,
-        cases_released=int(getattr(released, "rowcount", 0) or 0),
+        grants_removed=grants,
+        cases_released=released,
     )
+    return released
+
+
+def reactivate(session: Session, officer: Officer, by: Officer, now: datetime) -> None:
+    """Let a deactivated officer sign in again, with no access to reports until a
+    supervisor gives it. Audited. Raises ServiceError for an active officer."""
+    if officer.active:
+        raise ServiceError("they are active already")
+    officer.active = True
+    audit.record(session, by.email, "officer.reactivated", now, officer=officer.id)
 
 
 def lift_lockout(

@@ -16,6 +16,7 @@ from reportline.web.reporter.views import blueprint as reporter_blueprint
 from reportline.web.triage import (  # noqa: F401 (registers their routes)
     alert_views,
     casework_views,
+    password_views,
 )
 from reportline.web.triage.views import blueprint as triage_blueprint
 
@@ -65,7 +66,11 @@ def register_web(app: Flask, settings: Settings) -> None:
     )
     app.extensions["reportline.argon2_gate.device"] = WorkGate(1, wait_seconds=30, waiting=4)
     database.init_app(
-        app, settings.database_url, instance.audit_key(settings), instance.ledger_key(settings)
+        app,
+        settings.database_url,
+        instance.audit_key(settings),
+        instance.ledger_key(settings),
+        instance.integrity_key(settings),
     )
     csrf.init_app(app)
     # Officer pages check their own tokens, bound to the officer's session (access.py).

@@ -8,11 +8,15 @@ from sqlalchemy.orm import Session
 from reportline.db import make_engine, make_sessionmaker
 
 
-def init_app(app: Flask, url: str, audit_key: bytes, ledger_key: bytes) -> None:
+def init_app(
+    app: Flask, url: str, audit_key: bytes, ledger_key: bytes, integrity_key: bytes
+) -> None:
     """Attach an engine and session factory to the app; close sessions after each request."""
     engine = make_engine(url, binary_results=True)
     app.extensions["reportline.engine"] = engine
-    app.extensions["reportline.sessionmaker"] = make_sessionmaker(engine, audit_key, ledger_key)
+    app.extensions["reportline.sessionmaker"] = make_sessionmaker(
+        engine, audit_key, ledger_key, integrity_key
+    )
     app.teardown_appcontext(_close_session)
 
 

@@ -312,6 +312,55 @@ def confirm_deactivate(page: Page, site: LiveSite, _sample: Sample) -> None:
     page.click("main a[href$='/deactivate']")
 
 
+def officer_action(
+    link_suffix: str, email: str, deactivated: bool = False, reader: bool = False
+) -> Reach:
+    """A recipe: the supervisor opens an officer's page and follows an action's link
+    (for a `reader`, first giving them the unit key; a `deactivated` one, first
+    deactivating them)."""
+
+    def reach(page: Page, site: LiveSite, _sample: Sample) -> None:
+        officer_id = site.add_officer(email).officer_id
+        sign_in(page, site, site.supervisor)
+        page.goto(f"/triage/admin/officers/{officer_id}")
+        if reader:
+            submit(page, "main form[action$='/grant']")
+        if deactivated:
+            page.click("main a[href$='/deactivate']")
+            submit(page, "main form[action$='/deactivate']")
+        with page.expect_navigation():
+            page.click(f"main a[href$='{link_suffix}']")
+
+    return reach
+
+
+def role_refused(page: Page, site: LiveSite, sample: Sample) -> None:
+    """The role form sent without a choice (the current role is ticked at first)."""
+    officer_action("/role", "quinn.baker@unit.example")(page, site, sample)
+    page.evaluate(
+        "() => document.querySelectorAll('input[name=role]').forEach(r => r.checked = false)"
+    )
+    submit(page, "main form[action$='/role']")
+
+
+def password_change(page: Page, site: LiveSite, _sample: Sample) -> None:
+    officer = site.add_officer("harper.lewis@unit.example")
+    sign_in(page, site, officer)
+    page.goto("/triage/account/password")
+
+
+def password_change_refused(page: Page, site: LiveSite, sample: Sample) -> None:
+    """The password form with a wrong current password and new passwords that differ."""
+    officer = site.add_officer("rowan.ellis@unit.example")
+    sign_in(page, site, officer)
+    page.goto("/triage/account/password")
+    page.fill("#current", "not my password at all")
+    page.fill("#code", site.fresh_code(officer))
+    page.fill("#new", "saffron glacier tambourine wharf")
+    page.fill("#confirm", "saffron glacier tambourine")
+    submit(page)
+
+
 def open_reset_link(page: Page, site: LiveSite, email: str) -> None:
     """An officer who lost their phone opens the link a supervisor gave them."""
     officer_id = site.add_officer(email).officer_id

@@ -253,6 +253,39 @@ def test_supervisor_invites_replaces_the_link_and_deactivates_by_keyboard(
     assert "is deactivated and signed out everywhere" in page.locator("main").inner_text()
 
 
+def test_an_officer_changes_their_password_by_keyboard_and_only_the_new_one_works(
+    browsing: Browsing, site: LiveSite
+) -> None:
+    officer = site.add_officer("kai.murphy@unit.example")
+    page = browsing.new_page(javascript=False)
+    sign_in(page, site, officer)
+    activate(page, "header a[href='/triage/account']")
+    activate(page, "main a[href='/triage/account/password']")
+    new_password = "saffron glacier tambourine wharf"
+    type_into(page, "#current", "not my password at all")
+    type_into(page, "#code", site.fresh_code(officer))
+    type_into(page, "#new", new_password)
+    type_into(page, "#confirm", new_password)
+    activate(page, MAIN_SUBMIT)
+    assert "That is not your current password" in page.locator("main").inner_text()
+
+    type_into(page, "#current", officer.password)
+    type_into(page, "#code", site.fresh_code(officer))
+    type_into(page, "#new", new_password)
+    type_into(page, "#confirm", new_password)
+    activate(page, MAIN_SUBMIT)
+    assert "Your password is changed" in page.locator("main").inner_text()
+
+    other = browsing.new_page(javascript=False)
+    other.goto("/triage/login")
+    type_into(other, "#email", officer.email)
+    type_into(other, "#password", officer.password)
+    type_into(other, "#code", site.fresh_code(officer))
+    press_and_wait(other, "Enter")
+    assert "/triage/login" in other.url  # the old password opens nothing
+    sign_in(other, site, Enrolled(officer.email, new_password, officer.totp_seed, 0))
+
+
 def test_skip_link_is_the_first_stop_and_takes_focus_to_the_main_content(
     browsing: Browsing,
 ) -> None:

@@ -33,6 +33,21 @@ class InviteForm(Form):
     )
 
 
+class RoleForm(Form):
+    """An officer's new role (officer pages added since are in English only)."""
+
+    role = ChoiceField(
+        "Role",
+        choices=choices(
+            {
+                "officer": "Officer: reads and works on cases",
+                "supervisor": "Supervisor: also manages officers and access",
+            }
+        ),
+        required_message="Choose a role",
+    )
+
+
 class AuditFilterForm(Form):
     """Which entries of the audit log to show (read from the query string, so a view of
     the log can be bookmarked). The view fills in the choices. Officer pages are in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -20,11 +21,13 @@ from reportline.services import (
     instance,
     keyring,
     officers,
+    passwords,
     queue,
+    roles,
 )
 from reportline.services.case_checks import CaseTampered
 from reportline.services.errors import ServiceError
-from reportline.web.admin.forms import InviteForm
+from reportline.web.admin.forms import InviteForm, RoleForm
 from reportline.web.context import now, settings
 from reportline.web.database import get_session
 from reportline.web.forms import ActionForm
@@ -44,7 +47,16 @@ def officers_list() -> str:
     db = get_session()
     everyone = officers.list_officers(db)
     holders = {o.id for o in everyone if keyring.holds_unit_key(db, o.id)}
-    return render_template("admin/officers.html", officers=everyone, holders=holders)
+    # Set up (new, reactivated, or with a new key after a password reset) but unable
+    # to read: a supervisor must give them the unit key.
+    waiting = [o for o in everyone if o.active and o.totp_seed_sealed and o.id not in holders]
+    return render_template(
+        "admin/officers.html",
+        officers=everyone,
+        holders=holders,
+        waiting=waiting,
+        shown_roles={o.id: roles.shown_role(db, o) for o in everyone},
+    )
 
 
 @blueprint.route("/officers/new", methods=["GET", "POST"])
@@ -85,6 +97,7 @@ def officer_detail(officer_id: int) -> str:
         officer=officer,
         fingerprint=PublicKey(officer.public_key).fingerprint if officer.public_key else "",
         holds_key=keyring.holds_unit_key(db, officer.id),
+        shown_role=roles.shown_role(db, officer),
         form=ActionForm(),
         is_self=officer.id == g.signed_in.officer.id,
     )
@@ -106,13 +119,13 @@ def _act(officer_id: int, action: Callable[[Officer, Officer], str]) -> BaseResp
     return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
 
 
-def _confirm(officer: Officer, action: str) -> str:
-    """The page that says what an action that cannot be undone will do, and does it."""
+def _confirm(officer: Officer, action: str, **extra: Any) -> str:
+    """The page that says what an action on an officer will do, and does it. Every
+    action is for another officer; only reactivation is for a deactivated one (the
+    service refuses anything else that does not apply, saying why)."""
+    allowed = officer.id != g.signed_in.officer.id and officer.active == (action != "reactivate")
     return render_template(
-        "admin/confirm.html",
-        officer=officer,
-        action=action,
-        is_self=officer.id == g.signed_in.officer.id,
+        "admin/confirm.html", officer=officer, action=action, allowed=allowed, **extra
     )
 
 
@@ -138,7 +151,11 @@ def _show_new_link(officer_id: int, purpose: str) -> str | BaseResponse:
     say on their page why nothing was changed."""
     db = get_session()
     officer = _officer(officer_id)
-    make = enrolment.renew_enrolment_link if purpose == "enrol" else enrolment.reset_second_factor
+    make = {
+        "enrol": enrolment.renew_enrolment_link,
+        "reset": enrolment.reset_second_factor,
+        "password": passwords.reset_forgotten_password,
+    }[purpose]
     try:
         token = make(db, officer, g.signed_in.officer, now(), instance.integrity_key(settings()))
     except ServiceError as exc:
@@ -196,6 +213,73 @@ def grant(officer_id: int) -> BaseResponse:
         return _("%(email)s can now read reports.", email=officer.email)
 
     return _act(officer_id, grant_unit_key)
+
+
+@blueprint.get("/officers/<int:officer_id>/revoke")
+def confirm_revoke_access(officer_id: int) -> str:
+    """What taking away an officer's access to reports does, and the button that does it."""
+    return _confirm(_officer(officer_id), "revoke")
+
+
+@blueprint.post("/officers/<int:officer_id>/revoke")
+def revoke_access(officer_id: int) -> BaseResponse:
+    """Delete the officer's copies of the unit key; they keep their account."""
+
+    def revoke(officer: Officer, me: Officer) -> str:
+        officers.revoke_access(get_session(), officer, me, now())
+        return f"{officer.email} can no longer read reports. They can still sign in."
+
+    return _act(officer_id, revoke)
+
+
+@blueprint.get("/officers/<int:officer_id>/reactivate")
+def confirm_reactivate(officer_id: int) -> str:
+    """What reactivating a deactivated officer does, and the button that does it."""
+    return _confirm(_officer(officer_id), "reactivate")
+
+
+@blueprint.post("/officers/<int:officer_id>/reactivate")
+def reactivate(officer_id: int) -> BaseResponse:
+    """Let a deactivated officer sign in again (without access to reports)."""
+
+    def reactivate_officer(officer: Officer, me: Officer) -> str:
+        officers.reactivate(get_session(), officer, me, now())
+        return f"{officer.email} can sign in again. Give them access to reports when they need it."
+
+    return _act(officer_id, reactivate_officer)
+
+
+@blueprint.get("/officers/<int:officer_id>/reset-password")
+def confirm_reset_password(officer_id: int) -> str:
+    """What resetting a forgotten password does, and the button that does it."""
+    return _confirm(_officer(officer_id), "reset_password")
+
+
+@blueprint.post("/officers/<int:officer_id>/reset-password")
+def reset_password(officer_id: int) -> str | BaseResponse:
+    """Forgotten password: forget the officer's key pair and show a one-time link with
+    which they choose a new password (a new key pair) and authenticator."""
+    return _show_new_link(officer_id, "password")
+
+
+@blueprint.route("/officers/<int:officer_id>/role", methods=["GET", "POST"])
+def change_role(officer_id: int) -> str | tuple[str, int] | BaseResponse:
+    """Make an officer a supervisor or an officer (also sets again a role that failed
+    its check). A missing or unknown role is refused next to the field."""
+    officer = _officer(officer_id)
+    if request.method != "POST":
+        return _confirm(officer, "role", form=RoleForm(data={"role": officer.role}))
+    # Without a default: a form sent with no role ticked must not fall back to the current one.
+    form = RoleForm()
+    if not form.validate():
+        return _confirm(officer, "role", form=form), 400
+
+    def set_role(officer: Officer, me: Officer) -> str:
+        roles.change_role(get_session(), officer, form.role.data or "", me, now())
+        made = "a supervisor" if form.role.data == "supervisor" else "an officer"
+        return f"{officer.email} is now {made}."
+
+    return _act(officer_id, set_role)
 
 
 @blueprint.post("/flood")

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import ValidationError
 
 from reportline.crypto.kdf import hkdf
-from reportline.services import auth, devices, instance, keyring
+from reportline.services import auth, devices, instance, keyring, roles
 from reportline.services.errors import AccessDenied, NoKeyAccess, SessionExpired
 from reportline.services.keyring import UnitKeyring
 from reportline.services.sessions import SessionToken, decode_token
@@ -134,11 +134,39 @@ def _check_csrf(secret: bytes | None) -> None:
     g.csrf_valid = True  # the forms need not check again
 
 
-def require_supervisor() -> None:
-    """Nested admin blueprint before_request: supervisors only."""
+def require_supervisor() -> tuple[str, int] | None:
+    """Nested admin blueprint before_request: supervisors only, by an authenticated role.
+
+    A supervisor role that fails its MAC (services.roles) is refused with its own
+    page, logged and audited."""
     signed_in = g.get("signed_in")
-    if signed_in is None or not signed_in.officer.is_supervisor:
+    if signed_in is None:
         raise AccessDenied("supervisors only")
+    if signed_in.supervisor:
+        return None
+    db = get_session()
+    if not roles.claims_unchecked_supervisor(db, signed_in.officer):
+        raise AccessDenied("supervisors only")
+    roles.record_failed_check(db, signed_in.officer, now())
+    db.commit()
+    return role_check_failed()
+
+
+def role_check_failed() -> tuple[str, int]:
+    """The 403 page for a supervisor role that failed its integrity check."""
+    page = render_template(
+        "error.html",
+        status=403,
+        title="Your supervisor role could not be checked",
+        body=(
+            "Your role in the database does not carry the mark this server gives it, so it "
+            "may have been changed there. It gives no supervisor access until another "
+            "supervisor sets it again on your officer page, or the operator sets it with "
+            "the command reportline officer role. This was recorded in the audit log."
+        ),
+        retry_after=None,
+    )
+    return page, 403
 
 
 def current_keyring() -> UnitKeyring:

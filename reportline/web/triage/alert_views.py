@@ -73,7 +73,7 @@ def alert_preferences() -> BaseResponse | str | tuple[str, int]:
     db = get_session()
     officer = g.signed_in.officer
     form = AlertPreferencesForm()
-    form.kinds.choices = choices(kind_labels(officer.is_supervisor))
+    form.kinds.choices = choices(kind_labels(g.signed_in.supervisor))
     status = 200
     if request.method == "POST":
         if form.validate():

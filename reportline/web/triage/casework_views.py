@@ -290,7 +290,7 @@ def take_case(reference: str) -> BaseResponse | tuple[str, int]:
 @blueprint.post("/cases/<reference>/assign")
 def assign_case(reference: str) -> BaseResponse | tuple[str, int]:
     """A supervisor gives the case to an officer who can read reports."""
-    if not _signed_in().officer.is_supervisor:
+    if not _signed_in().supervisor:
         raise AccessDenied("supervisors only")
     db = get_session()
     form = AssignForm()

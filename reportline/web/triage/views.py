@@ -304,7 +304,7 @@ def _render_case(opened: triage.OpenedCase, **forms: Any) -> str:
     status_form.status.choices = choices({s: STATUS[s] for s in opened.next_statuses})
     assign_form = forms.get("assign_form") or AssignForm(formdata=None)
     me = _signed_in().officer
-    if me.is_supervisor:
+    if _signed_in().supervisor:
         assign_form.officer_id.choices = choices(
             {str(officer.id): officer.email for officer in casework.eligible_owners(get_session())}
         )
@@ -312,6 +312,7 @@ def _render_case(opened: triage.OpenedCase, **forms: Any) -> str:
         "triage/case.html",
         opened=opened,
         me=me,
+        supervisor=_signed_in().supervisor,
         message_form=forms.get("message_form") or MessageForm(formdata=None),
         status_form=status_form,
         note_form=forms.get("note_form") or NoteForm(formdata=None),
