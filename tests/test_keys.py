@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reportline.cli import main
@@ -220,6 +220,22 @@ def test_a_supervisor_rotates_with_password_and_code_and_a_wrong_code_changes_no
     _finished_properly(db, app, keyed, unit, instance_path)
     officer_only = _rotate("--email", keyed["reader"].email, stdin="x\n1\n")
     assert officer_only.exit_code == 1
+
+
+def test_a_role_promoted_in_the_database_alone_cannot_rotate(
+    keyed: dict[str, Any], unit: Enrolled, db: Session
+) -> None:
+    reader = keyed["reader"]
+    real_mac = db.scalar(select(Officer.role_mac).where(Officer.id == unit.officer_id))
+    db.execute(
+        update(Officer)
+        .where(Officer.id == reader.officer_id)
+        .values(role="supervisor", role_mac=real_mac)
+    )
+    code = pyotp.TOTP(reader.totp_seed).now()
+    result = _rotate("--email", reader.email, stdin=f"{reader.password}\n{code}\n")
+    assert result.exit_code == 1 and "not accepted" in result.output
+    assert len(db.scalars(select(UnitKey)).all()) == 1
 
 
 def test_a_rotation_without_retiring_keeps_the_old_key_open_until_run_again(

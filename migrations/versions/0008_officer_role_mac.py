@@ -7,7 +7,7 @@ computes the MACs of the rows that exist when this revision is applied
 (`roles.authenticate_existing_roles`), and never again.
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-03 06:40:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0008'
-down_revision: str | None = '0007'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

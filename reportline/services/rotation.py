@@ -39,7 +39,7 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, seal
 from reportline.db import begin_read_only
 from reportline.models import CaseSeal, KeyRotation, Officer, RecoveryKey, UnitKey, UnitKeyGrant
-from reportline.services import audit, cases, integrity, keyring, officers, second_factor
+from reportline.services import audit, cases, integrity, keyring, officers, roles, second_factor
 from reportline.services.errors import ServiceError, SetupError
 from reportline.services.keyring import UnitKeyring
 
@@ -358,7 +358,9 @@ def supervisor_key(
     """
     officer = session.scalars(select(Officer).where(Officer.email == email.strip().lower())).first()
     refused = NotAccepted("the e-mail address, password or code was not accepted")
-    if officer is None or not officer.active or officer.role != "supervisor":
+    # roles.is_supervisor: active, and a role whose MAC holds (one set in the database
+    # alone does not let its holder rotate).
+    if officer is None or not roles.is_supervisor(session, officer):
         raise refused
     try:
         private_key = officers.unlock_private_key(officer, password, integrity_key)
