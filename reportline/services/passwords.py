@@ -89,13 +89,15 @@ def reset_forgotten_password(
     sessions, hand their cases back, and return a one-time enrolment token with which
     they choose a new password (a new key pair) and authenticator. Audited.
 
-    Raises ServiceError for oneself, an officer deactivated or not yet enrolled, or
-    the last active officer who holds the unit key.
+    A deactivated officer may be reset too (after a stolen laptop: their saved
+    password and authenticator stop working before they are reactivated); the
+    link works once they are active again. Raises ServiceError for oneself, an
+    officer not yet enrolled, or the last active officer who holds the unit key.
     """
     if officer.id == by.id:
         raise ServiceError("you cannot reset your own password; change it on your account page")
-    if not officer.active or not officer.has_keys:
-        raise ServiceError("only an active officer who has set up their account can be reset")
+    if not officer.has_keys:
+        raise ServiceError("only an officer who has set up their account can be reset")
     officers.check_not_last(session, officer, supervisor=False, key_holder=True)
     grants = keyring.revoke_unit_key(session, officer)
     officer.public_key = None

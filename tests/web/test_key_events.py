@@ -171,7 +171,8 @@ def test_a_revoked_officer_keeps_the_account_but_no_session_opens_any_case(
     asked = supervisor.get(f"{page}/revoke").get_data(as_text=True)
     assert "keep their account" in asked and f'action="{page}/revoke"' in asked
     post_form(supervisor, page, f"{page}/revoke", {})
-    assert "can no longer read reports" in supervisor.get(page).get_data(as_text=True)
+    told = supervisor.get(page).get_data(as_text=True)
+    assert "can no longer read reports" in told and "rotate the unit key" in told
 
     refused = client.get(f"/triage/cases/{reference}")  # the same session as before
     assert refused.status_code == 403 and REPORT_TEXT not in refused.get_data(as_text=True)
@@ -216,6 +217,26 @@ def test_a_reactivated_officer_signs_in_again_and_awaits_access(
     assert sign_in(client, returning, clock).status_code == 303
     assert "Awaiting access" in client.get("/triage/").get_data(as_text=True)
     assert len(_actions(db, "officer.reactivated")) == 1
+
+
+def test_after_a_stolen_laptop_the_old_password_stops_before_the_officer_is_back(
+    app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock, unit: Enrolled
+) -> None:
+    robbed = add_reader(db, clock, unit, "robbed@unit.example")
+    page = f"/triage/admin/officers/{robbed.officer_id}"
+    post_form(supervisor, page, f"{page}/deactivate", {})
+    assert "rotate the unit key" in supervisor.get(page).get_data(as_text=True)
+    shown = post_form(supervisor, page, f"{page}/reset-password", {}).get_data(as_text=True)
+    match = re.search(r'id="enrolment-link">http://localhost([^<]+)<', shown)
+    assert match
+    link = match.group(1)
+    assert app.test_client().get(link).status_code == 404  # not while deactivated
+    post_form(supervisor, page, f"{page}/reactivate", {})
+    clock.advance(seconds=30)
+    assert sign_in(app.test_client(), robbed, clock).status_code == 401  # the saved password
+    client = app.test_client()
+    chosen = "juniper anchor velvet thimble"
+    assert post_form(client, link, link, {"password": chosen, "confirm": chosen}).status_code == 303
 
 
 def test_a_supervisor_changes_a_role_and_bad_choices_are_refused_clearly(

@@ -34,6 +34,11 @@ from reportline.web.forms import ActionForm
 from reportline.web.triage import access
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+# After a revoke or a deactivation (there is no rotation page yet: docs/operating.md).
+ROTATE_ADVICE = (
+    " Ask the operator to rotate the unit key (reportline keys rotate), so that a copy"
+    " they may have kept opens no report that arrives later."
+)
 blueprint.before_request(access.require_supervisor)
 
 
@@ -121,9 +126,12 @@ def _act(officer_id: int, action: Callable[[Officer, Officer], str]) -> BaseResp
 
 def _confirm(officer: Officer, action: str, **extra: Any) -> str:
     """The page that says what an action on an officer will do, and does it. Every
-    action is for another officer; only reactivation is for a deactivated one (the
-    service refuses anything else that does not apply, saying why)."""
-    allowed = officer.id != g.signed_in.officer.id and officer.active == (action != "reactivate")
+    action is for another officer; reactivation is for a deactivated one, a password
+    reset for either (the service refuses anything else that does not apply, saying
+    why)."""
+    allowed = officer.id != g.signed_in.officer.id and (
+        action == "reset_password" or officer.active == (action != "reactivate")
+    )
     return render_template(
         "admin/confirm.html", officer=officer, action=action, allowed=allowed, **extra
     )
@@ -141,7 +149,8 @@ def deactivate(officer_id: int) -> BaseResponse:
 
     def deactivate_officer(officer: Officer, me: Officer) -> str:
         officers.deactivate(get_session(), officer, me, now())
-        return _("%(email)s is deactivated and signed out everywhere.", email=officer.email)
+        done = _("%(email)s is deactivated and signed out everywhere.", email=officer.email)
+        return done + ROTATE_ADVICE
 
     return _act(officer_id, deactivate_officer)
 
@@ -227,7 +236,9 @@ def revoke_access(officer_id: int) -> BaseResponse:
 
     def revoke(officer: Officer, me: Officer) -> str:
         officers.revoke_access(get_session(), officer, me, now())
-        return f"{officer.email} can no longer read reports. They can still sign in."
+        return (
+            f"{officer.email} can no longer read reports. They can still sign in." + ROTATE_ADVICE
+        )
 
     return _act(officer_id, revoke)
 
