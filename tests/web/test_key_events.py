@@ -172,7 +172,7 @@ def test_a_revoked_officer_keeps_the_account_but_no_session_opens_any_case(
     assert "keep their account" in asked and f'action="{page}/revoke"' in asked
     post_form(supervisor, page, f"{page}/revoke", {})
     told = supervisor.get(page).get_data(as_text=True)
-    assert "can no longer read reports" in told and "rotate the unit key" in told
+    assert "can no longer read reports" in told and "Rotate the unit key on the keys page" in told
 
     refused = client.get(f"/triage/cases/{reference}")  # the same session as before
     assert refused.status_code == 403 and REPORT_TEXT not in refused.get_data(as_text=True)
@@ -225,7 +225,11 @@ def test_after_a_stolen_laptop_the_old_password_stops_before_the_officer_is_back
     robbed = add_reader(db, clock, unit, "robbed@unit.example")
     page = f"/triage/admin/officers/{robbed.officer_id}"
     post_form(supervisor, page, f"{page}/deactivate", {})
-    assert "rotate the unit key" in supervisor.get(page).get_data(as_text=True)
+    offered = supervisor.get(page).get_data(as_text=True)
+    assert (
+        "Rotate the unit key so that" in offered
+        and "Rotate the unit key on the keys page" in offered
+    )
     shown = post_form(supervisor, page, f"{page}/reset-password", {}).get_data(as_text=True)
     match = re.search(r'id="enrolment-link">http://localhost([^<]+)<', shown)
     assert match

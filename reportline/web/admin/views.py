@@ -34,10 +34,10 @@ from reportline.web.forms import ActionForm
 from reportline.web.triage import access
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-# After a revoke or a deactivation (there is no rotation page yet: docs/operating.md).
-ROTATE_ADVICE = (
-    " Ask the operator to rotate the unit key (reportline keys rotate), so that a copy"
-    " they may have kept opens no report that arrives later."
+# Offered after a revoke or a deactivation, with a link to the keys page (base.html).
+ROTATION_OFFER = (
+    "A copy of the unit key they may have kept still opens the reports it opened. "
+    "Rotate the unit key so that it opens none that arrive later."
 )
 blueprint.before_request(access.require_supervisor)
 
@@ -108,9 +108,12 @@ def officer_detail(officer_id: int) -> str:
     )
 
 
-def _act(officer_id: int, action: Callable[[Officer, Officer], str]) -> BaseResponse:
+def _act(
+    officer_id: int, action: Callable[[Officer, Officer], str], offer_rotation: bool = False
+) -> BaseResponse:
     """Do `action(officer, me)`, which returns what to tell the supervisor, and go back
-    to the officer's page; a refusal changes nothing and says why."""
+    to the officer's page; a refusal changes nothing and says why. `offer_rotation`:
+    after success, also offer a unit key rotation (the keys page)."""
     db = get_session()
     officer = _officer(officer_id)
     try:
@@ -121,6 +124,8 @@ def _act(officer_id: int, action: Callable[[Officer, Officer], str]) -> BaseResp
     else:
         db.commit()
         flash(message, "success")
+        if offer_rotation:
+            flash(ROTATION_OFFER, "rotate")
     return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
 
 
@@ -150,9 +155,9 @@ def deactivate(officer_id: int) -> BaseResponse:
     def deactivate_officer(officer: Officer, me: Officer) -> str:
         officers.deactivate(get_session(), officer, me, now())
         done = _("%(email)s is deactivated and signed out everywhere.", email=officer.email)
-        return done + ROTATE_ADVICE
+        return done
 
-    return _act(officer_id, deactivate_officer)
+    return _act(officer_id, deactivate_officer, offer_rotation=True)
 
 
 def _show_new_link(officer_id: int, purpose: str) -> str | BaseResponse:
@@ -236,11 +241,9 @@ def revoke_access(officer_id: int) -> BaseResponse:
 
     def revoke(officer: Officer, me: Officer) -> str:
         officers.revoke_access(get_session(), officer, me, now())
-        return (
-            f"{officer.email} can no longer read reports. They can still sign in." + ROTATE_ADVICE
-        )
+        return f"{officer.email} can no longer read reports. They can still sign in."
 
-    return _act(officer_id, revoke)
+    return _act(officer_id, revoke, offer_rotation=True)
 
 
 @blueprint.get("/officers/<int:officer_id>/reactivate")
