@@ -31,6 +31,8 @@ import os
 import random
 import re
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 from typing import Any
@@ -53,7 +55,6 @@ from bench.common import (
 )
 from bench.instance import POSTGRES_ADMIN_URL, Credentials, create_instance, load_credentials
 from bench.whatif import EXPERIMENTS
-from reportline.migrate import upgrade
 
 FOLDER = RESULTS / "officer-pages" / "instance"
 PAGE_SIZE = 25  # the default queue_page_size
@@ -122,7 +123,14 @@ def ensure_database(reports: int, reuse: bool, backend: Backend) -> dict[str, An
     if reuse and backend.record_path.exists():
         record = json.loads(backend.record_path.read_text())
         if record["reports"] == reports:
-            upgrade(backend.database_url)  # the schema may have moved on
+            # The schema may have moved on: upgrade as an operator does (the command
+            # also does what a revision leaves to it, such as MACs for existing roles).
+            subprocess.run(
+                [sys.executable, "-m", "reportline.cli", "db", "upgrade"],
+                env={**os.environ, "REPORTLINE_INSTANCE": str(backend.folder)},
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             print(f"Reusing {backend.folder} ({reports:,} reports, seeded {record['seeded_at']})")
             return record
         print(f"The kept database has {record['reports']:,} reports, not {reports:,}: reseeding")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -30,14 +31,48 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database's schema up to `revision`."""
+    _migrate(database_url, lambda config: command.upgrade(config, revision))
+
+
+def _migrate(database_url: str, step: Callable[[Config], None]) -> None:
+    """Run one Alembic command in one transaction.
+
+    On SQLite, foreign keys are off while it runs, as SQLite's own procedure for
+    schema changes says: Alembic's batch mode changes a table by copying it and
+    dropping the original, and with foreign keys on, that drop deletes every row
+    that points at it through ON DELETE CASCADE (a case's messages, history, record,
+    notes and seals). `PRAGMA foreign_key_check` then proves nothing was left
+    dangling before the transaction commits. The pragma is set on the driver's
+    connection outside any transaction: inside one SQLite ignores it.
+    """
     engine = make_engine(database_url)
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as connection:
-            config = alembic_config(database_url)
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            if sqlite:
+                driver.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                with connection.begin():
+                    config = alembic_config(database_url)
+                    config.attributes["connection"] = connection
+                    step(config)
+                    if sqlite:
+                        dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if dangling:
+                            raise MigrationError(
+                                f"the migration would leave {len(dangling)} rows pointing at "
+                                f"nothing (first: {tuple(dangling[0])}); nothing was changed"
+                            )
+            finally:
+                if sqlite:
+                    driver.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
     finally:
         engine.dispose()
+
+
+class MigrationError(RuntimeError):
+    """A migration would have broken the database; it was rolled back."""
 
 
 def current_revision(database_url: str) -> str | None:
@@ -62,11 +97,4 @@ def applies(before: str | None, revision: str) -> bool:
 
 def downgrade(database_url: str, revision: str) -> None:
     """Take the database's schema down to `revision`."""
-    engine = make_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            config = alembic_config(database_url)
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
-    finally:
-        engine.dispose()
+    _migrate(database_url, lambda config: command.downgrade(config, revision))

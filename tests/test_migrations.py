@@ -9,10 +9,28 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
 from reportline.db import Base, make_engine
 from reportline.migrate import alembic_config, downgrade, upgrade
+from reportline.services import roles
+from tests.helpers import (
+    Enrolled,
+    MovableClock,
+    first_reference,
+    follow_up_sign_in,
+    officer_notes,
+    officer_records,
+    officer_writes,
+    reporter_replies,
+    submit_report,
+)
+
+# The first revision whose schema holds every table a case's life fills in.
+OLDEST_WITH_DATA = "0004"
 
 
 @pytest.fixture
@@ -84,7 +102,11 @@ def test_sqlite_runs_with_wal_foreign_keys_secure_delete_full_sync_and_memory_te
         pragmas = {
             name: connection.execute(text(f"PRAGMA {name}")).scalar()
             for name in (
-                "journal_mode", "foreign_keys", "secure_delete", "synchronous", "temp_store"
+                "journal_mode",
+                "foreign_keys",
+                "secure_delete",
+                "synchronous",
+                "temp_store",
             )
         }
     engine.dispose()
@@ -95,3 +117,71 @@ def test_sqlite_runs_with_wal_foreign_keys_secure_delete_full_sync_and_memory_te
         "synchronous": 2,
         "temp_store": 2,  # sorts and IN-lists never spill to a temporary file
     }
+
+
+# The tables whose rows a case's life fills, and which hold what opens it.
+KEPT_TABLES = (
+    "officers",
+    "unit_key_grants",
+    "cases",
+    "case_seals",
+    "messages",
+    "status_changes",
+    "triage_records",
+    "notes",
+    "audit_entries",
+)
+
+
+def _row_counts(database_url: str) -> dict[str, int]:
+    engine = make_engine(database_url)
+    present = set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        found = {
+            table: connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+            for table in KEPT_TABLES
+            if table in present
+        }
+    engine.dispose()
+    return found
+
+
+def test_a_working_database_keeps_every_row_down_and_up_through_each_revision(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    supervisor: FlaskClient,
+    clock: MovableClock,
+    database_url: str,
+) -> None:
+    """A revision that copies a table (SQLite's way to drop a column) must not let
+    the copy's DROP TABLE cascade: with foreign keys on, 0009 once deleted every
+    message, status change, record, note and seal of every case it moved."""
+    receipt = submit_report(app.test_client(), what_happened="The migrated report")
+    reference = first_reference(supervisor)
+    assert officer_writes(supervisor, reference, "Thank you, we are looking").status_code == 303
+    assert officer_records(supervisor, reference).status_code == 303
+    assert officer_notes(supervisor, reference, "Checked the duty rota").status_code == 303
+    reporter = app.test_client()
+    follow_up_sign_in(reporter, receipt)
+    assert reporter_replies(reporter, "One more thing").status_code == 303
+    before = _row_counts(database_url)
+    assert all(before[table] for table in ("case_seals", "messages", "triage_records", "notes"))
+    app.extensions["reportline.engine"].dispose()
+    db.close()
+
+    revisions = _revisions(database_url)
+    for step in range(len(revisions) - 1, revisions.index(OLDEST_WITH_DATA), -1):
+        downgrade(database_url, revisions[step - 1])
+        counts = _row_counts(database_url)
+        assert counts == {t: n for t, n in before.items() if t in counts}, revisions[step - 1]
+    upgrade(database_url)
+    assert _row_counts(database_url) == before
+    with db.begin():
+        roles.authenticate_existing_roles(db, clock())  # as `reportline db upgrade` does
+
+    page = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert "The migrated report" in page and "Checked the duty rota" in page
+    assert "One more thing" in page and "integrity" not in page.lower()
+    follow_up_sign_in(reporter, receipt)
+    assert "Thank you, we are looking" in reporter.get("/follow-up/case").get_data(as_text=True)
