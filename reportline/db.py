@@ -9,7 +9,9 @@ import secrets
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Connection, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -66,7 +68,47 @@ def make_engine(url: str, *, binary_results: bool = False, **kwargs: Any) -> Eng
     )
     if binary_results:
         event.listen(engine, "connect", _binary_results)
+    event.listen(engine, "connect", _id_lists)
     return engine
+
+
+class IdList(str):
+    """Ids as PostgreSQL's text form of a bigint[] (`{1,2,3}`), for `IdArray`."""
+
+    @classmethod
+    def of(cls, ids: Any) -> IdList:
+        return cls("{" + ",".join(map(str, ids)) + "}")
+
+
+class IdArray(TypeDecorator[Any]):
+    """A bigint[] parameter given as an `IdList`, sent as it is (`_id_lists`).
+
+    psycopg adapts a Python list element by element, ~0.5 µs each: a sealed
+    filter's 6,000 ids cost 3 ms a statement that way, 0.1 ms as text. The
+    parameter is still typed bigint[], so the planner sees a constant array and
+    hashes it; a text parameter cast in SQL would be a stable function call, not
+    a constant, and `= ANY` would then compare each row with every id.
+    """
+
+    impl = ARRAY(BigInteger)
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
+
+
+def _id_lists(dbapi_connection: Any, _record: Any) -> None:
+    """Send an `IdList` as the text of an int8[] parameter."""
+    from psycopg import adapt, postgres, pq
+
+    class IdListDumper(adapt.Dumper):
+        format = pq.Format.TEXT
+        oid = postgres.types["int8"].array_oid
+
+        def dump(self, obj: Any) -> bytes:
+            return str(obj).encode("ascii")
+
+    dbapi_connection.adapters.register_dumper(IdList, IdListDumper)
 
 
 def _binary_results(dbapi_connection: Any, _record: Any) -> None:

@@ -30,7 +30,6 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Select,
     and_,
@@ -42,9 +41,9 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from reportline.db import IdArray, IdList
 from reportline.models import Case, Officer, UnitKey, UnitKeyGrant
 from reportline.models.case import PRIORITIES, PRIORITY_NOT_SET, STATUSES
 from reportline.services.deadlines import DUE_SOON
@@ -171,13 +170,13 @@ def _encoded(ids: Iterable[int], dialect: str) -> Any:
     """A list of ids as one parameter of any length: an array, or JSON for SQLite's
     json_each. Sorted: SQLite builds a list's b-tree from sorted ids in half the time."""
     values = sorted(ids)
-    return values if dialect == "postgresql" else json.dumps(values)
+    return IdList.of(values) if dialect == "postgresql" else json.dumps(values)
 
 
 def _among(column: Any, encoded: Any, dialect: str) -> ColumnElement[bool]:
     """Membership of `column` in an `_encoded` list."""
     if dialect == "postgresql":
-        return _unindexed(column) == any_(bindparam(None, encoded, type_=ARRAY(BigInteger)))
+        return _unindexed(column) == any_(bindparam(None, encoded, type_=IdArray()))
     listed = func.json_each(bindparam(None, encoded)).table_valued("value")
     return _unindexed(column).in_(select(listed.c.value))
 
