@@ -138,7 +138,7 @@ def _run(
             actor,
             utcnow,
             instance.integrity_key(settings),
-            lambda fingerprint: instance.pin_unit_key(path, fingerprint),
+            path,
             on_step,
             retire_old,
         ).run()
@@ -158,7 +158,8 @@ def verify_recovery(recovery_key_file: Path) -> None:
     recovery_private = _read_recovery_key(recovery_key_file)
     with instance.database_session(settings) as session:
         try:
-            verified = recovery.verify(session, recovery_private, utcnow())
+            pins = instance.read_pins(path)
+            verified = recovery.verify(session, recovery_private, utcnow(), pins)
         except (ServiceError, DecryptionError) as exc:
             raise _refused(exc) from exc
         session.commit()

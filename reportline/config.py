@@ -74,6 +74,8 @@ class Settings:
     national_categories: tuple[str, ...] = ()
     # Written by `init`: the unit public key new reports may be sealed to.
     unit_key_fingerprint: str | None = None
+    # Written by `keys rotate` while a rotation runs: the key it moves to (docs/crypto.md).
+    unit_key_fingerprint_next: str | None = None
     # E-mail alerts (services.alerts): off while smtp_host is unset. The password is a
     # secret; a login is only ever made over TLS (STARTTLS, or implicit TLS on 465).
     smtp_host: str | None = None
@@ -131,6 +133,7 @@ _STR_SETTINGS = {
     "log_level",
     "database_url",
     "unit_key_fingerprint",
+    "unit_key_fingerprint_next",
     "reporter_error_log",
     "timezone",
 }
@@ -214,9 +217,10 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
             "national_categories", raw["national_categories"]
         )
     _mail_settings(raw, values, instance_path)
-    pin = values.get("unit_key_fingerprint")
-    if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
-        raise ConfigError("unit_key_fingerprint must be the 16 hex digits `init` printed.")
+    for name in ("unit_key_fingerprint", "unit_key_fingerprint_next"):
+        pin = values.get(name)
+        if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
+            raise ConfigError(f"{name} must be the 16 hex digits `init` printed.")
     leave_url = values.get("leave_url", "/leave")
     if not (leave_url.startswith("/") or leave_url.startswith("https://")):
         raise ConfigError("leave_url must be a path on this site or an https:// address.")

@@ -13,13 +13,22 @@ from typing import Any
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.orm import Session
 
+from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import Argon2Cost
-from reportline.crypto.keys import PrivateKey
-from reportline.models import Case, Officer
-from reportline.services import instance, keyring, officers, setup
+from reportline.crypto.keys import PrivateKey, PublicKey, generate_private_key, open_sealed, seal
+from reportline.models import (
+    Case,
+    CaseSeal,
+    KeyRotation,
+    Officer,
+    RecoveryKey,
+    UnitKey,
+    UnitKeyGrant,
+)
+from reportline.services import cases, instance, keyring, officers, setup
 
 FAST_ARGON2 = Argon2Cost(time_cost=1, memory_cost_kib=1024, parallelism=1)
 SUPERVISOR_EMAIL = "supervisor@unit.example"
@@ -291,6 +300,7 @@ def pin_unit_key(app: Flask, fingerprint: str) -> None:
     """What `reportline init` writes to the instance config: the unit key to seal to."""
     settings = app.extensions["reportline.settings"]
     app.extensions["reportline.settings"] = replace(settings, unit_key_fingerprint=fingerprint)
+    instance.pin_unit_key(settings.instance_path, fingerprint)
 
 
 @contextmanager
@@ -316,3 +326,58 @@ def transactions(engine: Engine) -> Iterator[list[list[str]]]:
     finally:
         for name, listener in listeners:
             event.remove(engine, name, listener)
+
+
+def plant_unit_key(db: Session, rotating_from: int | None = None) -> tuple[int, PrivateKey]:
+    """What a database writer without the instance config can do with SQL: an active unit
+    key of their own, sealed (public keys are enough) to every officer with a key and
+    every recovery key; with `rotating_from`, also an unfinished rotation to it."""
+    attacker = generate_private_key()
+    public = attacker.public_key()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    planted = db.execute(
+        insert(UnitKey)
+        .values(public_key=public.raw, fingerprint=public.fingerprint, active=True, created_at=now)
+        .returning(UnitKey.id)
+    ).scalar_one()
+    holders = [
+        (row.public_key, {"officer_id": row.id})
+        for row in db.scalars(select(Officer).where(Officer.public_key.is_not(None)))
+    ] + [(row.public_key, {"recovery_key_id": row.id}) for row in db.scalars(select(RecoveryKey))]
+    for public_key, holder in holders:
+        db.execute(
+            insert(UnitKeyGrant).values(
+                unit_key_id=planted,
+                sealed_private_key=seal(
+                    attacker.raw,
+                    PublicKey(public_key),
+                    keyring._grant_context(planted, **holder),
+                ),
+                granted_at=now,
+                **holder,
+            )
+        )
+    if rotating_from is not None:
+        db.execute(
+            insert(KeyRotation).values(
+                from_unit_key_id=rotating_from, to_unit_key_id=planted, started_at=now, total=0
+            )
+        )
+    db.commit()
+    return planted, attacker
+
+
+def opens_any_case(db: Session, private_key: PrivateKey) -> bool:
+    """Whether a unit private key opens any case's seal in the database."""
+    db.expire_all()
+    for case_seal in db.scalars(select(CaseSeal)):
+        try:
+            open_sealed(
+                case_seal.sealed,
+                private_key,
+                cases.grant_context(case_seal.case_id, case_seal.holder_id),
+            )
+        except DecryptionError:
+            continue
+        return True
+    return False

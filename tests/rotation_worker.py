@@ -53,7 +53,7 @@ def main(instance_path: Path, key_file: Path, point: str, nth: int) -> None:
             "cli",
             utcnow,
             instance.integrity_key(settings),
-            lambda fingerprint: instance.pin_unit_key(instance_path, fingerprint),
+            instance_path,
             lambda step, _progress: reached(step),
             settle_seconds=0,
         ).run()

@@ -20,13 +20,31 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reportline.cli import main
+from reportline.crypto import keys as crypto_keys
 from reportline.crypto.errors import DecryptionError
-from reportline.crypto.keys import PrivateKey, generate_private_key, open_sealed
-from reportline.models import AuditEntry, Case, CaseSeal, KeyRotation, Officer, UnitKey
+from reportline.crypto.keys import PrivateKey, PublicKey, generate_private_key, open_sealed
+from reportline.models import (
+    AuditEntry,
+    Case,
+    CaseSeal,
+    KeyRotation,
+    Officer,
+    RecoveryKey,
+    UnitKey,
+    UnitKeyGrant,
+)
 from reportline.services import cases, keyring, rotation
 from reportline.services.errors import NoKeyAccess
 from reportline.services.keyring import UnitKeyring, format_recovery_key
-from tests.helpers import Enrolled, MovableClock, add_reader, submit_report, unlock_officer_key
+from tests.helpers import (
+    Enrolled,
+    MovableClock,
+    add_reader,
+    opens_any_case,
+    plant_unit_key,
+    submit_report,
+    unlock_officer_key,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURED = (
@@ -358,3 +376,95 @@ def test_a_report_that_waited_for_the_retirement_goes_to_the_new_key(
     db.expire_all()
     holders = {seal.holder_id for case in db.scalars(select(Case)) for seal in case.seals}
     assert holders == {new.id}
+
+
+def _run_worker(instance_path: Path, key_file: Path, point: str, nth: int) -> None:
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.rotation_worker",
+            *(str(instance_path), str(key_file), point, str(nth)),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "REPORTLINE_INSTANCE": str(instance_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == -9, worker.stderr
+
+
+def test_a_rotation_planted_in_the_database_is_not_resumed_and_its_key_never_pinned(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session, instance_path: Path
+) -> None:
+    pin = _pinned(instance_path)
+    current = db.scalars(select(UnitKey.id).where(UnitKey.fingerprint == pin)).one()
+    _planted, attacker = plant_unit_key(db, rotating_from=current)
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 1
+    assert "The instance config does not know this unfinished rotation" in result.output
+    assert _pinned(instance_path) == pin
+    assert not opens_any_case(db, attacker)
+    assert _every_report_opens_for(db, _keyrings(db, app, unit, keyed["reader"])) == 5
+
+
+@pytest.mark.parametrize("swapped", ["grant", "grant and public key"])
+def test_a_new_key_swapped_before_a_resume_is_refused_and_never_sealed_to(
+    app: Flask,
+    keyed: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    instance_path: Path,
+    swapped: str,
+) -> None:
+    _run_worker(instance_path, keyed["key_file"], "started", 1)
+    new = db.scalars(select(UnitKey).order_by(UnitKey.id.desc())).first()
+    assert new is not None
+    # The writer seals a key of their own to the recovery key as the new generation's.
+    attacker = generate_private_key()
+    recovery_id = db.scalars(select(RecoveryKey.id)).one()
+    recovery_public = PublicKey(db.get(RecoveryKey, recovery_id).public_key)  # type: ignore[union-attr]
+    db.execute(
+        update(UnitKeyGrant)
+        .where(UnitKeyGrant.unit_key_id == new.id, UnitKeyGrant.recovery_key_id == recovery_id)
+        .values(
+            sealed_private_key=crypto_keys.seal(
+                attacker.raw,
+                recovery_public,
+                keyring._grant_context(new.id, recovery_key_id=recovery_id),
+            )
+        )
+    )
+    if swapped == "grant and public key":
+        db.execute(
+            update(UnitKey).where(UnitKey.id == new.id).values(public_key=attacker.public_key().raw)
+        )
+    db.commit()
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 1
+    assert not opens_any_case(db, attacker)
+    officers_only = {
+        who.email: keyring.unlock_unit_keys(db, who.officer_id, unlock_officer_key(db, who))
+        for who in (unit, keyed["reader"])
+    }
+    assert _every_report_opens_for(db, officers_only) == 5
+    verified = CliRunner().invoke(
+        main, ["keys", "verify-recovery", "--recovery-key-file", str(keyed["key_file"])]
+    )
+    assert verified.exit_code == 1
+
+
+def test_a_newer_active_key_planted_in_the_database_stops_a_rotation_before_it_starts(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session, instance_path: Path
+) -> None:
+    pin = _pinned(instance_path)
+    _planted, attacker = plant_unit_key(db)
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 1
+    assert "A unit key the instance config does not pin is marked active" in result.output
+    assert _pinned(instance_path) == pin
+    assert len(db.scalars(select(UnitKey)).all()) == 2
+    assert db.scalars(select(KeyRotation)).first() is None
+    assert not opens_any_case(db, attacker)

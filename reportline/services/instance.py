@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 from reportline.config import CONFIG_FILE_NAME, Settings
 from reportline.crypto.kdf import Argon2Cost, hkdf
 from reportline.db import make_engine, make_sessionmaker
+from reportline.services.errors import SetupError
 
 
 def integrity_key(settings: Settings) -> bytes:
@@ -80,18 +83,51 @@ _PIN_COMMENT = (
 _OLD_PIN_COMMENT = (
     "# The unit key new reports are sealed to (written by `init`; see docs/security.md).\n"
 )
-_PIN_LINE = re.compile(r"^unit_key_fingerprint\s*=.*\n?", re.MULTILINE)
+_NEXT_PIN_COMMENT = (
+    "# The unit key a rotation under way moves to (written by `keys rotate`; docs/crypto.md).\n"
+)
+_PIN_LINE = re.compile(r"^unit_key_fingerprint(_next)?\s*=.*\n?", re.MULTILINE)
+PIN_SETTING, NEXT_PIN_SETTING = "unit_key_fingerprint", "unit_key_fingerprint_next"
 
 
-def pin_unit_key(instance: Path, fingerprint: str) -> None:
+@dataclass(frozen=True)
+class Pins:
+    """The unit key fingerprints the instance config holds: the key reports are sealed to,
+    and the one a rotation under way moves to (None outside a rotation)."""
+
+    current: str | None
+    next: str | None
+
+
+def read_pins(instance: Path) -> Pins:
+    """The pins as the config file says now (not as this process loaded it).
+    Raises SetupError if the file cannot be read."""
+    config = instance / CONFIG_FILE_NAME
+    try:
+        values = tomllib.loads(config.read_text("utf-8")) if config.exists() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SetupError(f"cannot read the unit key pin in {config}: {exc}") from exc
+    current, pending = values.get(PIN_SETTING), values.get(NEXT_PIN_SETTING)
+    return Pins(
+        current if isinstance(current, str) else None,
+        pending if isinstance(pending, str) else None,
+    )
+
+
+def pin_unit_key(instance: Path, fingerprint: str, next_fingerprint: str | None = None) -> None:
     """Record the unit key's fingerprint in the instance config, replacing any earlier
     pin: new reports are sealed only to that key, so a key planted in the database is
-    never used. The config is replaced whole (a new file renamed over it), so a server
-    re-reading it never sees half a file."""
+    never used. `next_fingerprint` is the key a rotation under way moves to; only it
+    may be pinned by resuming one. The config is replaced whole (a new file renamed
+    over it), so a server re-reading it never sees half a file."""
     config = instance / CONFIG_FILE_NAME
     text = config.read_text("utf-8") if config.exists() else ""
-    text = _PIN_LINE.sub("", text.replace(_PIN_COMMENT, "").replace(_OLD_PIN_COMMENT, ""))
-    text = text.rstrip("\n") + "\n" + _PIN_COMMENT + f'unit_key_fingerprint = "{fingerprint}"\n'
+    for comment in (_PIN_COMMENT, _OLD_PIN_COMMENT, _NEXT_PIN_COMMENT):
+        text = text.replace(comment, "")
+    text = _PIN_LINE.sub("", text)
+    text = text.rstrip("\n") + "\n" + _PIN_COMMENT + f'{PIN_SETTING} = "{fingerprint}"\n'
+    if next_fingerprint is not None:
+        text += _NEXT_PIN_COMMENT + f'{NEXT_PIN_SETTING} = "{next_fingerprint}"\n'
     draft = config.with_name(config.name + ".new")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

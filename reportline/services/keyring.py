@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,7 +75,8 @@ class PinnedUnitKey:
     """The unit key reports are sealed to: the one pinned in the instance config.
 
     Every call reads the pinned generation's row (one indexed row) so a retired key
-    is never sealed to; its public key is checked against the pin once per process.
+    is never sealed to; its public key is checked against the pin once per process
+    and row.
     With `config_path`, the pin is read again from the file whenever the file
     changes, so a rotation's new pin reaches a running server without a restart.
     """
@@ -83,7 +85,7 @@ class PinnedUnitKey:
         self.fingerprint = self.configured = fingerprint
         self._config_path = config_path
         self._config_mtime = _mtime(config_path)
-        self._checked: dict[int, PublicKey] = {}
+        self._checked: dict[str, tuple[int, PublicKey]] = {}
 
     def _current_pin(self, reread: bool = False) -> str | None:
         mtime = _mtime(self._config_path)
@@ -122,13 +124,15 @@ class PinnedUnitKey:
                 "the pinned unit key was retired by a rotation: set unit_key_fingerprint "
                 "to the new key's (docs/operating.md)"
             )
-        public = self._checked.get(unit_key_id)
-        if public is None:
+        # Kept by pin, and used only for the row it was checked on: a row given the
+        # pinned fingerprint in the database is checked afresh (and refused).
+        checked = self._checked.get(pin)
+        if checked is None or checked[0] != unit_key_id:
             unit_key = session.get(UnitKey, unit_key_id)
             assert unit_key is not None  # the row was just read
             integrity.check_unit_key(pin, unit_key)
-            public = self._checked[unit_key_id] = PublicKey(unit_key.public_key)
-        return unit_key_id, public
+            checked = self._checked[pin] = (unit_key_id, PublicKey(unit_key.public_key))
+        return checked
 
 
 PIN_SETTING = "unit_key_fingerprint"
@@ -289,24 +293,40 @@ def holds_unit_key(session: Session, officer_id: int) -> bool:
     )
 
 
+def _opened(raw: bytes, public_key: bytes) -> PrivateKey | None:
+    """The private key a grant opened if it is the half of its generation's public key,
+    else None (the grant is then left out, as if not held).
+
+    A database writer can seal a key of their own to any public key; it opens, but is
+    not the generation's, and re-sealing to it would hand them every case.
+    """
+    private_key = PrivateKey(raw)
+    if not hmac.compare_digest(private_key.public_key().raw, public_key):
+        return None
+    return private_key
+
+
 def unlock_unit_keys(session: Session, officer_id: int, officer_key: PrivateKey) -> UnitKeyring:
-    """Open every unit key generation sealed to this officer; raise NoKeyAccess if none."""
+    """Open every unit key generation sealed to this officer (leaving out a grant that
+    opens another key than its generation's); raise NoKeyAccess if none."""
     keys: dict[int, PrivateKey] = {}
-    grants = session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer_id))
-    for grant in grants:
-        raw = open_sealed(
-            grant.sealed_private_key,
-            officer_key,
-            _grant_context(grant.unit_key_id, officer_id=officer_id),
-        )
-        keys[grant.unit_key_id] = PrivateKey(raw)
+    grants = session.execute(
+        select(UnitKeyGrant.unit_key_id, UnitKeyGrant.sealed_private_key, UnitKey.public_key)
+        .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
+        .where(UnitKeyGrant.officer_id == officer_id)
+    )
+    for unit_key_id, sealed, public_key in grants:
+        raw = open_sealed(sealed, officer_key, _grant_context(unit_key_id, officer_id=officer_id))
+        if (opened := _opened(raw, public_key)) is not None:
+            keys[unit_key_id] = opened
     if not keys:
         raise NoKeyAccess("awaiting access to the unit key")
     return UnitKeyring(keys)
 
 
 def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> UnitKeyring:
-    """Open every unit key generation with the offline recovery key."""
+    """Open every unit key generation with the offline recovery key (each checked as
+    `unlock_unit_keys` does)."""
     fingerprint = recovery_private.public_key().fingerprint
     recovery = session.scalars(
         select(RecoveryKey).where(RecoveryKey.fingerprint == fingerprint)
@@ -314,16 +334,17 @@ def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> 
     if recovery is None:
         raise NoKeyAccess("this recovery key does not belong to this instance")
     keys: dict[int, PrivateKey] = {}
-    grants = session.scalars(
-        select(UnitKeyGrant).where(UnitKeyGrant.recovery_key_id == recovery.id)
+    grants = session.execute(
+        select(UnitKeyGrant.unit_key_id, UnitKeyGrant.sealed_private_key, UnitKey.public_key)
+        .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
+        .where(UnitKeyGrant.recovery_key_id == recovery.id)
     )
-    for grant in grants:
+    for unit_key_id, sealed, public_key in grants:
         raw = open_sealed(
-            grant.sealed_private_key,
-            recovery_private,
-            _grant_context(grant.unit_key_id, recovery_key_id=recovery.id),
+            sealed, recovery_private, _grant_context(unit_key_id, recovery_key_id=recovery.id)
         )
-        keys[grant.unit_key_id] = PrivateKey(raw)
+        if (opened := _opened(raw, public_key)) is not None:
+            keys[unit_key_id] = opened
     if not keys:
         raise NoKeyAccess("no unit key is sealed to this recovery key")
     return UnitKeyring(keys)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto.keys import PrivateKey, generate_private_key
 from reportline.models import RecoveryKey, UnitKey, UnitKeyGrant
-from reportline.services import audit, keyring
+from reportline.services import audit, instance, keyring
 from reportline.services.errors import NoKeyAccess
 
 
@@ -42,16 +42,32 @@ def _current(session: Session, recovery_private: PrivateKey) -> RecoveryKey:
     return recovery
 
 
-def verify(session: Session, recovery_private: PrivateKey, now: datetime) -> Verified:
-    """Check that the key opens every active unit key generation; record when.
+def verify(
+    session: Session, recovery_private: PrivateKey, now: datetime, pins: instance.Pins
+) -> Verified:
+    """Check that the key opens every active unit key generation, each the half of its
+    public key, and the generations the instance config pins (`pins`) the very keys
+    pinned; record when.
 
     Changes no key. Raises NoKeyAccess for a key of another instance or a
-    replaced one, DecryptionError if a grant does not open.
+    replaced one, or one that does not open those keys, DecryptionError if a
+    grant does not open.
     """
     recovery = _current(session, recovery_private)
     opened = keyring.unlock_with_recovery_key(session, recovery_private)
-    for unit_key_id in session.scalars(select(UnitKey.id).where(UnitKey.active.is_(True))):
-        opened.get(unit_key_id)
+    fingerprints = {
+        unit_key_id: opened.get(unit_key_id).public_key().fingerprint
+        for unit_key_id in session.scalars(select(UnitKey.id).where(UnitKey.active.is_(True)))
+    }
+    pinned = {pin for pin in (pins.current, pins.next) if pin is not None}
+    claimed = session.execute(
+        select(UnitKey.id, UnitKey.fingerprint).where(UnitKey.fingerprint.in_(pinned))
+    ).all()
+    if pins.current not in fingerprints.values() or any(
+        fingerprints.get(unit_key_id, fingerprint) != fingerprint
+        for unit_key_id, fingerprint in claimed
+    ):
+        raise NoKeyAccess("this recovery key does not open the unit key pinned in the config")
     recovery.verified_at = now
     audit.record(session, "cli", "recovery_key.verified", now, recovery_key=recovery.id)
     return Verified(recovery.fingerprint, now)

@@ -24,6 +24,7 @@ is resumed by starting it again; only one runs at a time (`RotationLock`).
 from __future__ import annotations
 
 import fcntl
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,8 +40,17 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, seal
 from reportline.db import begin_read_only
 from reportline.models import CaseSeal, KeyRotation, Officer, RecoveryKey, UnitKey, UnitKeyGrant
-from reportline.services import audit, cases, integrity, keyring, officers, roles, second_factor
-from reportline.services.errors import ServiceError, SetupError
+from reportline.services import (
+    audit,
+    cases,
+    instance,
+    integrity,
+    keyring,
+    officers,
+    roles,
+    second_factor,
+)
+from reportline.services.errors import NoKeyAccess, ServiceError, SetupError
 from reportline.services.keyring import UnitKeyring
 
 BATCH = 1000
@@ -50,6 +60,10 @@ ADVISORY_LOCK = 0x524C_524F_5441  # "RLROTA"
 
 class RotationRunning(ServiceError):
     """Another rotation holds the rotation lock."""
+
+
+class RotationRefused(ServiceError):
+    """The database holds a rotation or a key the instance config does not know."""
 
 
 @dataclass(frozen=True)
@@ -137,22 +151,52 @@ def _seals_under(session: Session, unit_key_id: int) -> int:
     )
 
 
+def _pinned_generation(session: Session, pin: str | None) -> UnitKey:
+    """The generation whose fingerprint the config pins, checked against the pin."""
+    if pin is None:
+        raise SetupError("no unit key is pinned in the instance config (run `reportline init`)")
+    unit_key = session.scalars(
+        select(UnitKey).where(UnitKey.fingerprint == pin).order_by(UnitKey.id.desc())
+    ).first()
+    if unit_key is None:
+        raise SetupError("no unit key has the fingerprint pinned in the instance config")
+    integrity.check_unit_key(pin, unit_key)
+    return unit_key
+
+
+def _refuse_other_active(session: Session, *known: int) -> None:
+    """A generation marked active that no pin names was made in the database alone."""
+    if session.scalars(
+        select(UnitKey.id).where(UnitKey.active.is_(True), UnitKey.id.not_in(known))
+    ).first():
+        raise RotationRefused(
+            "a unit key the instance config does not pin is marked active in the database: "
+            'nothing was changed (docs/operating.md, "A key the config does not know")'
+        )
+
+
 def start(
-    session: Session, unit_keys: UnitKeyring, actor: str, now: datetime, integrity_key: bytes
+    session: Session,
+    unit_keys: UnitKeyring,
+    actor: str,
+    now: datetime,
+    integrity_key: bytes,
+    pin: str | None,
 ) -> KeyRotation:
     """Make the new unit key and seal it to the old one's holders and the recovery key.
 
+    The old key is the one `pin` (the config's) names, never the database's choice.
     Raises RotationRunning if a rotation is unfinished (resume it instead),
-    NoKeyAccess if `unit_keys` does not open the active key, SetupError without
-    one, DecryptionError if a holder's public key fails its integrity check.
+    RotationRefused if another generation is marked active, NoKeyAccess if
+    `unit_keys` does not open the pinned key, SetupError without one,
+    DecryptionError if the pinned row or a holder's public key fails its check.
     """
     if running(session) is not None:
         raise RotationRunning("a rotation is unfinished: resume it")
-    old = session.scalars(
-        select(UnitKey).where(UnitKey.active.is_(True)).order_by(UnitKey.id.desc())
-    ).first()
-    if old is None:
-        raise SetupError("no active unit key: run `reportline init` first")
+    old = _pinned_generation(session, pin)
+    if not old.active:
+        raise SetupError("the pinned unit key was retired: pin the active key first")
+    _refuse_other_active(session, old.id)
     unit_keys.get(old.id)  # NoKeyAccess before anything is made
     holders = session.scalars(
         select(Officer)
@@ -266,6 +310,44 @@ def finish(session: Session, rotation: KeyRotation, actor: str, now: datetime) -
     audit.record(session, actor, "unit_key.rotated", now, rotation=rotation.id)
 
 
+def checked_keys(
+    session: Session, rotation: KeyRotation, pins: instance.Pins, unit_keys: UnitKeyring
+) -> UnitKeyring:
+    """The old and new private keys of `rotation`, checked against the config's pins.
+
+    Raises RotationRefused (changing nothing) for a rotation the config does not
+    know: one planted in the database, or one whose new key's grant was swapped.
+    """
+    old = session.get(UnitKey, rotation.from_unit_key_id)
+    new = session.get(UnitKey, rotation.to_unit_key_id)
+    assert old is not None and new is not None  # foreign keys
+    unknown = RotationRefused(
+        "the instance config does not know this unfinished rotation (its "
+        "unit_key_fingerprint_next is not the new key's): nothing was changed "
+        '(docs/operating.md, "A key the config does not know")'
+    )
+    if pins.next is None or new.fingerprint != pins.next:
+        raise unknown
+    before_pinning = pins.current != pins.next
+    if before_pinning and old.fingerprint != pins.current:
+        raise unknown
+    _refuse_other_active(session, old.id, new.id)
+    # Each key's own fingerprint, not its row's: only these are sealed to.
+    try:
+        new_private, old_private = unit_keys.get(new.id), unit_keys.get(old.id)
+    except NoKeyAccess:
+        raise RotationRefused(
+            "the key given does not open both keys of this rotation (or a grant was "
+            "altered in the database): nothing was changed"
+        ) from None
+    if not hmac.compare_digest(new_private.public_key().fingerprint, pins.next) or (
+        before_pinning
+        and not hmac.compare_digest(old_private.public_key().fingerprint, pins.current or "")
+    ):
+        raise unknown
+    return UnitKeyring({old.id: old_private, new.id: new_private})
+
+
 # The steps a caller may watch (and a test may stop a process at).
 STARTED, PINNED, BATCH_DONE, RETIRED = "started", "pinned", "batch", "retired"
 
@@ -274,7 +356,11 @@ STARTED, PINNED, BATCH_DONE, RETIRED = "started", "pinned", "batch", "retired"
 class Rotator:
     """Runs or resumes a rotation to the end, reporting each step.
 
-    `pin(fingerprint)` writes the new key's fingerprint to the instance config;
+    The instance config in `instance_path` anchors it (docs/crypto.md, "Pins"):
+    `start` rotates from the pinned key, and the new key's fingerprint is written
+    there as `unit_key_fingerprint_next` before the rotation commits; a rotation
+    found in the database is resumed only if that entry names its new key, and
+    only to a private key whose own fingerprint it is.
     `on_step(step, progress)` is called after each step (a progress bar).
     `retire_old` False stops before retiring, for fleets that re-pin every
     server first (docs/operating.md).
@@ -285,7 +371,7 @@ class Rotator:
     actor: str
     clock: Callable[[], datetime]
     integrity_key: bytes
-    pin: Callable[[str], None]
+    instance_path: Path
     on_step: Callable[[str, Progress], None]
     retire_old: bool = True
     # Seconds to wait after retiring before the last sweep: long enough for a
@@ -295,37 +381,47 @@ class Rotator:
     def run(self) -> Progress:
         """Start or resume, move every seal, retire; return the final progress."""
         session = self.session
+        pins = instance.read_pins(self.instance_path)
         rotation = running(session)
         if rotation is None:
             rotation = start(
-                session, self.unit_keys(), self.actor, self.clock(), self.integrity_key
+                session,
+                self.unit_keys(),
+                self.actor,
+                self.clock(),
+                self.integrity_key,
+                pins.current,
             )
+            state = progress(session, rotation)
+            assert pins.current is not None  # start checked it
+            instance.pin_unit_key(self.instance_path, pins.current, state.to_fingerprint)
+            pins = instance.Pins(pins.current, state.to_fingerprint)
             session.commit()
-            self.on_step(STARTED, progress(session, rotation))
-        keys = self.unit_keys()  # now opens the new generation too
-        keys.get(rotation.to_unit_key_id)
+            self.on_step(STARTED, state)
+        checked = checked_keys(session, rotation, pins, self.unit_keys())
         state = progress(session, rotation)
         session.commit()
-        self.pin(state.to_fingerprint)
+        instance.pin_unit_key(self.instance_path, state.to_fingerprint, state.to_fingerprint)
         self.on_step(PINNED, state)
         old = session.get(UnitKey, rotation.from_unit_key_id)
         assert old is not None
         if old.active:
-            while self._reseal(rotation, keys):
+            while self._reseal(rotation, checked):
                 self.on_step(BATCH_DONE, progress(session, rotation))
                 session.commit()
             if not self.retire_old:
                 return progress(session, rotation)
             while not retire(session, rotation, self.clock()):
                 session.rollback()
-                self._reseal(rotation, keys)
+                self._reseal(rotation, checked)
             session.commit()
             self.on_step(RETIRED, progress(session, rotation))
             time.sleep(self.settle_seconds)
-        while self._reseal(rotation, keys):
+        while self._reseal(rotation, checked):
             pass
         finish(session, rotation, self.actor, self.clock())
         session.commit()
+        instance.pin_unit_key(self.instance_path, state.to_fingerprint)
         return progress(session, rotation)
 
     def _reseal(self, rotation: KeyRotation, keys: UnitKeyring) -> int:

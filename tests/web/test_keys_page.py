@@ -8,10 +8,19 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from reportline.models import Case, UnitKey
 from reportline.services import cases, keyring, rotation
-from tests.helpers import Enrolled, MovableClock, add_reader, csrf_token, submit_report
+from tests.helpers import (
+    Enrolled,
+    MovableClock,
+    add_reader,
+    csrf_token,
+    opens_any_case,
+    plant_unit_key,
+    submit_report,
+)
 
 PAGE = "/triage/admin/keys"
 
@@ -72,3 +81,24 @@ def test_a_rotation_while_another_runs_is_refused_next_to_the_button(
     assert response.status_code == 409
     assert "Another rotation of the unit key is running" in response.get_data(as_text=True)
     assert len(db.scalars(select(UnitKey)).all()) == 1
+
+
+def test_a_rotation_planted_in_the_database_is_not_offered_for_resuming(
+    app: Flask, supervisor: FlaskClient, db: Session
+) -> None:
+    current = db.scalars(select(UnitKey.id)).one()
+    _planted, attacker = plant_unit_key(db, rotating_from=current)
+    page = supervisor.get(PAGE).get_data(as_text=True)
+    assert "The instance config does not name its new key" in page
+    assert "Resume the rotation" not in page
+    response = _press_rotate_without_button(supervisor)
+    assert response.status_code == 409
+    assert "not one the instance config knows" in response.get_data(as_text=True)
+    assert "reportline.rotation" not in app.extensions
+    assert not opens_any_case(db, attacker)
+
+
+def _press_rotate_without_button(supervisor: FlaskClient) -> TestResponse:
+    # The page offers no button; a forged post with a valid token is refused too.
+    token = csrf_token(supervisor.get(PAGE).get_data(as_text=True))
+    return supervisor.post(f"{PAGE}/rotate", data={"csrf_token": token})

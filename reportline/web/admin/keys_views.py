@@ -27,6 +27,10 @@ from reportline.web.database import get_session
 from reportline.web.forms import ActionForm
 
 log = logging.getLogger(__name__)
+UNKNOWN_ROTATION = (
+    "This unfinished rotation is not one the instance config knows, so it is not resumed. "
+    'Follow "A key the config does not know" in the operating procedures.'
+)
 
 
 def _page(refused: str | None = None) -> tuple[str, int]:
@@ -36,9 +40,22 @@ def _page(refused: str | None = None) -> tuple[str, int]:
         found=found,
         now=now(),
         running_here=_running_here(),
+        unknown_rotation=_unknown_rotation(found),
         refused=refused,
         form=ActionForm(),
     ), (409 if refused else 200)
+
+
+def _unknown_rotation(found: key_inventory.Inventory) -> bool:
+    """An unfinished rotation whose new key the instance config does not name: made in
+    the database alone (or the config was restored), so it is never resumed."""
+    if found.rotation is None:
+        return False
+    try:
+        pending = instance.read_pins(settings().instance_path).next
+    except ServiceError:
+        return True
+    return pending != found.rotation.to_fingerprint
 
 
 def _running_here() -> bool:
@@ -57,6 +74,8 @@ def rotate_unit_key() -> BaseResponse | tuple[str, int]:
     """Start (or resume) a unit key rotation in the background; refused while one runs."""
     if not ActionForm().validate():
         return redirect(url_for("triage.admin.keys"), code=303)
+    if _unknown_rotation(key_inventory.inventory(get_session())):
+        return _page(UNKNOWN_ROTATION)
     lock = rotation.RotationLock(current_app.extensions["reportline.engine"])
     try:
         lock.acquire()
@@ -101,11 +120,15 @@ def _rotate(
                 actor,
                 utcnow,
                 integrity_key,
-                lambda fingerprint: instance.pin_unit_key(instance_path, fingerprint),
+                instance_path,
                 lambda _step, _progress: None,
             ).run()
-    except Exception:
-        # Only the kind of failure: the rotation resumes from the page or the command.
-        log.exception("The unit key rotation stopped; resume it from /triage/admin/keys")
+    except Exception as exc:
+        # Only the kind of failure (a traceback or a database error's parameters would
+        # put case ids in the shared log): it resumes from the page or the command.
+        log.error(
+            "The unit key rotation stopped (%s); resume it from /triage/admin/keys",
+            type(exc).__name__,
+        )
     finally:
         lock.release()
