@@ -197,6 +197,10 @@ def _initialise(
         _write_recovery_key(recovery_key_file, format_recovery_key(result.recovery_key))
         try:
             _pin_unit_key(settings.instance_path, result.unit_key_fingerprint)
+            instance_service.pin_recovery_key(
+                settings.instance_path,
+                instance_service.recovery_pin(result.recovery_key.public_key().raw),
+            )
             session.commit()
         except Exception:
             recovery_key_file.unlink(missing_ok=True)

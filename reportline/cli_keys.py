@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 import click
 from sqlalchemy.orm import Session
@@ -34,7 +35,8 @@ def _cli() -> tuple[Callable[[Path], Settings], Path]:
 
 
 def _refused(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc).capitalize().rstrip(".") + ".")
+    message = str(exc)
+    return click.ClickException(message[:1].upper() + message[1:].rstrip(".") + ".")
 
 
 def _read_recovery_key(path: Path) -> keyring.PrivateKey:
@@ -102,8 +104,12 @@ def _unit_keys_opener(
     if recovery_key_file is not None:
         recovery_private = _read_recovery_key(recovery_key_file)
         return lambda: keyring.unlock_with_recovery_key(session, recovery_private), "cli"
-    password = sys.stdin.readline().rstrip("\r\n")
-    code = sys.stdin.readline().strip()
+    if sys.stdin.isatty():  # typed: never echoed
+        password = click.prompt("Password", hide_input=True)
+        code = click.prompt("Authenticator code")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+        code = sys.stdin.readline().strip()
     assert email is not None
     officer, private_key = rotation.supervisor_key(
         session, email, password, code, utcnow(), instance.integrity_key(settings)
@@ -162,10 +168,18 @@ def verify_recovery(recovery_key_file: Path) -> None:
             verified = recovery.verify(session, recovery_private, utcnow(), pins)
         except (ServiceError, DecryptionError) as exc:
             raise _refused(exc) from exc
+        if pins.recovery is None:
+            # An instance set up before the pin: the offline file, which opens the
+            # pinned unit key, is the trusted source of it.
+            instance.pin_recovery_key(
+                path, instance.recovery_pin(recovery_private.public_key().raw)
+            )
         session.commit()
     click.echo(
         f"Recovery key {verified.fingerprint} opens the unit key ({verified.verified_at:%Y-%m-%d})."
     )
+    if pins.recovery is None:
+        click.echo("It is now pinned in the instance config (recovery_key_sha256).")
 
 
 @keys.command("new-recovery")
@@ -189,18 +203,18 @@ def new_recovery(recovery_key_file: Path, new_recovery_key_file: Path) -> None:
     settings = make_settings(path)
     old_private = _read_recovery_key(recovery_key_file)
     with instance.database_session(settings) as session:
+        # Never during a rotation: it would seal the new unit key to the old recovery key.
+        lock = rotation.RotationLock(session.get_bind().engine)
         try:
-            new_private = recovery.replace(session, old_private, utcnow())
-        except (ServiceError, DecryptionError) as exc:
+            lock.acquire()
+        except ServiceError as exc:
             raise _refused(exc) from exc
-        # Written before the commit and removed if it fails: the other way round a
-        # committed key could be lost.
-        cli._write_recovery_key(new_recovery_key_file, format_recovery_key(new_private))
         try:
-            session.commit()
-        except Exception:
-            new_recovery_key_file.unlink(missing_ok=True)
-            raise
+            new_private = _replace_recovery_key(
+                session, path, old_private, new_recovery_key_file, cli
+            )
+        finally:
+            lock.release()
     fingerprint = new_private.public_key().fingerprint
     click.echo(f"New recovery key {fingerprint} written to {new_recovery_key_file}.")
     click.secho(
@@ -209,6 +223,31 @@ def new_recovery(recovery_key_file: Path, new_recovery_key_file: Path) -> None:
         fg="red",
         err=True,
     )
+
+
+def _replace_recovery_key(
+    session: Session, path: Path, old_private: keyring.PrivateKey, new_file: Path, cli: ModuleType
+) -> keyring.PrivateKey:
+    pins = instance.read_pins(path)
+    try:
+        if rotation.running(session) is not None:
+            raise rotation.RotationRunning(
+                "a unit key rotation is unfinished: finish it (`reportline keys rotate`) first"
+            )
+        new_private = recovery.replace(session, old_private, utcnow(), pins.recovery)
+    except (ServiceError, DecryptionError) as exc:
+        raise _refused(exc) from exc
+    # The file and the pin are written before the commit and undone if it fails: the
+    # other way round a committed key could be lost.
+    cli._write_recovery_key(new_file, format_recovery_key(new_private))
+    try:
+        instance.pin_recovery_key(path, instance.recovery_pin(new_private.public_key().raw))
+        session.commit()
+    except Exception:
+        instance.pin_recovery_key(path, pins.recovery)
+        new_file.unlink(missing_ok=True)
+        raise
+    return new_private
 
 
 @keys.command("status")

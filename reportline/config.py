@@ -76,6 +76,8 @@ class Settings:
     unit_key_fingerprint: str | None = None
     # Written by `keys rotate` while a rotation runs: the key it moves to (docs/crypto.md).
     unit_key_fingerprint_next: str | None = None
+    # The recovery key's pin: SHA-256 of its public key (docs/crypto.md).
+    recovery_key_sha256: str | None = None
     # E-mail alerts (services.alerts): off while smtp_host is unset. The password is a
     # secret; a login is only ever made over TLS (STARTTLS, or implicit TLS on 465).
     smtp_host: str | None = None
@@ -134,6 +136,7 @@ _STR_SETTINGS = {
     "database_url",
     "unit_key_fingerprint",
     "unit_key_fingerprint_next",
+    "recovery_key_sha256",
     "reporter_error_log",
     "timezone",
 }
@@ -221,6 +224,9 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         pin = values.get(name)
         if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
             raise ConfigError(f"{name} must be the 16 hex digits `init` printed.")
+    recovery = values.get("recovery_key_sha256")
+    if recovery is not None and not re.fullmatch(r"[0-9a-f]{64}", recovery):
+        raise ConfigError("recovery_key_sha256 must be 64 hex digits (SHA-256).")
     leave_url = values.get("leave_url", "/leave")
     if not (leave_url.startswith("/") or leave_url.startswith("https://")):
         raise ConfigError("leave_url must be a path on this site or an https:// address.")

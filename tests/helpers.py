@@ -282,7 +282,7 @@ def receipt_fragments(receipt: str) -> list[str]:
 
 def initialise_unit(app: Flask, db: Session, now: datetime) -> setup.InitialisedInstance:
     """What `reportline init` does, for a test instance: the unit and recovery keys, the
-    first supervisor (who holds the unit key), committed, and the unit key pinned."""
+    first supervisor (who holds the unit key), committed, and both keys pinned."""
     result = setup.initialise(
         db,
         SUPERVISOR_EMAIL,
@@ -293,6 +293,10 @@ def initialise_unit(app: Flask, db: Session, now: datetime) -> setup.Initialised
     )
     db.commit()
     pin_unit_key(app, result.unit_key_fingerprint)
+    instance.pin_recovery_key(
+        app.extensions["reportline.settings"].instance_path,
+        instance.recovery_pin(result.recovery_key.public_key().raw),
+    )
     return result
 
 

@@ -55,7 +55,6 @@ def main(instance_path: Path, key_file: Path, point: str, nth: int) -> None:
             instance.integrity_key(settings),
             instance_path,
             lambda step, _progress: reached(step),
-            settle_seconds=0,
         ).run()
 
 

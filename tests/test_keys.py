@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from reportline import utcnow
 from reportline.cli import main
 from reportline.crypto import keys as crypto_keys
 from reportline.crypto.errors import DecryptionError
@@ -33,7 +34,7 @@ from reportline.models import (
     UnitKey,
     UnitKeyGrant,
 )
-from reportline.services import cases, keyring, rotation
+from reportline.services import cases, instance, keyring, rotation
 from reportline.services.errors import NoKeyAccess
 from reportline.services.keyring import UnitKeyring, format_recovery_key
 from tests.helpers import (
@@ -84,6 +85,8 @@ def keyed(
         submit_report(reporter, what_happened=f"report {number}")
     lines = [f"{name} = {json.dumps(app_settings[name])}" for name in CONFIGURED]
     lines.append(f'unit_key_fingerprint = "{app_settings["unit_key_fingerprint"]}"')
+    recovery_public = app.extensions["test.recovery_key"].public_key().raw
+    lines.append(f'recovery_key_sha256 = "{instance.recovery_pin(recovery_public)}"')
     (instance_path / "config.toml").write_text("\n".join(lines) + "\n")
     key_file = instance_path.parent / "recovery.txt"
     key_file.write_text(format_recovery_key(app.extensions["test.recovery_key"]))
@@ -468,3 +471,95 @@ def test_a_newer_active_key_planted_in_the_database_stops_a_rotation_before_it_s
     assert len(db.scalars(select(UnitKey)).all()) == 2
     assert db.scalars(select(KeyRotation)).first() is None
     assert not opens_any_case(db, attacker)
+
+
+def _new_recovery(old: Path, new: Path) -> list[str]:
+    return [
+        "keys",
+        "new-recovery",
+        "--recovery-key-file",
+        str(old),
+        "--new-recovery-key-file",
+        str(new),
+    ]
+
+
+def test_a_recovery_key_planted_in_the_database_is_never_given_the_new_unit_key(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session, instance_path: Path
+) -> None:
+    attacker = generate_private_key()
+    db.execute(
+        insert(RecoveryKey).values(
+            public_key=attacker.public_key().raw,
+            fingerprint=attacker.public_key().fingerprint,
+            created_at=utcnow(),
+        )
+    )
+    db.commit()
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    with pytest.raises(NoKeyAccess):
+        keyring.unlock_with_recovery_key(db, attacker)
+    _finished_properly(db, app, keyed, unit, instance_path)
+
+
+def test_an_instance_without_a_recovery_pin_gets_it_from_the_offline_file_first(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session, instance_path: Path
+) -> None:
+    instance.pin_recovery_key(instance_path, None)
+    refused = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert refused.exit_code == 1
+    assert "run `reportline keys verify-recovery --recovery-key-file PATH`" in refused.output
+    replaced = CliRunner().invoke(
+        main,
+        _new_recovery(keyed["key_file"], instance_path.parent / "new.txt"),
+    )
+    assert replaced.exit_code == 1 and "verify-recovery" in replaced.output
+    assert not (instance_path.parent / "new.txt").exists()
+    assert len(db.scalars(select(UnitKey)).all()) == 1
+    verified = CliRunner().invoke(
+        main, ["keys", "verify-recovery", "--recovery-key-file", str(keyed["key_file"])]
+    )
+    assert verified.exit_code == 0, verified.output
+    assert "now pinned in the instance config" in verified.output
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    _finished_properly(db, app, keyed, unit, instance_path)
+
+
+def test_a_new_recovery_key_is_refused_while_a_rotation_is_unfinished(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session, instance_path: Path
+) -> None:
+    _run_worker(instance_path, keyed["key_file"], "started", 1)
+    new_file = instance_path.parent / "new.txt"
+    replaced = CliRunner().invoke(
+        main,
+        _new_recovery(keyed["key_file"], new_file),
+    )
+    assert replaced.exit_code == 1 and "rotation is unfinished" in replaced.output
+    assert not new_file.exists()
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    _finished_properly(db, app, keyed, unit, instance_path)
+
+
+def test_a_retired_key_given_the_pinned_fingerprint_is_refused_by_a_running_server(
+    keyed: dict[str, Any], db: Session, instance_path: Path
+) -> None:
+    """A server checked the old key before the rotation; a database writer then gives
+    that row the new pin and marks it active: it is checked afresh, never sealed to."""
+    pinned = keyring.PinnedUnitKey(_pinned(instance_path), instance_path / "config.toml")
+    old_id, _ = pinned.get(db)
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    new_id, _ = pinned.get(db)
+    new_pin = _pinned(instance_path)
+    db.execute(update(UnitKey).where(UnitKey.id == new_id).values(fingerprint="0" * 16))
+    db.execute(
+        update(UnitKey)
+        .where(UnitKey.id == old_id)
+        .values(fingerprint=new_pin, active=True, retired_at=None)
+    )
+    db.commit()
+    with pytest.raises(DecryptionError):
+        pinned.get(db)

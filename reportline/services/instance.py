@@ -6,6 +6,8 @@ package; what is computed from them with cryptography lives here.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
 import tomllib
@@ -83,20 +85,28 @@ _PIN_COMMENT = (
 _OLD_PIN_COMMENT = (
     "# The unit key new reports are sealed to (written by `init`; see docs/security.md).\n"
 )
-_NEXT_PIN_COMMENT = (
-    "# The unit key a rotation under way moves to (written by `keys rotate`; docs/crypto.md).\n"
-)
-_PIN_LINE = re.compile(r"^unit_key_fingerprint(_next)?\s*=.*\n?", re.MULTILINE)
 PIN_SETTING, NEXT_PIN_SETTING = "unit_key_fingerprint", "unit_key_fingerprint_next"
+RECOVERY_PIN_SETTING = "recovery_key_sha256"
+_COMMENTS = {
+    PIN_SETTING: _PIN_COMMENT,
+    NEXT_PIN_SETTING: (
+        "# The unit key a rotation under way moves to (written by `keys rotate`; docs/crypto.md).\n"
+    ),
+    RECOVERY_PIN_SETTING: (
+        "# SHA-256 of the recovery public key, the only one unit keys are sealed to\n"
+        "# (written by `init`, `keys new-recovery`, `keys verify-recovery`; docs/crypto.md).\n"
+    ),
+}
 
 
 @dataclass(frozen=True)
 class Pins:
-    """The unit key fingerprints the instance config holds: the key reports are sealed to,
-    and the one a rotation under way moves to (None outside a rotation)."""
+    """The key pins the instance config holds: the unit key reports are sealed to, the
+    one a rotation under way moves to (None outside a rotation), and the recovery key."""
 
     current: str | None
     next: str | None
+    recovery: str | None = None
 
 
 def read_pins(instance: Path) -> Pins:
@@ -106,32 +116,74 @@ def read_pins(instance: Path) -> Pins:
     try:
         values = tomllib.loads(config.read_text("utf-8")) if config.exists() else {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SetupError(f"cannot read the unit key pin in {config}: {exc}") from exc
-    current, pending = values.get(PIN_SETTING), values.get(NEXT_PIN_SETTING)
-    return Pins(
-        current if isinstance(current, str) else None,
-        pending if isinstance(pending, str) else None,
-    )
+        raise SetupError(f"cannot read the key pins in {config}: {exc}") from exc
+    found = [values.get(name) for name in (PIN_SETTING, NEXT_PIN_SETTING, RECOVERY_PIN_SETTING)]
+    return Pins(*(value if isinstance(value, str) else None for value in found))
 
 
 def pin_unit_key(instance: Path, fingerprint: str, next_fingerprint: str | None = None) -> None:
     """Record the unit key's fingerprint in the instance config, replacing any earlier
     pin: new reports are sealed only to that key, so a key planted in the database is
     never used. `next_fingerprint` is the key a rotation under way moves to; only it
-    may be pinned by resuming one. The config is replaced whole (a new file renamed
-    over it), so a server re-reading it never sees half a file."""
+    may be pinned by resuming one."""
+    _set(instance, {PIN_SETTING: fingerprint, NEXT_PIN_SETTING: next_fingerprint})
+
+
+def pin_recovery_key(instance: Path, public_key_sha256: str | None) -> None:
+    """Record the recovery key (SHA-256 of its public key, hex): unit keys are sealed to
+    no other."""
+    _set(instance, {RECOVERY_PIN_SETTING: public_key_sha256})
+
+
+def recovery_pin(public_key: bytes) -> str:
+    """The recovery key's pin: SHA-256 of its raw public key, in hex."""
+    return hashlib.sha256(public_key).hexdigest()
+
+
+def _set(instance: Path, values: dict[str, str | None]) -> None:
+    """Replace these settings' lines (None removes one). The config is replaced whole,
+    under a lock, by a new file made afresh (never through a link) with the old one's
+    mode and owner, so a server re-reading it never sees half a file or a pin lost to
+    a concurrent writer."""
     config = instance / CONFIG_FILE_NAME
-    text = config.read_text("utf-8") if config.exists() else ""
-    for comment in (_PIN_COMMENT, _OLD_PIN_COMMENT, _NEXT_PIN_COMMENT):
-        text = text.replace(comment, "")
-    text = _PIN_LINE.sub("", text)
-    text = text.rstrip("\n") + "\n" + _PIN_COMMENT + f'{PIN_SETTING} = "{fingerprint}"\n'
-    if next_fingerprint is not None:
-        text += _NEXT_PIN_COMMENT + f'{NEXT_PIN_SETTING} = "{next_fingerprint}"\n'
+    lock = os.open(instance / ".config.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = config.read_text("utf-8") if config.exists() else ""
+        for name in values:
+            text = text.replace(_COMMENTS[name], "")
+            if name == PIN_SETTING:
+                text = text.replace(_OLD_PIN_COMMENT, "")
+            text = re.sub(rf"^{name}\s*=.*\n?", "", text, flags=re.MULTILINE)
+        text = text.rstrip("\n") + "\n"
+        for name, value in values.items():
+            if value is not None:
+                text += _COMMENTS[name] + f'{name} = "{value}"\n'
+        _replace(config, text.lstrip("\n"))
+    finally:
+        os.close(lock)
+
+
+def _replace(config: Path, text: str) -> None:
     draft = config.with_name(config.name + ".new")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text.lstrip("\n"))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(draft, config)
+    draft.unlink(missing_ok=True)  # a leftover (or a planted link): never written through
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            if config.exists():
+                kept = config.stat()
+                os.fchmod(handle.fileno(), kept.st_mode & 0o777)
+                if (kept.st_uid, kept.st_gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(handle.fileno(), kept.st_uid, kept.st_gid)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(draft, config)
+    except BaseException:
+        draft.unlink(missing_ok=True)
+        raise
+    folder = os.open(config.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

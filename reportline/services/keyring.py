@@ -141,6 +141,10 @@ _PINNED_ROW = (
     .where(UnitKey.fingerprint == bindparam("fingerprint"))
     .order_by(UnitKey.id.desc())
     .limit(1)
+    # PostgreSQL: held until the report commits, so a rotation retiring this key
+    # (`rotation.retire`, FOR UPDATE) waits for it and its last sweep finds the report.
+    # SQLite writes one transaction at a time anyway.
+    .with_for_update(read=True)
 )
 
 

@@ -7,6 +7,7 @@ database any more; a backup taken before still opens with it.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +43,18 @@ def _current(session: Session, recovery_private: PrivateKey) -> RecoveryKey:
     return recovery
 
 
+def _check_pin(recovery: RecoveryKey, recovery_pin: str | None, *, required: bool) -> None:
+    if recovery_pin is None:
+        if required:
+            raise NoKeyAccess(
+                "no recovery key is pinned in the instance config: run `reportline keys "
+                "verify-recovery --recovery-key-file PATH` with this key first to pin it"
+            )
+        return
+    if not hmac.compare_digest(instance.recovery_pin(recovery.public_key), recovery_pin):
+        raise NoKeyAccess("this is not the recovery key the instance config pins")
+
+
 def verify(
     session: Session, recovery_private: PrivateKey, now: datetime, pins: instance.Pins
 ) -> Verified:
@@ -54,6 +67,7 @@ def verify(
     grant does not open.
     """
     recovery = _current(session, recovery_private)
+    _check_pin(recovery, pins.recovery, required=False)
     opened = keyring.unlock_with_recovery_key(session, recovery_private)
     fingerprints = {
         unit_key_id: opened.get(unit_key_id).public_key().fingerprint
@@ -73,11 +87,15 @@ def verify(
     return Verified(recovery.fingerprint, now)
 
 
-def replace(session: Session, old_private: PrivateKey, now: datetime) -> PrivateKey:
+def replace(
+    session: Session, old_private: PrivateKey, now: datetime, recovery_pin: str | None
+) -> PrivateKey:
     """Make a new recovery key holding every generation the old one opened; retire the
     old one and delete its grants. Return the new private key (the caller writes it
-    out once). Raises NoKeyAccess for a key of another instance or a replaced one."""
+    out once, and pins it). Raises NoKeyAccess for a key of another instance, a
+    replaced one, or one the config (`recovery_pin`) does not pin."""
     old = _current(session, old_private)
+    _check_pin(old, recovery_pin, required=True)
     opened = keyring.unlock_with_recovery_key(session, old_private)
     new_private = generate_private_key()
     new_public = new_private.public_key()

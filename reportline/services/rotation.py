@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import fcntl
 import hmac
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -175,6 +174,25 @@ def _refuse_other_active(session: Session, *known: int) -> None:
         )
 
 
+def pinned_recovery_key(session: Session, recovery_pin: str | None) -> RecoveryKey:
+    """The current recovery key, the one the config pins; raise RotationRefused if the
+    config pins none (an instance set up before the pin) or the database lacks it."""
+    if recovery_pin is None:
+        raise RotationRefused(
+            "no recovery key is pinned in the instance config: run `reportline keys "
+            "verify-recovery --recovery-key-file PATH` once with the offline key to pin it"
+        )
+    for recovery in session.scalars(
+        select(RecoveryKey).where(RecoveryKey.retired_at.is_(None)).with_for_update()
+    ):
+        if hmac.compare_digest(instance.recovery_pin(recovery.public_key), recovery_pin):
+            return recovery
+    raise RotationRefused(
+        "the recovery key pinned in the instance config is not in the database: nothing "
+        'was changed (docs/operating.md, "A key the config does not know")'
+    )
+
+
 def start(
     session: Session,
     unit_keys: UnitKeyring,
@@ -182,10 +200,12 @@ def start(
     now: datetime,
     integrity_key: bytes,
     pin: str | None,
+    recovery_pin: str | None,
 ) -> KeyRotation:
     """Make the new unit key and seal it to the old one's holders and the recovery key.
 
-    The old key is the one `pin` (the config's) names, never the database's choice.
+    The old key is the one `pin` (the config's) names, never the database's choice;
+    the recovery key is the one `recovery_pin` names.
     Raises RotationRunning if a rotation is unfinished (resume it instead),
     RotationRefused if another generation is marked active, NoKeyAccess if
     `unit_keys` does not open the pinned key, SetupError without one,
@@ -198,6 +218,7 @@ def start(
         raise SetupError("the pinned unit key was retired: pin the active key first")
     _refuse_other_active(session, old.id)
     unit_keys.get(old.id)  # NoKeyAccess before anything is made
+    recovery = pinned_recovery_key(session, recovery_pin)
     holders = session.scalars(
         select(Officer)
         .join(UnitKeyGrant, UnitKeyGrant.officer_id == Officer.id)
@@ -209,8 +230,7 @@ def start(
     new, new_private = keyring.create_unit_key(session, now)
     for officer in holders:
         keyring.seal_grant(session, new.id, new_private, officer, now)
-    for recovery in session.scalars(select(RecoveryKey).where(RecoveryKey.retired_at.is_(None))):
-        keyring.seal_recovery_grant(session, new.id, new_private, recovery, now)
+    keyring.seal_recovery_grant(session, new.id, new_private, recovery, now)
     rotation = KeyRotation(
         from_unit_key_id=old.id,
         to_unit_key_id=new.id,
@@ -294,10 +314,12 @@ def reseal_batch(session: Session, rotation: KeyRotation, unit_keys: UnitKeyring
 def retire(session: Session, rotation: KeyRotation, now: datetime) -> bool:
     """Retire the old key if no case is sealed to it any more; return whether it was.
     Nothing is sealed to a retired key afterwards (`keyring.PinnedUnitKey` refuses it)."""
-    if _seals_under(session, rotation.from_unit_key_id):
-        return False
+    # Locked first: a submission that read the old key as active (FOR SHARE) commits
+    # before this goes on, so its seal is counted here or found by the last sweep.
     old = session.get(UnitKey, rotation.from_unit_key_id, with_for_update=True)
     assert old is not None
+    if _seals_under(session, rotation.from_unit_key_id):
+        return False
     old.active = False
     old.retired_at = now
     return True
@@ -370,13 +392,10 @@ class Rotator:
     unit_keys: Callable[[], UnitKeyring]
     actor: str
     clock: Callable[[], datetime]
-    integrity_key: bytes
+    integrity_key: bytes = field(repr=False)
     instance_path: Path
     on_step: Callable[[str, Progress], None]
     retire_old: bool = True
-    # Seconds to wait after retiring before the last sweep: long enough for a
-    # submission that read the old key as active to commit.
-    settle_seconds: float = 1.0
 
     def run(self) -> Progress:
         """Start or resume, move every seal, retire; return the final progress."""
@@ -391,11 +410,12 @@ class Rotator:
                 self.clock(),
                 self.integrity_key,
                 pins.current,
+                pins.recovery,
             )
             state = progress(session, rotation)
             assert pins.current is not None  # start checked it
             instance.pin_unit_key(self.instance_path, pins.current, state.to_fingerprint)
-            pins = instance.Pins(pins.current, state.to_fingerprint)
+            pins = instance.Pins(pins.current, state.to_fingerprint, pins.recovery)
             session.commit()
             self.on_step(STARTED, state)
         checked = checked_keys(session, rotation, pins, self.unit_keys())
@@ -416,7 +436,6 @@ class Rotator:
                 self._reseal(rotation, checked)
             session.commit()
             self.on_step(RETIRED, progress(session, rotation))
-            time.sleep(self.settle_seconds)
         while self._reseal(rotation, checked):
             pass
         finish(session, rotation, self.actor, self.clock())

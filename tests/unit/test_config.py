@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import stat
 from pathlib import Path
 
 import pytest
 
 from reportline.config import ConfigError, load_settings
+from reportline.services import instance
 
 SECRET = base64.b64encode(b"s" * 32).decode()
 SECRETS = {"REPORTLINE_SECRET_KEY": SECRET, "REPORTLINE_RECEIPT_PEPPER": SECRET}
@@ -143,3 +145,21 @@ def test_the_smtp_password_is_never_in_a_repr(tmp_path: Path) -> None:
     settings = load_settings(env, tmp_path)
     assert settings.smtp_password == "smtp-canary-77"
     assert "smtp-canary-77" not in repr(settings)
+
+
+def test_a_pin_rewrite_keeps_the_config_mode_and_never_writes_through_a_planted_link(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('secret_key = "x"\n')
+    config.chmod(0o640)
+    elsewhere = tmp_path / "elsewhere.txt"
+    (tmp_path / "config.toml.new").symlink_to(elsewhere)
+    instance.pin_unit_key(tmp_path, "0123456789abcdef", "fedcba9876543210")
+    assert not elsewhere.exists()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    pins = instance.read_pins(tmp_path)
+    assert (pins.current, pins.next) == ("0123456789abcdef", "fedcba9876543210")
+    instance.pin_unit_key(tmp_path, "fedcba9876543210")
+    assert instance.read_pins(tmp_path).next is None
+    assert config.read_text().startswith('secret_key = "x"\n')

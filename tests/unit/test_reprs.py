@@ -9,9 +9,14 @@ from __future__ import annotations
 import base64
 from datetime import date, datetime
 from pathlib import Path
+from typing import cast
+
+from sqlalchemy.orm import Session
 
 from reportline.config import load_settings
 from reportline.services.dialogue import DialogueEntry
+from reportline.services.keyring import UnitKeyring
+from reportline.services.rotation import Rotator
 from reportline.services.submissions import ReportDraft
 from reportline.services.triage import StatusEntry
 
@@ -50,3 +55,16 @@ def test_report_text_stays_out_of_reprs() -> None:
     for thing in (draft, message, change):
         assert CANARY not in repr(thing)
     assert "bullying" in repr(draft) and "closed" in repr(change)
+
+
+def test_a_rotation_never_shows_the_integrity_key() -> None:
+    rotator = Rotator(
+        cast(Session, None),
+        lambda: UnitKeyring({}),
+        "cli",
+        datetime.now,
+        CANARY.encode(),
+        Path("instance"),
+        lambda _step, _progress: None,
+    )
+    assert CANARY not in repr(rotator) and "actor='cli'" in repr(rotator)

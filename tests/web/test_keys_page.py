@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from reportline.models import Case, UnitKey
-from reportline.services import cases, keyring, rotation
+from reportline.services import cases, instance, keyring, rotation
 from tests.helpers import (
     Enrolled,
     MovableClock,
@@ -102,3 +102,14 @@ def _press_rotate_without_button(supervisor: FlaskClient) -> TestResponse:
     # The page offers no button; a forged post with a valid token is refused too.
     token = csrf_token(supervisor.get(PAGE).get_data(as_text=True))
     return supervisor.post(f"{PAGE}/rotate", data={"csrf_token": token})
+
+
+def test_a_rotation_waits_for_the_recovery_key_to_be_pinned(
+    app: Flask, supervisor: FlaskClient, db: Session
+) -> None:
+    instance.pin_recovery_key(app.extensions["reportline.settings"].instance_path, None)
+    response = _press_rotate(supervisor)
+    assert response.status_code == 409
+    assert "No recovery key is pinned in the instance config yet" in response.get_data(as_text=True)
+    assert "reportline.rotation" not in app.extensions
+    assert len(db.scalars(select(UnitKey)).all()) == 1

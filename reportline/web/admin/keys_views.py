@@ -27,6 +27,10 @@ from reportline.web.database import get_session
 from reportline.web.forms import ActionForm
 
 log = logging.getLogger(__name__)
+NO_RECOVERY_PIN = (
+    "No recovery key is pinned in the instance config yet. On the server, check the offline "
+    "recovery key once with reportline keys verify-recovery, which pins it; then rotate."
+)
 UNKNOWN_ROTATION = (
     "This unfinished rotation is not one the instance config knows, so it is not resumed. "
     'Follow "A key the config does not know" in the operating procedures.'
@@ -76,6 +80,12 @@ def rotate_unit_key() -> BaseResponse | tuple[str, int]:
         return redirect(url_for("triage.admin.keys"), code=303)
     if _unknown_rotation(key_inventory.inventory(get_session())):
         return _page(UNKNOWN_ROTATION)
+    try:
+        recovery_pinned = instance.read_pins(settings().instance_path).recovery is not None
+    except ServiceError:
+        recovery_pinned = False
+    if not recovery_pinned:
+        return _page(NO_RECOVERY_PIN)
     lock = rotation.RotationLock(current_app.extensions["reportline.engine"])
     try:
         lock.acquire()
