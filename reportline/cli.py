@@ -603,6 +603,8 @@ def db_upgrade() -> None:
             if applies(before, roles.ROLE_MAC_REVISION)
             else []
         )
+        if applies(before, keyring.GRANT_MAC_REVISION):
+            keyring.authenticate_existing_grants(session)
         session.commit()
     click.echo("Database schema is up to date.")
     if started:

@@ -617,7 +617,7 @@ def test_db_upgrade_gives_existing_roles_their_mac_once_and_lists_them(
 
     _init(instance, tmp_path / "k.txt")
     settings = load_settings(os.environ, instance)
-    downgrade(settings.database_url, "-1")  # an instance from just before role MACs
+    downgrade(settings.database_url, "0009")  # an instance from just before role MACs
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert "chief@unit.example: supervisor" in result.output

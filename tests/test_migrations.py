@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from reportline.db import Base, make_engine
 from reportline.migrate import alembic_config, downgrade, upgrade
-from reportline.services import roles
+from reportline.services import keyring, roles
 from tests.helpers import (
     Enrolled,
     MovableClock,
@@ -179,6 +179,7 @@ def test_a_working_database_keeps_every_row_down_and_up_through_each_revision(
     assert _row_counts(database_url) == before
     with db.begin():
         roles.authenticate_existing_roles(db, clock())  # as `reportline db upgrade` does
+        keyring.authenticate_existing_grants(db)
 
     page = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
     assert "The migrated report" in page and "Checked the duty rota" in page

@@ -64,6 +64,9 @@ class UnitKeyGrant(Base):
     )
     recovery_key_id: Mapped[int | None] = mapped_column(ForeignKey("recovery_keys.id"))
     sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # An officer's grant: HMAC under the instance integrity key over (officer, unit key,
+    # SHA-256 of sealed_private_key, the officer's access epoch); null for the recovery key.
+    mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     granted_at: Mapped[datetime]
     granted_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("officers.id", ondelete="SET NULL")

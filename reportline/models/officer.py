@@ -29,6 +29,11 @@ class Officer(Base):
     # HMAC under the same key over (id, role): a role written in the database
     # alone grants nothing (services.roles).
     role_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # Raised by every revoke, deactivation, reactivation and reset; HMAC under the same
+    # key over (id, active, access_epoch): a grant counts only while its MAC names the
+    # current epoch, so grants and `active` put back from a backup open nothing.
+    access_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    state_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     wrapped_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_seed_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_last_step: Mapped[int | None]

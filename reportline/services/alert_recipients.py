@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reportline.models import AlertPreference, Officer, UnitKeyGrant
-from reportline.services import audit, roles
+from reportline.services import audit, keyring, roles
 
 # A case's audience: the unit key generation its secret is sealed to (Case.unit_key_id).
 Audience = int
@@ -68,20 +68,24 @@ def may_be_alerted(
     session: Session, audiences: Iterable[Audience]
 ) -> dict[Audience, list[Recipient]]:
     """For each audience, the officers who may be told of activity in its cases: today,
-    every active officer holding that unit key generation (a deactivated officer's copy
-    is deleted, and `active` is checked as well). THE rule for every alert."""
+    every active officer holding that unit key generation by a grant whose MAC holds
+    (a deactivated officer's copy is deleted; their authenticated state is checked).
+    THE rule for every alert."""
     wanted = sorted(set(audiences))
     found: dict[Audience, list[Recipient]] = {audience: [] for audience in wanted}
     if not wanted:
         return found
     rows = session.execute(
-        select(UnitKeyGrant.unit_key_id, Officer, AlertPreference)
+        select(UnitKeyGrant, Officer, AlertPreference)
         .join(Officer, Officer.id == UnitKeyGrant.officer_id)
         .outerjoin(AlertPreference, AlertPreference.officer_id == Officer.id)
         .where(UnitKeyGrant.unit_key_id.in_(wanted), Officer.active.is_(True))
         .order_by(Officer.id)
     )
-    for audience, officer, chosen in rows:
+    for grant, officer, chosen in rows:
+        if not keyring.grant_holds(session, officer, grant):
+            continue
+        audience = grant.unit_key_id
         found[audience].append(
             Recipient(
                 officer.id,

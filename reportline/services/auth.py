@@ -36,7 +36,7 @@ from reportline.crypto.password import (
     derive_password_key,
 )
 from reportline.models import Officer, OfficerSession
-from reportline.services import audit, devices, instance, roles, second_factor, throttle
+from reportline.services import audit, devices, instance, keyring, roles, second_factor, throttle
 from reportline.services.devices import DeviceToken
 from reportline.services.errors import LoginFailed, SessionExpired
 from reportline.services.limits import WorkGate
@@ -140,7 +140,12 @@ def begin_sign_in(
     officer = session.scalars(select(Officer).where(Officer.email == email)).first()
     device = client.device if officer and client.device_belongs_to(officer.id) else None
     guard = login_guard(session, email, client.address, now, settings, device)
-    usable = bool(officer and officer.active and not officer.locked and officer.has_keys)
+    usable = bool(
+        officer
+        and keyring.state_holds(session, officer)
+        and not officer.locked
+        and officer.has_keys
+    )
     return SignInAttempt(
         email=email,
         officer=officer,
@@ -189,7 +194,7 @@ def finish_sign_in(
         ).first()
     still_usable = bool(
         officer
-        and officer.active
+        and keyring.state_holds(session, officer)
         and not officer.locked
         and officer.wrapped_private_key == attempt.wrapped_key
     )

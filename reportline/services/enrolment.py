@@ -22,7 +22,7 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
 from reportline.models import EnrolmentInvite, Officer, RecoveryCode
-from reportline.services import audit, auth, instance, integrity
+from reportline.services import audit, auth, instance, integrity, keyring
 from reportline.services.errors import InviteInvalid, LoginFailed, ServiceError
 from reportline.services.officers import (
     end_all_sessions,
@@ -131,7 +131,7 @@ def find_link(
     officer = session.get(Officer, invite.officer_id)
     usable = (
         officer is not None
-        and officer.active
+        and keyring.state_holds(session, officer)
         and (not officer.has_keys if invite.purpose == ENROL else officer.totp_seed_sealed is None)
     )
     if not usable or officer is None:

@@ -40,6 +40,20 @@ def officer_role_mac(key: bytes, officer_id: int, role: str) -> bytes:
     ).digest()
 
 
+def officer_state_mac(key: bytes, officer_id: int, active: bool, epoch: int) -> bytes:
+    """The MAC over an officer's id, whether they are active, and their access epoch."""
+    header = context("officer-state-row", officer=officer_id, active=int(active), epoch=epoch)
+    return hmac.new(key, header, "sha256").digest()
+
+
+def unit_key_grant_mac(
+    key: bytes, officer_id: int, unit_key_id: int, epoch: int, sealed: bytes
+) -> bytes:
+    """The MAC over a unit key grant to an officer, bound to their access epoch."""
+    header = context("unit-key-grant-row", officer=officer_id, unit_key=unit_key_id, epoch=epoch)
+    return _mac(key, header, sealed)
+
+
 def check_unit_key(pinned_fingerprint: str | None, unit_key: UnitKey) -> None:
     """Raise DecryptionError unless the unit key is the one pinned in the instance config."""
     if pinned_fingerprint is None:

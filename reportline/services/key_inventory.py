@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reportline.models import CaseSeal, Officer, RecoveryKey, UnitKey, UnitKeyGrant
-from reportline.services import cases, rotation
+from reportline.services import cases, keyring, rotation
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,14 @@ def inventory(session: Session) -> Inventory:
         ).all()
     )
     holders: dict[int, list[str]] = {}
-    for unit_key_id, email in session.execute(
-        select(UnitKeyGrant.unit_key_id, Officer.email)
+    for grant, officer in session.execute(
+        select(UnitKeyGrant, Officer)
         .join(Officer, Officer.id == UnitKeyGrant.officer_id)
         .where(Officer.active.is_(True))
         .order_by(Officer.email)
     ):
-        holders.setdefault(unit_key_id, []).append(email)
+        if keyring.grant_holds(session, officer, grant):
+            holders.setdefault(grant.unit_key_id, []).append(officer.email)
     recovery_held = set(
         session.scalars(
             select(UnitKeyGrant.unit_key_id)

@@ -31,6 +31,8 @@ from reportline.models import Officer, RecoveryKey, UnitKey, UnitKeyGrant
 from reportline.services import audit, integrity
 from reportline.services.errors import NoKeyAccess, SetupError
 
+# The migration that adds grant and officer-state MACs: the rows it finds get them then.
+GRANT_MAC_REVISION = "0010"
 RECOVERY_BEGIN = "-----BEGIN REPORTLINE RECOVERY KEY-----"
 RECOVERY_END = "-----END REPORTLINE RECOVERY KEY-----"
 
@@ -220,21 +222,105 @@ def seal_grant(
     now: datetime,
     granted_by: Officer | None = None,
 ) -> None:
-    """Seal one unit key generation to an officer whose key the caller has checked."""
+    """Seal one unit key generation to an officer whose key the caller has checked,
+    with the grant's MAC bound to their current access epoch."""
     assert officer.public_key is not None
+    sealed = seal(
+        unit_private_key.raw,
+        PublicKey(officer.public_key),
+        _grant_context(unit_key_id, officer_id=officer.id),
+    )
     session.add(
         UnitKeyGrant(
             unit_key_id=unit_key_id,
             officer_id=officer.id,
-            sealed_private_key=seal(
-                unit_private_key.raw,
-                PublicKey(officer.public_key),
-                _grant_context(unit_key_id, officer_id=officer.id),
+            sealed_private_key=sealed,
+            mac=integrity.unit_key_grant_mac(
+                _integrity_key(session), officer.id, unit_key_id, officer.access_epoch, sealed
             ),
             granted_at=now,
             granted_by_id=granted_by.id if granted_by else None,
         )
     )
+
+
+def _integrity_key(session: Session) -> bytes:
+    key: bytes | None = session.info.get("integrity_key")
+    if key is None:
+        raise SetupError("this database session cannot authenticate unit key grants")
+    return key
+
+
+def set_access_state(session: Session, officer: Officer, *, active: bool) -> None:
+    """Make the (flushed) officer active or not and raise their access epoch, MAC'd: every
+    grant made before no longer counts, nor does any earlier state put back."""
+    officer.active = active
+    officer.access_epoch = (officer.access_epoch or 0) + 1
+    officer.state_mac = integrity.officer_state_mac(
+        _integrity_key(session), officer.id, active, officer.access_epoch
+    )
+
+
+def state_holds(session: Session, officer: Officer) -> bool:
+    """Whether the officer is active by an authenticated state."""
+    key: bytes | None = session.info.get("integrity_key")
+    return (
+        key is not None
+        and officer.active
+        and officer.state_mac is not None
+        and hmac.compare_digest(
+            officer.state_mac,
+            integrity.officer_state_mac(key, officer.id, True, officer.access_epoch),
+        )
+    )
+
+
+def grant_holds(session: Session, officer: Officer, grant: UnitKeyGrant) -> bool:
+    """Whether `grant` is a genuine grant to this active officer made in their current
+    access epoch (THE check wherever an officer's grant gives anything)."""
+    key: bytes | None = session.info.get("integrity_key")
+    return (
+        key is not None
+        and grant.officer_id == officer.id
+        and grant.mac is not None
+        and state_holds(session, officer)
+        and hmac.compare_digest(
+            grant.mac,
+            integrity.unit_key_grant_mac(
+                key, officer.id, grant.unit_key_id, officer.access_epoch, grant.sealed_private_key
+            ),
+        )
+    )
+
+
+def held_generations(session: Session, officer: Officer) -> set[int]:
+    """The unit key generations the officer holds by a grant whose MAC holds."""
+    grants = session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.id))
+    return {g.unit_key_id for g in grants if grant_holds(session, officer, g)}
+
+
+def authenticate_existing_grants(session: Session) -> int:
+    """MAC every officer's state and every officer grant that has none: run once, by
+    `reportline db upgrade`, when the revision that adds those MACs is applied.
+    Returns how many grants were authenticated."""
+    key = _integrity_key(session)
+    for officer in session.scalars(select(Officer).where(Officer.state_mac.is_(None))):
+        officer.state_mac = integrity.officer_state_mac(
+            key, officer.id, officer.active, officer.access_epoch
+        )
+    count = 0
+    rows = session.execute(
+        select(UnitKeyGrant, Officer)
+        .join(Officer, Officer.id == UnitKeyGrant.officer_id)
+        .where(UnitKeyGrant.mac.is_(None))
+    )
+    for grant, officer in rows:
+        grant.mac = integrity.unit_key_grant_mac(
+            key, officer.id, grant.unit_key_id, officer.access_epoch, grant.sealed_private_key
+        )
+        count += 1
+    session.flush()
+    return count
 
 
 def grant_unit_key(
@@ -250,7 +336,7 @@ def grant_unit_key(
     Raises SetupError for an officer who is deactivated or has no key pair yet,
     DecryptionError if their public key was swapped in the database.
     """
-    if not officer.active:
+    if not state_holds(session, officer):
         raise SetupError("a deactivated officer cannot be given access")
     if officer.public_key is None:
         raise SetupError("the officer has not chosen a password yet")
@@ -262,7 +348,10 @@ def grant_unit_key(
             )
         ).first()
         if existing is not None:
-            continue
+            if grant_holds(session, officer, existing):
+                continue
+            session.delete(existing)  # forged or from an earlier epoch: replaced
+            session.flush()
         seal_grant(session, unit_key_id, private_key, officer, now, granted_by)
     session.flush()
     audit.record(
@@ -275,26 +364,29 @@ def grant_unit_key(
 
 
 def revoke_unit_key(session: Session, officer: Officer) -> int:
-    """Delete the officer's sealed copies of the unit key; return how many were removed."""
+    """Delete the officer's sealed copies of the unit key and raise their access epoch
+    (so a copy put back from a backup does not count); return how many were removed."""
     grants = session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.id))
     removed = 0
     for grant in grants:
         session.delete(grant)
         removed += 1
+    set_access_state(session, officer, active=officer.active)
     session.flush()
     return removed
 
 
 def holds_unit_key(session: Session, officer_id: int) -> bool:
-    """Whether the officer has been granted the active unit key."""
-    return (
-        session.scalars(
-            select(UnitKeyGrant.id)
-            .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
-            .where(UnitKeyGrant.officer_id == officer_id, UnitKey.active.is_(True))
-        ).first()
-        is not None
+    """Whether the officer holds the active unit key by a grant whose MAC holds."""
+    officer = session.get(Officer, officer_id)
+    if officer is None:
+        return False
+    grants = session.scalars(
+        select(UnitKeyGrant)
+        .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
+        .where(UnitKeyGrant.officer_id == officer_id, UnitKey.active.is_(True))
     )
+    return any(grant_holds(session, officer, grant) for grant in grants)
 
 
 def _opened(raw: bytes, public_key: bytes) -> PrivateKey | None:
@@ -311,18 +403,26 @@ def _opened(raw: bytes, public_key: bytes) -> PrivateKey | None:
 
 
 def unlock_unit_keys(session: Session, officer_id: int, officer_key: PrivateKey) -> UnitKeyring:
-    """Open every unit key generation sealed to this officer (leaving out a grant that
-    opens another key than its generation's); raise NoKeyAccess if none."""
+    """Open every unit key generation sealed to this officer by a grant whose MAC holds
+    (leaving out a grant that opens another key than its generation's); raise
+    NoKeyAccess if none."""
     keys: dict[int, PrivateKey] = {}
+    officer = session.get(Officer, officer_id)
     grants = session.execute(
-        select(UnitKeyGrant.unit_key_id, UnitKeyGrant.sealed_private_key, UnitKey.public_key)
+        select(UnitKeyGrant, UnitKey.public_key)
         .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
         .where(UnitKeyGrant.officer_id == officer_id)
     )
-    for unit_key_id, sealed, public_key in grants:
-        raw = open_sealed(sealed, officer_key, _grant_context(unit_key_id, officer_id=officer_id))
+    for grant, public_key in grants:
+        if officer is None or not grant_holds(session, officer, grant):
+            continue
+        raw = open_sealed(
+            grant.sealed_private_key,
+            officer_key,
+            _grant_context(grant.unit_key_id, officer_id=officer_id),
+        )
         if (opened := _opened(raw, public_key)) is not None:
-            keys[unit_key_id] = opened
+            keys[grant.unit_key_id] = opened
     if not keys:
         raise NoKeyAccess("awaiting access to the unit key")
     return UnitKeyring(keys)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
@@ -175,6 +175,7 @@ def new_officer_row(session: Session, email: str, role: str, now: datetime) -> O
     session.add(officer)
     session.flush()
     roles.set_role(session, officer, role)
+    keyring.set_access_state(session, officer, active=True)
     return officer
 
 
@@ -207,17 +208,20 @@ def check_not_last(
     session: Session, officer: Officer, *, supervisor: bool, key_holder: bool
 ) -> None:
     """Raise ServiceError if taking the officer away would leave no active (authenticated)
-    supervisor, or nobody active who holds the unit key. The other active officers'
-    rows are locked, so two supervisors removing each other at the same moment cannot
-    both succeed (SQLite serialises writers anyway)."""
-    others = list(
+    supervisor, or nobody active who holds the unit key. Every active officer's row and
+    the target's are locked first, in id order, and read afresh: of two supervisors
+    removing each other (or one another's access) at the same moment the second waits
+    for the first and then sees its result (SQLite serialises writers anyway)."""
+    locked = list(
         session.scalars(
             select(Officer)
-            .where(Officer.active.is_(True), Officer.id != officer.id)
+            .where(or_(Officer.active.is_(True), Officer.id == officer.id))
             .order_by(Officer.id)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
     )
+    others = [o for o in locked if o.id != officer.id]
     if (
         supervisor
         and roles.is_supervisor(session, officer)
@@ -240,7 +244,7 @@ def deactivate(session: Session, officer: Officer, by: Officer, now: datetime) -
     if officer.id == by.id:
         raise ServiceError("you cannot deactivate your own account")
     check_not_last(session, officer, supervisor=True, key_holder=True)
-    officer.active = False
+    keyring.set_access_state(session, officer, active=False)
     end_all_sessions(session, officer.id)
     keyring.revoke_unit_key(session, officer)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
@@ -271,9 +275,9 @@ def revoke_access(session: Session, officer: Officer, by: Officer, now: datetime
     """
     if officer.id == by.id:
         raise ServiceError("you cannot take away your own access; ask another supervisor")
+    check_not_last(session, officer, supervisor=False, key_holder=True)
     if not officer.active or not keyring.holds_unit_key(session, officer.id):
         raise ServiceError("they cannot read reports already")
-    check_not_last(session, officer, supervisor=False, key_holder=True)
     grants = keyring.revoke_unit_key(session, officer)
     released = release_cases(session, officer)
     audit.record(
@@ -289,11 +293,14 @@ def revoke_access(session: Session, officer: Officer, by: Officer, now: datetime
 
 
 def reactivate(session: Session, officer: Officer, by: Officer, now: datetime) -> None:
-    """Let a deactivated officer sign in again, with no access to reports until a
-    supervisor gives it. Audited. Raises ServiceError for an active officer."""
-    if officer.active:
+    """Let a deactivated officer sign in again, as an officer (a supervisor role is given
+    again, audited, by a supervisor), with no access to reports until a supervisor gives
+    it. Audited. Raises ServiceError for an active officer."""
+    if keyring.state_holds(session, officer):
         raise ServiceError("they are active already")
-    officer.active = True
+    keyring.revoke_unit_key(session, officer)
+    keyring.set_access_state(session, officer, active=True)
+    roles.set_role(session, officer, roles.OFFICER)
     audit.record(session, by.email, "officer.reactivated", now, officer=officer.id)
 
 

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from reportline.db import IdArray, IdList
 from reportline.models import Case, Officer, UnitKey, UnitKeyGrant
 from reportline.models.case import PRIORITIES, PRIORITY_NOT_SET, STATUSES
+from reportline.services import keyring
 from reportline.services.deadlines import DUE_SOON
 
 OPEN = "open"
@@ -354,11 +355,11 @@ def flood_marked(session: Session) -> list[Any]:
 def assignable_officers(session: Session) -> list[tuple[int, str]]:
     """Active officers who hold the unit key (who may own a case), by e-mail."""
     rows = session.execute(
-        select(Officer.id, Officer.email)
+        select(Officer, UnitKeyGrant)
         .join(UnitKeyGrant, UnitKeyGrant.officer_id == Officer.id)
         .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
         .where(Officer.active.is_(True), UnitKey.active.is_(True))
-        .distinct()
         .order_by(Officer.email)
     )
-    return [(int(officer_id), str(email)) for officer_id, email in rows]
+    found = {o.id: o.email for o, grant in rows if keyring.grant_holds(session, o, grant)}
+    return list(found.items())

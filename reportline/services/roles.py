@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from reportline.models import Officer
 from reportline.models.officer import ROLES
-from reportline.services import audit, integrity
+from reportline.services import audit, integrity, keyring
 from reportline.services.errors import ServiceError, SetupError
 
 SUPERVISOR = "supervisor"
@@ -63,7 +63,11 @@ def role_holds(session: Session, officer: Officer) -> bool:
 
 def is_supervisor(session: Session, officer: Officer) -> bool:
     """Whether the officer is a supervisor by an authenticated role (and active)."""
-    return officer.active and officer.role == SUPERVISOR and role_holds(session, officer)
+    return (
+        officer.role == SUPERVISOR
+        and role_holds(session, officer)
+        and keyring.state_holds(session, officer)
+    )
 
 
 def shown_role(session: Session, officer: Officer) -> str:

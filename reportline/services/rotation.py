@@ -219,12 +219,17 @@ def start(
     _refuse_other_active(session, old.id)
     unit_keys.get(old.id)  # NoKeyAccess before anything is made
     recovery = pinned_recovery_key(session, recovery_pin)
-    holders = session.scalars(
-        select(Officer)
+    # Locked, so a revoke or deactivation committing meanwhile waits and then applies
+    # to the new key too; only a grant whose MAC holds (current epoch) makes a holder.
+    locked = session.execute(
+        select(Officer, UnitKeyGrant)
         .join(UnitKeyGrant, UnitKeyGrant.officer_id == Officer.id)
         .where(UnitKeyGrant.unit_key_id == old.id, Officer.active.is_(True))
         .order_by(Officer.id)
+        .with_for_update(of=Officer)
+        .execution_options(populate_existing=True)
     ).all()
+    holders = [o for o, grant in locked if keyring.grant_holds(session, o, grant)]
     for officer in holders:
         integrity.check_officer_key(integrity_key, officer)
     new, new_private = keyring.create_unit_key(session, now)
