@@ -139,6 +139,19 @@ def find_link(
     return officer, invite.purpose
 
 
+def _consume(session: Session, officer: Officer, token_hash: bytes) -> None:
+    """Delete the officer's links; raise InviteInvalid (the caller rolls back) unless this
+    one was still there: of two requests redeeming it at once, the second waits for the
+    first's delete and then finds nothing."""
+    deleted = session.scalars(
+        delete(EnrolmentInvite)
+        .where(EnrolmentInvite.officer_id == officer.id)
+        .returning(EnrolmentInvite.token_hash)
+    ).all()
+    if token_hash not in deleted:
+        raise InviteInvalid("this link has been used or withdrawn")
+
+
 def redeem_enrolment(
     session: Session,
     token: str,
@@ -152,7 +165,7 @@ def redeem_enrolment(
     if purpose != ENROL:
         raise InviteInvalid("not an enrolment link")
     private_key = set_password(officer, password, cost, integrity_key)
-    session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
+    _consume(session, officer, integrity.link_token_hash(integrity_key, token))
     audit.record(session, officer.email, "officer.enrolled", now, officer=officer.id)
     return officer, private_key
 
@@ -183,6 +196,6 @@ def redeem_reset(
     if officer.locked:
         raise LoginFailed("account locked")
     auth.record_login_success(session, guard, settings)
-    session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
+    _consume(session, officer, integrity.link_token_hash(instance.integrity_key(settings), token))
     audit.record(session, officer.email, "officer.reset_link_used", now, officer=officer.id)
     return officer, private_key

@@ -13,9 +13,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from reportline.models import Officer, UnitKey, UnitKeyGrant
-from reportline.services import instance, keyring, officers, roles, rotation
-from reportline.services.errors import ServiceError
+from reportline.services import enrolment, instance, keyring, officers, roles, rotation
+from reportline.services.errors import InviteInvalid, ServiceError
 from tests.helpers import (
+    FAST_ARGON2,
     Enrolled,
     MovableClock,
     add_officer,
@@ -221,3 +222,44 @@ def test_a_reactivated_supervisor_comes_back_as_an_officer(
     client = app.test_client()
     assert sign_in(client, former, clock).status_code == 303
     assert client.get(f"/triage/admin/officers/{unit.officer_id}").status_code == 403
+
+
+def test_an_enrolment_link_redeemed_twice_at_once_sets_one_password(
+    app: Flask, db: Session, clock: MovableClock, unit: Enrolled
+) -> None:
+    make_session: sessionmaker[Session] = app.extensions["reportline.sessionmaker"]
+    key = instance.integrity_key(db.info["settings"])
+    with make_session() as session:
+        newcomer = officers.new_officer_row(session, "newcomer@unit.example", "officer", clock())
+        token = enrolment.new_link(session, newcomer, enrolment.ENROL, clock(), key)
+        newcomer_id = newcomer.id
+        session.commit()
+    outcome: dict[str, object] = {}
+
+    def second_redeems() -> None:
+        with make_session() as session:
+            try:
+                enrolment.redeem_enrolment(
+                    session, token, "second hazel quarry lantern", FAST_ARGON2, clock(), key
+                )
+                session.commit()
+                outcome["second"] = "redeemed"
+            except InviteInvalid as exc:
+                session.rollback()
+                outcome["second"] = str(exc)
+
+    with make_session() as first:
+        _, chosen = enrolment.redeem_enrolment(
+            first, token, "first willow cobalt pepper", FAST_ARGON2, clock(), key
+        )
+        other = threading.Thread(target=second_redeems)
+        other.start()
+        other.join(timeout=1)  # it waits for the first's delete (or finishes wrongly)
+        first.commit()
+    other.join()
+
+    assert outcome["second"] != "redeemed"  # refused: used (PostgreSQL) or gone (SQLite)
+    row = db.get(Officer, newcomer_id)
+    assert row is not None
+    db.refresh(row)
+    assert row.public_key == chosen.public_key().raw
