@@ -33,11 +33,13 @@ def officer_key_mac(key: bytes, officer_id: int, public_key: bytes) -> bytes:
     return _mac(key, context("officer-key-row", officer=officer_id), public_key)
 
 
-def officer_role_mac(key: bytes, officer_id: int, role: str) -> bytes:
-    """The MAC over an officer's id and role."""
-    return hmac.new(
-        key, context("officer-role-row", officer=officer_id, role=role), "sha256"
-    ).digest()
+def officer_role_mac(key: bytes, officer_id: int, role: str, epoch: int | None = None) -> bytes:
+    """The MAC over an officer's id, role and access epoch (None: the form before epochs,
+    read once by `reportline db upgrade`)."""
+    owner: dict[str, object] = {"officer": officer_id, "role": role}
+    if epoch is not None:
+        owner["epoch"] = epoch
+    return hmac.new(key, context("officer-role-row", **owner), "sha256").digest()
 
 
 def officer_state_mac(key: bytes, officer_id: int, active: bool, epoch: int) -> bytes:

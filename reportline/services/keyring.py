@@ -253,12 +253,34 @@ def _integrity_key(session: Session) -> bytes:
 
 def set_access_state(session: Session, officer: Officer, *, active: bool) -> None:
     """Make the (flushed) officer active or not and raise their access epoch, MAC'd: every
-    grant made before no longer counts, nor does any earlier state put back."""
-    officer.active = active
-    officer.access_epoch = (officer.access_epoch or 0) + 1
-    officer.state_mac = integrity.officer_state_mac(
-        _integrity_key(session), officer.id, active, officer.access_epoch
+    grant made before no longer counts, nor does any earlier state (or role) put back.
+    A role that held is MAC'd again under the new epoch."""
+    key = _integrity_key(session)
+    epoch = officer.access_epoch or 0
+    role_held = officer.role_mac is not None and hmac.compare_digest(
+        officer.role_mac, integrity.officer_role_mac(key, officer.id, officer.role, epoch)
     )
+    officer.active = active
+    officer.access_epoch = epoch + 1
+    officer.state_mac = integrity.officer_state_mac(key, officer.id, active, officer.access_epoch)
+    officer.role_mac = (
+        integrity.officer_role_mac(key, officer.id, officer.role, officer.access_epoch)
+        if role_held
+        else None
+    )
+
+
+def advance_epoch(session: Session, officer: Officer) -> None:
+    """Raise the officer's access epoch keeping what they hold: their grants that held are
+    MAC'd again under it (a role change; an earlier role row put back no longer holds)."""
+    key = _integrity_key(session)
+    grants = session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.id))
+    held = [g for g in grants if grant_holds(session, officer, g)]
+    set_access_state(session, officer, active=officer.active)
+    for grant in held:
+        grant.mac = integrity.unit_key_grant_mac(
+            key, officer.id, grant.unit_key_id, officer.access_epoch, grant.sealed_private_key
+        )
 
 
 def state_holds(session: Session, officer: Officer) -> bool:
@@ -308,6 +330,11 @@ def authenticate_existing_grants(session: Session) -> int:
         officer.state_mac = integrity.officer_state_mac(
             key, officer.id, officer.active, officer.access_epoch
         )
+        before_epochs = integrity.officer_role_mac(key, officer.id, officer.role)
+        if officer.role_mac is not None and hmac.compare_digest(officer.role_mac, before_epochs):
+            officer.role_mac = integrity.officer_role_mac(
+                key, officer.id, officer.role, officer.access_epoch
+            )
     count = 0
     rows = session.execute(
         select(UnitKeyGrant, Officer)

@@ -46,7 +46,7 @@ def set_role(session: Session, officer: Officer, role: str) -> None:
     if key is None:
         raise SetupError("this database session cannot authenticate roles")
     officer.role = role
-    officer.role_mac = integrity.officer_role_mac(key, officer.id, role)
+    officer.role_mac = integrity.officer_role_mac(key, officer.id, role, officer.access_epoch)
 
 
 def role_holds(session: Session, officer: Officer) -> bool:
@@ -56,7 +56,8 @@ def role_holds(session: Session, officer: Officer) -> bool:
         key is not None
         and officer.role_mac is not None
         and hmac.compare_digest(
-            officer.role_mac, integrity.officer_role_mac(key, officer.id, officer.role)
+            officer.role_mac,
+            integrity.officer_role_mac(key, officer.id, officer.role, officer.access_epoch),
         )
     )
 
@@ -119,6 +120,7 @@ def change_role(session: Session, officer: Officer, role: str, by: Officer, now:
         )
     if role != SUPERVISOR and is_supervisor(session, officer) and not _others(session, officer):
         raise ServiceError("they are the last active supervisor; make another supervisor first")
+    keyring.advance_epoch(session, officer)  # an earlier (role, role_mac) no longer holds
     set_role(session, officer, role)
     audit.record(session, by.email, "officer.role_changed", now, officer=officer.id, role=role)
 

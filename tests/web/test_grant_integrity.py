@@ -263,3 +263,24 @@ def test_an_enrolment_link_redeemed_twice_at_once_sets_one_password(
     assert row is not None
     db.refresh(row)
     assert row.public_key == chosen.public_key().raw
+
+
+def test_a_demoted_supervisors_old_role_put_back_grants_nothing(
+    app: Flask, supervisor: FlaskClient, db: Session, clock: MovableClock, unit: Enrolled
+) -> None:
+    deputy = add_reader(db, clock, unit, "demoted@unit.example", role="supervisor")
+    backup = db.execute(
+        text("SELECT role, role_mac FROM officers WHERE id = :o"), {"o": deputy.officer_id}
+    ).one()
+    role_page = f"/triage/admin/officers/{deputy.officer_id}/role"
+    post_form(supervisor, role_page, role_page, {"role": "officer"})
+    db.execute(
+        text("UPDATE officers SET role = :r, role_mac = :m WHERE id = :o"),
+        {"r": backup.role, "m": backup.role_mac, "o": deputy.officer_id},
+    )
+
+    clock.advance(seconds=30)
+    client = app.test_client()
+    assert sign_in(client, deputy, clock).status_code == 303
+    assert client.get("/triage/admin/").status_code == 403
+    assert keyring.holds_unit_key(db, deputy.officer_id)  # a role change keeps the grant
