@@ -28,7 +28,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('officers', schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column('access_epoch', sa.Integer(), server_default='0', nullable=False)
+            sa.Column(
+                'access_epoch',
+                sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                server_default='0',
+                nullable=False,
+            )
         )
         batch_op.add_column(sa.Column('state_mac', sa.LargeBinary(length=32), nullable=True))
     with op.batch_alter_table('unit_key_grants', schema=None) as batch_op:
