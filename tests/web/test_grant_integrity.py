@@ -60,9 +60,10 @@ def _reads(app: Flask, who: Enrolled, clock: MovableClock, reference: str) -> bo
 def _start_rotation(app: Flask, db: Session, unit: Enrolled, clock: MovableClock) -> int:
     make_session: sessionmaker[Session] = app.extensions["reportline.sessionmaker"]
     opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    pin = db.scalars(select(UnitKey.fingerprint).where(UnitKey.active.is_(True))).one()
     with make_session() as session:
         started = rotation.start(
-            session, opened, "test", clock(), instance.integrity_key(db.info["settings"])
+            session, opened, "test", clock(), instance.integrity_key(db.info["settings"]), pin
         )
         session.commit()
         return started.to_unit_key_id
