@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from reportline.models import Officer, UnitKey, UnitKeyGrant
+from reportline.models import Officer, RecoveryKey, UnitKey, UnitKeyGrant
 from reportline.services import enrolment, instance, keyring, officers, roles, rotation
 from reportline.services.errors import InviteInvalid, ServiceError
 from tests.helpers import (
@@ -61,9 +61,16 @@ def _start_rotation(app: Flask, db: Session, unit: Enrolled, clock: MovableClock
     make_session: sessionmaker[Session] = app.extensions["reportline.sessionmaker"]
     opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
     pin = db.scalars(select(UnitKey.fingerprint).where(UnitKey.active.is_(True))).one()
+    recovery = db.scalars(select(RecoveryKey.public_key)).one()
     with make_session() as session:
         started = rotation.start(
-            session, opened, "test", clock(), instance.integrity_key(db.info["settings"]), pin
+            session,
+            opened,
+            "test",
+            clock(),
+            instance.integrity_key(db.info["settings"]),
+            pin,
+            instance.recovery_pin(recovery),
         )
         session.commit()
         return started.to_unit_key_id
