@@ -6,7 +6,8 @@ The procedures that use them are in docs/operating.md.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +33,20 @@ def _cli() -> tuple[Callable[[Path], Settings], Path]:
     from reportline import cli
 
     return cli._settings, cli._instance_path()
+
+
+@contextmanager
+def _rotation_lock(session: Session) -> Iterator[None]:
+    """Hold the rotation lock (one rotation or recovery-key change at a time)."""
+    lock = rotation.RotationLock(session.get_bind().engine)
+    try:
+        lock.acquire()
+    except ServiceError as exc:
+        raise _refused(exc) from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _refused(exc: Exception) -> click.ClickException:
@@ -75,19 +90,12 @@ def rotate(recovery_key_file: Path | None, email: str | None, no_retire: bool) -
         raise click.UsageError("Give either --recovery-key-file or --email.")
     make_settings, path = _cli()
     settings = make_settings(path)
-    with instance.database_session(settings) as session:
-        lock = rotation.RotationLock(session.get_bind().engine)
-        try:
-            lock.acquire()
-        except ServiceError as exc:
-            raise _refused(exc) from exc
+    with instance.database_session(settings) as session, _rotation_lock(session):
         try:
             opener, actor = _unit_keys_opener(session, settings, recovery_key_file, email)
             state = _run(session, settings, path, opener, actor, not no_retire)
         except (ServiceError, DecryptionError) as exc:
             raise _refused(exc) from exc
-        finally:
-            lock.release()
     if state.finished:
         click.echo(f"Unit key rotated: reports are now sealed to {state.to_fingerprint}.")
     else:
@@ -202,19 +210,9 @@ def new_recovery(recovery_key_file: Path, new_recovery_key_file: Path) -> None:
     make_settings, path = _cli()
     settings = make_settings(path)
     old_private = _read_recovery_key(recovery_key_file)
-    with instance.database_session(settings) as session:
-        # Never during a rotation: it would seal the new unit key to the old recovery key.
-        lock = rotation.RotationLock(session.get_bind().engine)
-        try:
-            lock.acquire()
-        except ServiceError as exc:
-            raise _refused(exc) from exc
-        try:
-            new_private = _replace_recovery_key(
-                session, path, old_private, new_recovery_key_file, cli
-            )
-        finally:
-            lock.release()
+    # Never during a rotation: it would seal the new unit key to the old recovery key.
+    with instance.database_session(settings) as session, _rotation_lock(session):
+        new_private = _replace_recovery_key(session, path, old_private, new_recovery_key_file, cli)
     fingerprint = new_private.public_key().fingerprint
     click.echo(f"New recovery key {fingerprint} written to {new_recovery_key_file}.")
     click.secho(

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.orm import Session
 
+from reportline import utcnow
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey, PublicKey, generate_private_key, open_sealed, seal
@@ -338,7 +339,7 @@ def plant_unit_key(db: Session, rotating_from: int | None = None) -> tuple[int, 
     every recovery key; with `rotating_from`, also an unfinished rotation to it."""
     attacker = generate_private_key()
     public = attacker.public_key()
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utcnow()
     planted = db.execute(
         insert(UnitKey)
         .values(public_key=public.raw, fingerprint=public.fingerprint, active=True, created_at=now)
