@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,24 @@ def app(app_settings: dict[str, Any], clock: MovableClock) -> Iterator[Flask]:
     application.config["TESTING"] = True
     yield application
     application.extensions["reportline.engine"].dispose()
+
+
+@pytest.fixture
+def make_app(app_settings: dict[str, Any], clock: MovableClock) -> Iterator[Callable[..., Flask]]:
+    """Another server on this test's database, with settings changed by keyword.
+
+    Each app's connections are closed when the test ends, pass or fail: a
+    connection left to the garbage collector fails a later test.
+    """
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        made.append(create_app({**app_settings, **overrides}, clock=clock))
+        return made[-1]
+
+    yield make
+    for application in made:
+        application.extensions["reportline.engine"].dispose()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -607,7 +608,7 @@ def run_together(servers: list[Flask], clock: MovableClock) -> list[BaseExceptio
 
 def test_two_app_servers_running_at_once_send_each_alert_once(
     app: Flask,
-    app_settings: dict[str, Any],
+    make_app: Callable[..., Flask],
     db: Session,
     unit: Enrolled,
     clock: MovableClock,
@@ -615,19 +616,16 @@ def test_two_app_servers_running_at_once_send_each_alert_once(
 ) -> None:
     readers = [add_reader(db, clock, unit, f"reader{n}@unit.example") for n in range(4)]
     everyone = [unit.email] + [reader.email for reader in readers]
-    other = create_app(app_settings, clock=clock)  # a second server on the same database
-    try:
-        for hour in (10, 11, 12):
-            at(clock, 0, hour, 5)
-            submit_report(app.test_client(), at_risk="yes")
-            submit_report(other.test_client())
-            at(clock, 0, hour + 1, 0, 5)
-            assert run_together([app, other], clock) == []
-            for who in everyone:
-                assert subjects(mail_server, who).count(URGENT) == hour - 9, who
-                assert subjects(mail_server, who).count(ACTIVITY) == hour - 9, who
-    finally:
-        other.extensions["reportline.engine"].dispose()
+    other = make_app()  # a second server on the same database
+    for hour in (10, 11, 12):
+        at(clock, 0, hour, 5)
+        submit_report(app.test_client(), at_risk="yes")
+        submit_report(other.test_client())
+        at(clock, 0, hour + 1, 0, 5)
+        assert run_together([app, other], clock) == []
+        for who in everyone:
+            assert subjects(mail_server, who).count(URGENT) == hour - 9, who
+            assert subjects(mail_server, who).count(ACTIVITY) == hour - 9, who
 
 
 def test_a_run_that_outlasts_its_lease_stops_and_leaves_the_rest_for_the_next(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from reportline import create_app
+from flask import Flask
+
 from reportline.cli import waitress_options
 from reportline.config import load_settings
 from tests.helpers import Enrolled, MovableClock, csrf_token, totp_code
@@ -14,10 +15,9 @@ HTTPS = "https://reports.force.example"
 
 
 def test_officers_can_sign_in_over_https_without_a_referer(
-    app_settings: dict[str, Any], unit: Enrolled, clock: MovableClock
+    make_app: Callable[..., Flask], unit: Enrolled, clock: MovableClock
 ) -> None:
-    app_settings["https"] = True
-    app = create_app(app_settings, clock=clock)
+    app = make_app(https=True)
     client = app.test_client()
     page = client.get("/triage/login", base_url=HTTPS).get_data(as_text=True)
     response = client.post(
@@ -36,14 +36,12 @@ def test_officers_can_sign_in_over_https_without_a_referer(
     )
     assert "Secure" in officer_cookie and "Path=/triage" in officer_cookie
     assert client.get("/triage/", base_url=HTTPS).status_code == 200
-    app.extensions["reportline.engine"].dispose()
 
 
 def test_trusted_proxy_headers_set_the_scheme_and_client_bucket(
-    app_settings: dict[str, Any], unit: Enrolled, clock: MovableClock
+    make_app: Callable[..., Flask], unit: Enrolled, clock: MovableClock
 ) -> None:
-    app_settings.update(https=True, proxy_hops=1, login_free_attempts=1)
-    app = create_app(app_settings, clock=clock)
+    app = make_app(https=True, proxy_hops=1, login_free_attempts=1)
 
     def guess(address: str, attempt: int) -> int:
         # A different unknown account each time: only the client's bucket is shared.
@@ -64,7 +62,6 @@ def test_trusted_proxy_headers_set_the_scheme_and_client_bucket(
     assert [guess("10.1.1.1", n) for n in range(5)] == [401, 401, 401, 401, 429]
     other = next(f"10.9.{i}.{i}" for i in range(1, 200) if guess(f"10.9.{i}.{i}", 99) == 401)
     assert other  # some other address falls in another bucket and is not slowed
-    app.extensions["reportline.engine"].dispose()
 
 
 def test_the_production_server_passes_proxy_headers_on_only_when_proxies_are_configured(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -73,19 +74,15 @@ def test_every_page_of_both_sides_carries_the_security_headers(
 
 
 def test_https_deployments_add_hsts_and_host_prefixed_secure_cookies(
-    app_settings: dict[str, object], clock: object
+    make_app: Callable[..., Flask],
 ) -> None:
-    from reportline import create_app
-
-    app_settings["https"] = True
-    secure_app = create_app(app_settings, clock=clock)  # type: ignore[arg-type]
+    secure_app = make_app(https=True)
     client = secure_app.test_client()
     response = client.get("/report", base_url="https://reports.example")
     assert_secure_headers(response.headers, https=True)
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-rl_session=") and "Secure" in cookie and "Path=/" in cookie
     assert "Domain" not in cookie
-    secure_app.extensions["reportline.engine"].dispose()
 
 
 @pytest.mark.parametrize("path", ["/no-such-page", "/triage/no-such-page"])

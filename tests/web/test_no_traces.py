@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -107,19 +108,15 @@ def test_a_reporter_side_crash_goes_only_to_its_own_file_dated_to_the_day(
 
 
 def test_the_reporter_error_file_can_be_turned_off(
-    app_settings: dict[str, object], unit: Enrolled, instance_path: object, clock: object
+    make_app: Callable[..., Flask], unit: Enrolled, instance_path: object
 ) -> None:
-    from reportline import create_app
-
-    app_settings["reporter_error_log"] = ""
-    quiet = create_app(app_settings, clock=clock)  # type: ignore[arg-type]
+    quiet = make_app(reporter_error_log="")
     shared = io.StringIO()
     quiet.logger.handlers[0].setStream(shared)  # type: ignore[attr-defined]
     assert len(quiet.logger.handlers) == 1
     _crash_on_both_sides(quiet)
     assert "GET /crash" not in shared.getvalue()
     assert not (instance_path / "reporter-errors.log").exists()  # type: ignore[operator]
-    quiet.extensions["reportline.engine"].dispose()
 
 
 def test_nothing_about_a_reporter_is_stored_finer_than_the_day(

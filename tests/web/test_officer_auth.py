@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, timedelta
 from typing import Any
@@ -14,7 +15,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from reportline import create_app
 from reportline.models import Officer, OfficerSession
 from reportline.services import enrolment, instance
 from tests.helpers import (
@@ -262,15 +262,13 @@ def test_the_absolute_timeout_ends_even_a_busy_session_after_eight_hours(
 
 
 def test_timeouts_are_configurable(
-    app_settings: dict[str, object], unit: Enrolled, clock: MovableClock
+    make_app: Callable[..., Flask], unit: Enrolled, clock: MovableClock
 ) -> None:
-    app_settings["officer_idle_minutes"] = 2
-    short = create_app(app_settings, clock=clock)
+    short = make_app(officer_idle_minutes=2)
     client = short.test_client()
     sign_in(client, unit, clock)
     clock.advance(minutes=3)
     assert client.get("/triage/").headers["Location"] == "/triage/login"
-    short.extensions["reportline.engine"].dispose()
 
 
 def test_a_cookie_copied_before_sign_out_unlocks_nothing_afterwards(
@@ -299,9 +297,9 @@ def test_signing_out_everywhere_ends_sessions_on_other_computers(
 
 
 def test_a_session_started_in_one_worker_process_works_in_another(
-    app_settings: dict[str, object], supervisor: FlaskClient, clock: MovableClock
+    make_app: Callable[..., Flask], supervisor: FlaskClient
 ) -> None:
-    other_worker = create_app(app_settings, clock=clock)
+    other_worker = make_app()
     client = other_worker.test_client()
     client.set_cookie(
         "rl_officer",
@@ -309,7 +307,6 @@ def test_a_session_started_in_one_worker_process_works_in_another(
         path="/triage",
     )
     assert client.get("/triage/").status_code == 200
-    other_worker.extensions["reportline.engine"].dispose()
 
 
 def test_the_session_row_holds_no_private_key_in_clear(
@@ -421,7 +418,7 @@ def test_two_sign_ins_racing_with_one_code_cannot_both_use_it(
 
 
 def test_a_changed_argon2_cost_reaches_each_key_at_its_next_sign_in(
-    app_settings: dict[str, object], unit: Enrolled, db: Session, clock: MovableClock
+    make_app: Callable[..., Flask], unit: Enrolled, db: Session, clock: MovableClock
 ) -> None:
     from reportline.crypto.kdf import Argon2Cost
     from reportline.crypto.password import read_params
@@ -433,13 +430,11 @@ def test_a_changed_argon2_cost_reaches_each_key_at_its_next_sign_in(
         return read_params(officer.wrapped_private_key).cost
 
     before = cost()
-    app_settings["argon2_time_cost"] = before.time_cost + 1  # the operator raises the cost
-    app = create_app(app_settings, clock=clock)
+    app = make_app(argon2_time_cost=before.time_cost + 1)  # the operator raises the cost
     assert sign_in(app.test_client(), unit, clock).status_code == 303
     assert cost() == Argon2Cost(before.time_cost + 1, before.memory_cost_kib, before.parallelism)
     clock.advance(seconds=30)
     assert sign_in(app.test_client(), unit, clock).status_code == 303  # the new wrap opens
-    app.extensions["reportline.engine"].dispose()
 
 
 @pytest.mark.parametrize("who", ["unknown account", "wrong password", "right password"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -10,7 +11,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from reportline import create_app
 from reportline.models import SpentForm
 from reportline.services import maintenance
 from tests.helpers import (
@@ -188,10 +188,9 @@ def test_a_mangled_one_time_value_is_a_fresh_form_not_an_error(
 
 
 def test_a_form_sent_sooner_than_the_minimum_is_shown_again_and_the_wait_is_not_restarted(
-    app_settings: dict[str, object], unit: Enrolled, db: Session, clock: MovableClock
+    make_app: Callable[..., Flask], unit: Enrolled, db: Session, clock: MovableClock
 ) -> None:
-    app_settings["min_form_seconds"] = 3
-    app = create_app(app_settings, clock=clock)
+    app = make_app(min_form_seconds=3)
     reporter = app.test_client()
     _page, hidden = report_form(reporter)
     clock.advance(seconds=1)
@@ -203,7 +202,6 @@ def test_a_form_sent_sooner_than_the_minimum_is_shown_again_and_the_wait_is_not_
     clock.advance(seconds=2)
     assert reporter.post("/report", data={**VALID_REPORT, **hidden}).status_code == 200
     assert count_cases(db) == 1
-    app.extensions["reportline.engine"].dispose()
 
 
 def test_a_filled_in_honeypot_shows_the_form_again_with_the_text_kept(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +12,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
-from reportline import create_app
 from reportline.models import AuditEntry, Case, StatusChange
 from reportline.services import cases
 from reportline.services.deadlines import add_months, feedback_by
@@ -108,10 +108,9 @@ def test_the_queue_flags_acknowledgement_overdue_after_seven_days(
 
 
 def test_the_queue_is_paginated_newest_first_and_filtered_by_status(
-    app_settings: dict[str, object], unit: Enrolled, clock: MovableClock
+    make_app: Callable[..., Flask], unit: Enrolled, clock: MovableClock
 ) -> None:
-    app_settings["queue_page_size"] = 5
-    app = create_app(app_settings, clock=clock)
+    app = make_app(queue_page_size=5)
     for day in range(7):
         submit_report(app.test_client(), what_happened=f"report {day}")
         clock.advance(days=1)
@@ -131,7 +130,6 @@ def test_the_queue_is_paginated_newest_first_and_filtered_by_status(
     assert officer.get("/triage/?page=99").status_code == 200
     for odd in ("%C2%B2", "-1", "x", "%D9%A2"):  # superscript two, negative, letter, Arabic two
         assert officer.get(f"/triage/?page={odd}").status_code == 200
-    app.extensions["reportline.engine"].dispose()
 
 
 def test_a_report_flagged_at_risk_stands_out_in_the_queue(
