@@ -36,6 +36,7 @@ from reportline.migrate import applies, current_revision, upgrade
 from reportline.services import (
     alerts,
     audit,
+    exclusion_keys,
     instance,
     keyring,
     maintenance,
@@ -158,6 +159,7 @@ def init(admin_email: str, password_stdin: bool, recovery_key_file: Path) -> Non
     result = _initialise(settings, admin_email, password, recovery_key_file)
     click.echo(f"Initialised ReportLine in {instance}")
     click.echo(f"Unit key fingerprint: {result.unit_key_fingerprint}")
+    click.echo(f"Exclusion key fingerprint: {result.exclusion_key_fingerprint}")
     click.secho(
         f"\nWARNING: the recovery key was written to {recovery_key_file}.\n"
         "It can decrypt every report. Move it offline now (print it, store it in a safe),\n"
@@ -200,6 +202,9 @@ def _initialise(
             instance_service.pin_recovery_key(
                 settings.instance_path,
                 instance_service.recovery_pin(result.recovery_key.public_key().raw),
+            )
+            instance_service.pin_exclusion_key(
+                settings.instance_path, result.exclusion_key_fingerprint
             )
             session.commit()
         except Exception:
@@ -576,10 +581,15 @@ def recover(recovery_key_file: Path, email: str) -> None:
             officer = keyring.grant_with_recovery_key(
                 session, recovery_private, email, utcnow(), instance.integrity_key(settings)
             )
+            excluded = exclusion_keys.grant_with_recovery_key(
+                session, recovery_private, officer, utcnow()
+            )
         except (DecryptionError, ServiceError) as exc:
             raise click.ClickException(str(exc).capitalize() + ".") from exc
         session.commit()
     click.echo(f"{officer.email} now holds the unit key and can read every report.")
+    if excluded:
+        click.echo("As a supervisor, they also hold the exclusion key.")
 
 
 main.add_command(keys)

@@ -1,4 +1,5 @@
-"""`reportline keys`: rotate the unit key, check or replace the recovery key, list keys.
+"""`reportline keys`: rotate the unit key, check or replace the recovery key, make the
+exclusion key of an older instance, list keys.
 
 The procedures that use them are in docs/operating.md.
 """
@@ -18,7 +19,14 @@ from sqlalchemy.orm import Session
 from reportline import utcnow
 from reportline.config import Settings
 from reportline.crypto.errors import DecryptionError
-from reportline.services import instance, key_inventory, keyring, recovery, rotation
+from reportline.services import (
+    exclusion_keys,
+    instance,
+    key_inventory,
+    keyring,
+    recovery,
+    rotation,
+)
 from reportline.services.errors import ServiceError
 from reportline.services.keyring import UnitKeyring, format_recovery_key, parse_recovery_key
 
@@ -248,9 +256,33 @@ def _replace_recovery_key(
     return new_private
 
 
+@keys.command("init-exclusion")
+def init_exclusion() -> None:
+    """Make the exclusion group's key on an instance set up before it: sealed to every
+    supervisor who holds the unit key and to the pinned recovery key, then pinned."""
+    make_settings, path = _cli()
+    settings = make_settings(path)
+    with instance.database_session(settings) as session, _rotation_lock(session):
+        pins = instance.read_pins(path)
+        try:
+            made = exclusion_keys.initialise(session, utcnow(), pins.recovery)
+        except ServiceError as exc:
+            raise _refused(exc) from exc
+        # The pin is written before the commit and put back if it fails: the other way
+        # round a committed key would have no pin.
+        instance.pin_exclusion_key(path, made.fingerprint)
+        try:
+            session.commit()
+        except Exception:
+            instance.pin_exclusion_key(path, pins.exclusion)
+            raise
+    click.echo(f"Exclusion key {made.fingerprint} made and pinned (exclusion_key_fingerprint).")
+    click.echo(f"Held by {', '.join(made.holders)} and the recovery key.")
+
+
 @keys.command("status")
 def status() -> None:
-    """The unit key's fingerprint and age, its holders, and the recovery key."""
+    """The unit and exclusion keys' fingerprints, ages and holders, and the recovery key."""
     make_settings, path = _cli()
     settings = make_settings(path)
     with instance.database_session(settings) as session:
@@ -276,6 +308,18 @@ def describe(found: key_inventory.Inventory, now: datetime) -> str:
         lines.append(f"  held by {holders}{recovery_note}")
         lines.append(f"  cases sealed to it: {key.cases}")
     lines.append(f"Cases still under a retired key: {found.under_retired_keys}")
+    for group_key in found.exclusion_keys:
+        state = f"retired {_day(group_key.retired_at)}" if group_key.retired_at else "current"
+        age = (now - group_key.created_at).days
+        lines.append(
+            f"Exclusion key {group_key.fingerprint}: {state}, made "
+            f"{_day(group_key.created_at)} ({age} days)"
+        )
+        holders = ", ".join(group_key.holders) or "no active supervisor"
+        recovery_note = " and the recovery key" if group_key.recovery_holds else ""
+        lines.append(f"  held by {holders}{recovery_note}")
+    if not found.exclusion_keys:
+        lines.append("No exclusion key: run `reportline keys init-exclusion`")
     if found.rotation is not None:
         progress = found.rotation
         lines.append(

@@ -78,6 +78,14 @@ class Settings:
     unit_key_fingerprint_next: str | None = None
     # The recovery key's pin: SHA-256 of its public key (docs/crypto.md).
     recovery_key_sha256: str | None = None
+    # Written by `init` or `keys init-exclusion`: the exclusion group's key, which reports
+    # whose reporter asks to keep someone in the unit out are sealed to (docs/crypto.md).
+    exclusion_key_fingerprint: str | None = None
+    # The route outside the unit the report form offers a reporter who must keep out
+    # someone who reads such reports first (e.g. the IOPC's reporting line): its words
+    # and its address (http or https).
+    exclusion_route_text: str = ""
+    exclusion_route_url: str | None = None
     # E-mail alerts (services.alerts): off while smtp_host is unset. The password is a
     # secret; a login is only ever made over TLS (STARTTLS, or implicit TLS on 465).
     smtp_host: str | None = None
@@ -137,6 +145,9 @@ _STR_SETTINGS = {
     "unit_key_fingerprint",
     "unit_key_fingerprint_next",
     "recovery_key_sha256",
+    "exclusion_key_fingerprint",
+    "exclusion_route_text",
+    "exclusion_route_url",
     "reporter_error_log",
     "timezone",
 }
@@ -220,19 +231,44 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
             "national_categories", raw["national_categories"]
         )
     _mail_settings(raw, values, instance_path)
-    for name in ("unit_key_fingerprint", "unit_key_fingerprint_next"):
+    for name in ("unit_key_fingerprint", "unit_key_fingerprint_next", "exclusion_key_fingerprint"):
         pin = values.get(name)
         if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
             raise ConfigError(f"{name} must be the 16 hex digits `init` printed.")
     recovery = values.get("recovery_key_sha256")
     if recovery is not None and not re.fullmatch(r"[0-9a-f]{64}", recovery):
         raise ConfigError("recovery_key_sha256 must be 64 hex digits (SHA-256).")
+    _exclusion_route(values)
     leave_url = values.get("leave_url", "/leave")
     if not (leave_url.startswith("/") or leave_url.startswith("https://")):
         raise ConfigError("leave_url must be a path on this site or an https:// address.")
     if values.get("log_level", "INFO").upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("log_level must be one of DEBUG, INFO, WARNING, ERROR.")
     return Settings(**values)
+
+
+EXCLUSION_ROUTE_TEXT_MAX = 500
+
+
+def _exclusion_route(values: dict[str, Any]) -> None:
+    """Check the route outside the unit: plain text of a sensible length, and an http(s)
+    address (or none). Raises ConfigError naming the setting."""
+    text = values.get("exclusion_route_text", "").strip()
+    if len(text) > EXCLUSION_ROUTE_TEXT_MAX:
+        raise ConfigError(
+            f"exclusion_route_text must be at most {EXCLUSION_ROUTE_TEXT_MAX} characters."
+        )
+    values["exclusion_route_text"] = text
+    url = values.get("exclusion_route_url", "").strip()
+    if not url:
+        values["exclusion_route_url"] = None
+        return
+    if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s]*)?", url):
+        raise ConfigError(
+            "exclusion_route_url must be an http:// or https:// address, e.g. "
+            "https://www.policeconduct.gov.uk/ (the route outside the unit)."
+        )
+    values["exclusion_route_url"] = url
 
 
 def _mail_settings(raw: Mapping[str, Any], values: dict[str, Any], instance_path: Path) -> None:

@@ -282,8 +282,9 @@ def receipt_fragments(receipt: str) -> list[str]:
 
 
 def initialise_unit(app: Flask, db: Session, now: datetime) -> setup.InitialisedInstance:
-    """What `reportline init` does, for a test instance: the unit and recovery keys, the
-    first supervisor (who holds the unit key), committed, and both keys pinned."""
+    """What `reportline init` does, for a test instance: the unit, recovery and exclusion
+    keys, the first supervisor (who holds the unit and exclusion keys), committed, and
+    the keys pinned."""
     result = setup.initialise(
         db,
         SUPERVISOR_EMAIL,
@@ -297,6 +298,9 @@ def initialise_unit(app: Flask, db: Session, now: datetime) -> setup.Initialised
     instance.pin_recovery_key(
         app.extensions["reportline.settings"].instance_path,
         instance.recovery_pin(result.recovery_key.public_key().raw),
+    )
+    instance.pin_exclusion_key(
+        app.extensions["reportline.settings"].instance_path, result.exclusion_key_fingerprint
     )
     return result
 

@@ -13,7 +13,15 @@ from reportline.models.alerts import (
 from reportline.models.audit import AuditEntry
 from reportline.models.case import Case, Message, QueueLedger, StatusChange
 from reportline.models.casework import Note, TriageIndex, TriageRecord
-from reportline.models.keys import CaseSeal, KeyRotation, RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.models.keys import (
+    CaseSeal,
+    ExclusionKey,
+    ExclusionKeyGrant,
+    KeyRotation,
+    RecoveryKey,
+    UnitKey,
+    UnitKeyGrant,
+)
 from reportline.models.officer import EnrolmentInvite, Officer, RecoveryCode
 from reportline.models.sessions import OfficerSession, ReporterSession
 from reportline.models.submission import SpentForm
@@ -27,6 +35,8 @@ __all__ = [
     "Case",
     "CaseSeal",
     "EnrolmentInvite",
+    "ExclusionKey",
+    "ExclusionKeyGrant",
     "KeyRotation",
     "Message",
     "Note",

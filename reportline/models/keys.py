@@ -1,4 +1,5 @@
-"""The unit key ("the key"), who holds it, and the offline recovery key."""
+"""The unit key ("the key"), the exclusion group's key, who holds them, and the offline
+recovery key."""
 
 from __future__ import annotations
 
@@ -66,6 +67,49 @@ class UnitKeyGrant(Base):
     sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
     # An officer's grant: HMAC under the instance integrity key over (officer, unit key,
     # SHA-256 of sealed_private_key, the officer's access epoch); null for the recovery key.
+    mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    granted_at: Mapped[datetime]
+    granted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officers.id", ondelete="SET NULL")
+    )
+
+
+class ExclusionKey(Base):
+    """A generation of the exclusion group's key pair: a report whose reporter asked to keep
+    someone in the unit out is sealed to the one pinned in the instance config
+    (`exclusion_key_fingerprint`), never to the unit key (docs/crypto.md)."""
+
+    __tablename__ = "exclusion_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+class ExclusionKeyGrant(Base):
+    """The exclusion group's private key sealed to one holder: a member (a supervisor)
+    or the recovery key. An officer's grant carries a MAC as a unit key grant does."""
+
+    __tablename__ = "exclusion_key_grants"
+    __table_args__ = (
+        CheckConstraint("(officer_id IS NULL) <> (recovery_key_id IS NULL)", name="one_holder"),
+        UniqueConstraint("exclusion_key_id", "officer_id", name="uq_exclusion_key_grants_officer"),
+        UniqueConstraint(
+            "exclusion_key_id", "recovery_key_id", name="uq_exclusion_key_grants_recovery"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exclusion_key_id: Mapped[int] = mapped_column(ForeignKey("exclusion_keys.id"), index=True)
+    officer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officers.id", ondelete="CASCADE"), index=True
+    )
+    recovery_key_id: Mapped[int | None] = mapped_column(ForeignKey("recovery_keys.id"))
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # HMAC under the integrity key over (officer, exclusion key, SHA-256 of
+    # sealed_private_key, the officer's access epoch); null for the recovery key.
     mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     granted_at: Mapped[datetime]
     granted_by_id: Mapped[int | None] = mapped_column(

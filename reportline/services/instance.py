@@ -87,6 +87,7 @@ _OLD_PIN_COMMENT = (
 )
 PIN_SETTING, NEXT_PIN_SETTING = "unit_key_fingerprint", "unit_key_fingerprint_next"
 RECOVERY_PIN_SETTING = "recovery_key_sha256"
+EXCLUSION_PIN_SETTING = "exclusion_key_fingerprint"
 _COMMENTS = {
     PIN_SETTING: _PIN_COMMENT,
     NEXT_PIN_SETTING: (
@@ -96,17 +97,23 @@ _COMMENTS = {
         "# SHA-256 of the recovery public key, the only one unit keys are sealed to\n"
         "# (written by `init`, `keys new-recovery`, `keys verify-recovery`; docs/crypto.md).\n"
     ),
+    EXCLUSION_PIN_SETTING: (
+        "# The exclusion group's key, the only one reports with an exclusion are sealed to\n"
+        "# (written by `init` or `keys init-exclusion`; docs/crypto.md).\n"
+    ),
 }
 
 
 @dataclass(frozen=True)
 class Pins:
     """The key pins the instance config holds: the unit key reports are sealed to, the
-    one a rotation under way moves to (None outside a rotation), and the recovery key."""
+    one a rotation under way moves to (None outside a rotation), the recovery key, and
+    the exclusion group's key."""
 
     current: str | None
     next: str | None
     recovery: str | None = None
+    exclusion: str | None = None
 
 
 def read_pins(instance: Path) -> Pins:
@@ -117,7 +124,8 @@ def read_pins(instance: Path) -> Pins:
         values = tomllib.loads(config.read_text("utf-8")) if config.exists() else {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SetupError(f"cannot read the key pins in {config}: {exc}") from exc
-    found = [values.get(name) for name in (PIN_SETTING, NEXT_PIN_SETTING, RECOVERY_PIN_SETTING)]
+    names = (PIN_SETTING, NEXT_PIN_SETTING, RECOVERY_PIN_SETTING, EXCLUSION_PIN_SETTING)
+    found = [values.get(name) for name in names]
     return Pins(*(value if isinstance(value, str) else None for value in found))
 
 
@@ -133,6 +141,12 @@ def pin_recovery_key(instance: Path, public_key_sha256: str | None) -> None:
     """Record the recovery key (SHA-256 of its public key, hex): unit keys are sealed to
     no other."""
     _set(instance, {RECOVERY_PIN_SETTING: public_key_sha256})
+
+
+def pin_exclusion_key(instance: Path, fingerprint: str | None) -> None:
+    """Record the exclusion group's key fingerprint: reports with an exclusion are sealed
+    to that key only (`keyring.PinnedExclusionKey`)."""
+    _set(instance, {EXCLUSION_PIN_SETTING: fingerprint})
 
 
 def recovery_pin(public_key: bytes) -> str:

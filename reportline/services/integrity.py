@@ -48,21 +48,34 @@ def officer_state_mac(key: bytes, officer_id: int, active: bool, epoch: int) -> 
     return hmac.new(key, header, "sha256").digest()
 
 
+def key_grant_mac(
+    key: bytes, kind: str, officer_id: int, key_id: int, epoch: int, sealed: bytes
+) -> bytes:
+    """The MAC over a grant of a `kind` key ("unit_key" or "exclusion_key") generation to
+    an officer, bound to their access epoch."""
+    purpose = f"{kind.replace('_', '-')}-grant-row"
+    return _mac(key, context(purpose, officer=officer_id, epoch=epoch, **{kind: key_id}), sealed)
+
+
 def unit_key_grant_mac(
     key: bytes, officer_id: int, unit_key_id: int, epoch: int, sealed: bytes
 ) -> bytes:
     """The MAC over a unit key grant to an officer, bound to their access epoch."""
-    header = context("unit-key-grant-row", officer=officer_id, unit_key=unit_key_id, epoch=epoch)
-    return _mac(key, header, sealed)
+    return key_grant_mac(key, "unit_key", officer_id, unit_key_id, epoch, sealed)
 
 
 def check_unit_key(pinned_fingerprint: str | None, unit_key: UnitKey) -> None:
     """Raise DecryptionError unless the unit key is the one pinned in the instance config."""
     if pinned_fingerprint is None:
         raise SetupError("no unit key is pinned in the instance config (run `reportline init`)")
-    actual = PublicKey(unit_key.public_key).fingerprint
-    if not hmac.compare_digest(actual, pinned_fingerprint):
-        raise DecryptionError("the unit key does not match the fingerprint pinned at init")
+    check_pinned_key(pinned_fingerprint, unit_key.public_key, "the unit key")
+
+
+def check_pinned_key(pinned_fingerprint: str, public_key: bytes, what: str) -> None:
+    """Raise DecryptionError unless the public key's own fingerprint (computed here, never
+    the one stored beside it) is the pinned one."""
+    if not hmac.compare_digest(PublicKey(public_key).fingerprint, pinned_fingerprint):
+        raise DecryptionError(f"{what} does not match the fingerprint pinned in the config")
 
 
 def check_officer_key(key: bytes, officer: Officer) -> None:

@@ -8,7 +8,16 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reportline.models import CaseSeal, Officer, RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.crypto.keys import PublicKey
+from reportline.models import (
+    CaseSeal,
+    ExclusionKey,
+    ExclusionKeyGrant,
+    Officer,
+    RecoveryKey,
+    UnitKey,
+    UnitKeyGrant,
+)
 from reportline.services import cases, keyring, rotation
 
 
@@ -36,12 +45,25 @@ class RecoveryLine:
 
 
 @dataclass(frozen=True)
+class ExclusionKeyLine:
+    """One exclusion key generation."""
+
+    fingerprint: str
+    created_at: datetime
+    retired_at: datetime | None
+    holders: tuple[str, ...]  # active officers' e-mail addresses, by grants that hold
+    recovery_holds: bool
+
+
+@dataclass(frozen=True)
 class Inventory:
-    """Every unit key generation (newest first), recovery key and an unfinished rotation."""
+    """Every unit key generation (newest first), recovery key, an unfinished rotation, and
+    every exclusion key generation (newest first)."""
 
     unit_keys: tuple[UnitKeyLine, ...]
     recovery_keys: tuple[RecoveryLine, ...]
     rotation: rotation.Progress | None
+    exclusion_keys: tuple[ExclusionKeyLine, ...] = ()
 
     @property
     def under_retired_keys(self) -> int:
@@ -92,4 +114,33 @@ def inventory(session: Session) -> Inventory:
     )
     unfinished = rotation.running(session)
     state = rotation.progress(session, unfinished) if unfinished else None
-    return Inventory(lines, recovery_lines, state)
+    return Inventory(lines, recovery_lines, state, _exclusion_keys(session))
+
+
+def _exclusion_keys(session: Session) -> tuple[ExclusionKeyLine, ...]:
+    holders: dict[int, list[str]] = {}
+    for grant, officer in session.execute(
+        select(ExclusionKeyGrant, Officer)
+        .join(Officer, Officer.id == ExclusionKeyGrant.officer_id)
+        .where(Officer.active.is_(True))
+        .order_by(Officer.email)
+    ):
+        if keyring.grant_holds(session, officer, grant):
+            holders.setdefault(grant.exclusion_key_id, []).append(officer.email)
+    recovery_held = set(
+        session.scalars(
+            select(ExclusionKeyGrant.exclusion_key_id)
+            .join(RecoveryKey, RecoveryKey.id == ExclusionKeyGrant.recovery_key_id)
+            .where(RecoveryKey.retired_at.is_(None))
+        )
+    )
+    return tuple(
+        ExclusionKeyLine(
+            PublicKey(key.public_key).fingerprint,  # its own, not the column beside it
+            key.created_at,
+            key.retired_at,
+            tuple(holders.get(key.id, ())),
+            key.id in recovery_held,
+        )
+        for key in session.scalars(select(ExclusionKey).order_by(ExclusionKey.id.desc()))
+    )

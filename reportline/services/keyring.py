@@ -1,7 +1,12 @@
-"""The unit key, who holds it, and the recovery key (security.md, key hierarchy).
+"""The unit key, the exclusion group's key, who holds them, and the recovery key
+(security.md, key hierarchy).
 
 officer password -> officer private key -> unit private key -> case secret
-recovery private key (offline)          -> unit private key
+                                        -> exclusion private key (supervisors)
+recovery private key (offline)          -> unit and exclusion private keys
+
+The exclusion key's grants work as the unit key's (one MAC, one epoch, one check,
+`grant_holds`); who is given it is decided in `services.exclusion_keys`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -27,7 +33,14 @@ from reportline.crypto.keys import (
     open_sealed,
     seal,
 )
-from reportline.models import Officer, RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.models import (
+    ExclusionKey,
+    ExclusionKeyGrant,
+    Officer,
+    RecoveryKey,
+    UnitKey,
+    UnitKeyGrant,
+)
 from reportline.services import audit, integrity
 from reportline.services.errors import NoKeyAccess, SetupError
 
@@ -51,12 +64,44 @@ class UnitKeyring:
             raise NoKeyAccess("this officer does not hold that unit key") from None
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """A key officers are granted: its generations' table, its grants' table, and the
+    name its id goes by in contexts and MACs."""
+
+    name: str  # "unit_key" or "exclusion_key"
+    generation: type[UnitKey] | type[ExclusionKey]
+    grant: type[UnitKeyGrant] | type[ExclusionKeyGrant]
+
+    def key_id(self, grant: UnitKeyGrant | ExclusionKeyGrant) -> int:
+        """The generation a grant seals."""
+        return grant.unit_key_id if isinstance(grant, UnitKeyGrant) else grant.exclusion_key_id
+
+    @property
+    def key_column(self) -> Any:
+        """The grant table's column naming the generation."""
+        return getattr(self.grant, f"{self.name}_id")
+
+
+UNIT = _Kind("unit_key", UnitKey, UnitKeyGrant)
+EXCLUSION = _Kind("exclusion_key", ExclusionKey, ExclusionKeyGrant)
+
+
+def _kind_of(grant: UnitKeyGrant | ExclusionKeyGrant) -> _Kind:
+    return UNIT if isinstance(grant, UnitKeyGrant) else EXCLUSION
+
+
 def _grant_context(
-    unit_key_id: int, *, officer_id: int | None = None, recovery_key_id: int | None = None
+    key_id: int,
+    *,
+    officer_id: int | None = None,
+    recovery_key_id: int | None = None,
+    kind: _Kind = UNIT,
 ) -> bytes:
+    purpose = f"{kind.name.replace('_', '-')}-grant"
     if officer_id is not None:
-        return context("unit-key-grant", unit_key=unit_key_id, officer=officer_id)
-    return context("unit-key-grant", unit_key=unit_key_id, recovery=recovery_key_id)
+        return context(purpose, officer=officer_id, **{kind.name: key_id})
+    return context(purpose, recovery=recovery_key_id, **{kind.name: key_id})
 
 
 def active_unit_key(session: Session, pinned_fingerprint: str | None) -> UnitKey:
@@ -73,15 +118,12 @@ def active_unit_key(session: Session, pinned_fingerprint: str | None) -> UnitKey
     return unit_key
 
 
-class PinnedUnitKey:
-    """The unit key reports are sealed to: the one pinned in the instance config.
+class _ConfigPin:
+    """A key's fingerprint pinned in the instance config (`setting`). With `config_path`,
+    the pin is read again from the file whenever the file changes, so a new pin reaches
+    a running server without a restart."""
 
-    Every call reads the pinned generation's row (one indexed row) so a retired key
-    is never sealed to; its public key is checked against the pin once per process
-    and row.
-    With `config_path`, the pin is read again from the file whenever the file
-    changes, so a rotation's new pin reaches a running server without a restart.
-    """
+    setting = ""
 
     def __init__(self, fingerprint: str | None, config_path: Path | None = None) -> None:
         self.fingerprint = self.configured = fingerprint
@@ -94,12 +136,23 @@ class PinnedUnitKey:
         if (reread or mtime != self._config_mtime) and self._config_path is not None:
             self._config_mtime = mtime
             try:
-                pin = tomllib.loads(self._config_path.read_text("utf-8")).get(PIN_SETTING)
-            except (OSError, tomllib.TOMLDecodeError):
+                pin = tomllib.loads(self._config_path.read_text("utf-8")).get(self.setting)
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 pin = None  # a half-edited file: keep the last pin until it parses
             if isinstance(pin, str):
                 self.fingerprint = pin
         return self.fingerprint
+
+
+class PinnedUnitKey(_ConfigPin):
+    """The unit key reports are sealed to: the one pinned in the instance config.
+
+    Every call reads the pinned generation's row (one indexed row) so a retired key
+    is never sealed to; its public key is checked against the pin once per process
+    and row. The pin is re-read when the config changes (a rotation moves it).
+    """
+
+    setting = "unit_key_fingerprint"
 
     def get(self, session: Session) -> tuple[int, PublicKey]:
         """(generation id, public key) of the pinned key. Raises SetupError before
@@ -137,7 +190,60 @@ class PinnedUnitKey:
         return checked
 
 
-PIN_SETTING = "unit_key_fingerprint"
+class PinnedExclusionKey(_ConfigPin):
+    """The exclusion group's key that reports with an exclusion are sealed to: the one
+    pinned in the instance config (`exclusion_key_fingerprint`), whatever the database
+    says. A key planted there, or a row given the pinned fingerprint, is refused: a
+    database writer cannot redirect such reports to a key of their own."""
+
+    setting = "exclusion_key_fingerprint"
+
+    def get(self, session: Session) -> tuple[int, PublicKey]:
+        """(generation id, public key) of the pinned exclusion key. Raises SetupError when
+        none is pinned or the pinned one is retired or missing, DecryptionError for a row
+        whose public key is not the pinned one."""
+        # Read once more with the config read afresh: a server started before
+        # `keys init-exclusion` wrote the pin finds it.
+        for reread in (False, True):
+            pin = self._current_pin(reread)
+            row = (
+                None
+                if pin is None
+                else session.execute(
+                    select(ExclusionKey.id, ExclusionKey.retired_at)
+                    .where(ExclusionKey.fingerprint == pin)
+                    .order_by(ExclusionKey.id.desc())
+                    .limit(1)
+                ).first()
+            )
+            if row is not None and row.retired_at is None:
+                break
+        else:
+            if pin is None:
+                raise SetupError(
+                    "no exclusion key is pinned in the instance config "
+                    "(run `reportline keys init-exclusion`)"
+                )
+            raise SetupError("no current exclusion key has the pinned fingerprint")
+        assert pin is not None
+        checked = self._checked.get(pin)
+        if checked is None or checked[0] != row.id:
+            exclusion_key = session.get(ExclusionKey, row.id)
+            assert exclusion_key is not None  # the row was just read
+            integrity.check_pinned_key(pin, exclusion_key.public_key, "the exclusion key")
+            checked = self._checked[pin] = (row.id, PublicKey(exclusion_key.public_key))
+        return checked
+
+
+def pinned_exclusion_key(session: Session, fingerprint: str | None) -> tuple[int, PublicKey]:
+    """(id, public key) of the exclusion key `fingerprint` (the instance config's
+    `exclusion_key_fingerprint`) pins, checked afresh; raises as
+    `PinnedExclusionKey.get`. A server keeps one `PinnedExclusionKey` instead, which
+    checks a row once and notices a new pin in the config."""
+    return PinnedExclusionKey(fingerprint).get(session)
+
+
+PIN_SETTING = PinnedUnitKey.setting
 _PINNED_ROW = (
     select(UnitKey.id, UnitKey.active)
     .where(UnitKey.fingerprint == bindparam("fingerprint"))
@@ -198,16 +304,18 @@ def seal_recovery_grant(
     unit_private_key: PrivateKey,
     recovery: RecoveryKey,
     now: datetime,
+    kind: _Kind = UNIT,
 ) -> None:
-    """Seal one unit key generation to the recovery key."""
+    """Seal one unit key (or, with `kind=EXCLUSION`, exclusion key) generation to the
+    recovery key."""
     session.add(
-        UnitKeyGrant(
-            unit_key_id=unit_key_id,
+        kind.grant(
+            **{f"{kind.name}_id": unit_key_id},
             recovery_key_id=recovery.id,
             sealed_private_key=seal(
                 unit_private_key.raw,
                 PublicKey(recovery.public_key),
-                _grant_context(unit_key_id, recovery_key_id=recovery.id),
+                _grant_context(unit_key_id, recovery_key_id=recovery.id, kind=kind),
             ),
             granted_at=now,
         )
@@ -221,22 +329,28 @@ def seal_grant(
     officer: Officer,
     now: datetime,
     granted_by: Officer | None = None,
+    kind: _Kind = UNIT,
 ) -> None:
-    """Seal one unit key generation to an officer whose key the caller has checked,
-    with the grant's MAC bound to their current access epoch."""
+    """Seal one unit key (or exclusion key) generation to an officer whose key the caller
+    has checked, with the grant's MAC bound to their current access epoch."""
     assert officer.public_key is not None
     sealed = seal(
         unit_private_key.raw,
         PublicKey(officer.public_key),
-        _grant_context(unit_key_id, officer_id=officer.id),
+        _grant_context(unit_key_id, officer_id=officer.id, kind=kind),
     )
     session.add(
-        UnitKeyGrant(
-            unit_key_id=unit_key_id,
+        kind.grant(
+            **{f"{kind.name}_id": unit_key_id},
             officer_id=officer.id,
             sealed_private_key=sealed,
-            mac=integrity.unit_key_grant_mac(
-                _integrity_key(session), officer.id, unit_key_id, officer.access_epoch, sealed
+            mac=integrity.key_grant_mac(
+                _integrity_key(session),
+                kind.name,
+                officer.id,
+                unit_key_id,
+                officer.access_epoch,
+                sealed,
             ),
             granted_at=now,
             granted_by_id=granted_by.id if granted_by else None,
@@ -249,6 +363,11 @@ def _integrity_key(session: Session) -> bytes:
     if key is None:
         raise SetupError("this database session cannot authenticate unit key grants")
     return key
+
+
+def session_integrity_key(session: Session) -> bytes:
+    """The instance integrity key the session carries; raise SetupError without it."""
+    return _integrity_key(session)
 
 
 def set_access_state(session: Session, officer: Officer, *, active: bool) -> None:
@@ -274,13 +393,28 @@ def advance_epoch(session: Session, officer: Officer) -> None:
     """Raise the officer's access epoch keeping what they hold: their grants that held are
     MAC'd again under it (a role change; an earlier role row put back no longer holds)."""
     key = _integrity_key(session)
-    grants = session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.id))
-    held = [g for g in grants if grant_holds(session, officer, g)]
+    grants: list[UnitKeyGrant | ExclusionKeyGrant] = [
+        *session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.id)),
+        *session.scalars(
+            select(ExclusionKeyGrant).where(ExclusionKeyGrant.officer_id == officer.id)
+        ),
+    ]
+    held = [grant for grant in grants if grant_holds(session, officer, grant)]
     set_access_state(session, officer, active=officer.active)
     for grant in held:
-        grant.mac = integrity.unit_key_grant_mac(
-            key, officer.id, grant.unit_key_id, officer.access_epoch, grant.sealed_private_key
-        )
+        grant.mac = _grant_mac(key, officer, grant)
+
+
+def _grant_mac(key: bytes, officer: Officer, grant: UnitKeyGrant | ExclusionKeyGrant) -> bytes:
+    kind = _kind_of(grant)
+    return integrity.key_grant_mac(
+        key,
+        kind.name,
+        officer.id,
+        kind.key_id(grant),
+        officer.access_epoch,
+        grant.sealed_private_key,
+    )
 
 
 def state_holds(session: Session, officer: Officer) -> bool:
@@ -297,21 +431,19 @@ def state_holds(session: Session, officer: Officer) -> bool:
     )
 
 
-def grant_holds(session: Session, officer: Officer, grant: UnitKeyGrant) -> bool:
-    """Whether `grant` is a genuine grant to this active officer made in their current
-    access epoch (THE check wherever an officer's grant gives anything)."""
+def grant_holds(
+    session: Session, officer: Officer, grant: UnitKeyGrant | ExclusionKeyGrant
+) -> bool:
+    """Whether `grant` (of the unit key or the exclusion key) is a genuine grant to this
+    active officer made in their current access epoch (THE check wherever an officer's
+    grant gives anything)."""
     key: bytes | None = session.info.get("integrity_key")
     return (
         key is not None
         and grant.officer_id == officer.id
         and grant.mac is not None
         and state_holds(session, officer)
-        and hmac.compare_digest(
-            grant.mac,
-            integrity.unit_key_grant_mac(
-                key, officer.id, grant.unit_key_id, officer.access_epoch, grant.sealed_private_key
-            ),
-        )
+        and hmac.compare_digest(grant.mac, _grant_mac(key, officer, grant))
     )
 
 
@@ -391,16 +523,45 @@ def grant_unit_key(
 
 
 def revoke_unit_key(session: Session, officer: Officer) -> int:
-    """Delete the officer's sealed copies of the unit key and raise their access epoch
-    (so a copy put back from a backup does not count); return how many were removed."""
+    """Delete the officer's sealed copies of the unit key (and of the exclusion key) and
+    raise their access epoch (so a copy put back from a backup does not count); return
+    how many unit key copies were removed."""
     grants = session.scalars(select(UnitKeyGrant).where(UnitKeyGrant.officer_id == officer.id))
     removed = 0
     for grant in grants:
         session.delete(grant)
         removed += 1
+    revoke_group_keys(session, officer)
     set_access_state(session, officer, active=officer.active)
     session.flush()
     return removed
+
+
+def revoke_group_keys(session: Session, officer: Officer) -> int:
+    """Delete the officer's sealed copies of the exclusion key (they stop being a
+    supervisor, or lose access); return how many."""
+    removed = 0
+    for grant in session.scalars(
+        select(ExclusionKeyGrant).where(ExclusionKeyGrant.officer_id == officer.id)
+    ):
+        session.delete(grant)
+        removed += 1
+    session.flush()
+    return removed
+
+
+def holds_group_key(session: Session, officer_id: int) -> bool:
+    """Whether the officer holds a current exclusion key generation by a grant whose MAC
+    holds."""
+    officer = session.get(Officer, officer_id)
+    if officer is None:
+        return False
+    grants = session.scalars(
+        select(ExclusionKeyGrant)
+        .join(ExclusionKey, ExclusionKey.id == ExclusionKeyGrant.exclusion_key_id)
+        .where(ExclusionKeyGrant.officer_id == officer_id, ExclusionKey.retired_at.is_(None))
+    )
+    return any(grant_holds(session, officer, grant) for grant in grants)
 
 
 def holds_unit_key(session: Session, officer_id: int) -> bool:
@@ -429,35 +590,56 @@ def _opened(raw: bytes, public_key: bytes) -> PrivateKey | None:
     return private_key
 
 
+def _unlock(
+    session: Session, kind: _Kind, officer_id: int, officer_key: PrivateKey
+) -> dict[int, PrivateKey]:
+    """Every `kind` generation sealed to this officer by a grant whose MAC holds, opened
+    (leaving out a grant that opens another key than its generation's)."""
+    keys: dict[int, PrivateKey] = {}
+    officer = session.get(Officer, officer_id)
+    if officer is None:
+        return keys
+    grants = session.execute(
+        select(kind.grant, kind.generation.public_key)
+        .join(kind.generation, kind.generation.id == kind.key_column)
+        .where(kind.grant.officer_id == officer_id)
+    )
+    for row, public_key in grants:
+        grant = cast(UnitKeyGrant | ExclusionKeyGrant, row)
+        if not grant_holds(session, officer, grant):
+            continue
+        key_id = kind.key_id(grant)
+        raw = open_sealed(
+            grant.sealed_private_key,
+            officer_key,
+            _grant_context(key_id, officer_id=officer_id, kind=kind),
+        )
+        if (opened := _opened(raw, public_key)) is not None:
+            keys[key_id] = opened
+    return keys
+
+
 def unlock_unit_keys(session: Session, officer_id: int, officer_key: PrivateKey) -> UnitKeyring:
     """Open every unit key generation sealed to this officer by a grant whose MAC holds
     (leaving out a grant that opens another key than its generation's); raise
     NoKeyAccess if none."""
-    keys: dict[int, PrivateKey] = {}
-    officer = session.get(Officer, officer_id)
-    grants = session.execute(
-        select(UnitKeyGrant, UnitKey.public_key)
-        .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
-        .where(UnitKeyGrant.officer_id == officer_id)
-    )
-    for grant, public_key in grants:
-        if officer is None or not grant_holds(session, officer, grant):
-            continue
-        raw = open_sealed(
-            grant.sealed_private_key,
-            officer_key,
-            _grant_context(grant.unit_key_id, officer_id=officer_id),
-        )
-        if (opened := _opened(raw, public_key)) is not None:
-            keys[grant.unit_key_id] = opened
+    keys = _unlock(session, UNIT, officer_id, officer_key)
     if not keys:
         raise NoKeyAccess("awaiting access to the unit key")
     return UnitKeyring(keys)
 
 
-def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> UnitKeyring:
-    """Open every unit key generation with the offline recovery key (each checked as
-    `unlock_unit_keys` does)."""
+def unlock_group_keys(
+    session: Session, officer_id: int, officer_key: PrivateKey
+) -> dict[int, PrivateKey]:
+    """Open every exclusion key generation sealed to this officer by a grant whose MAC
+    holds, checked as `unlock_unit_keys` does; {} if they hold none."""
+    return _unlock(session, EXCLUSION, officer_id, officer_key)
+
+
+def _unlock_with_recovery(
+    session: Session, kind: _Kind, recovery_private: PrivateKey
+) -> dict[int, PrivateKey]:
     fingerprint = recovery_private.public_key().fingerprint
     recovery = session.scalars(
         select(RecoveryKey).where(RecoveryKey.fingerprint == fingerprint)
@@ -466,19 +648,37 @@ def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> 
         raise NoKeyAccess("this recovery key does not belong to this instance")
     keys: dict[int, PrivateKey] = {}
     grants = session.execute(
-        select(UnitKeyGrant.unit_key_id, UnitKeyGrant.sealed_private_key, UnitKey.public_key)
-        .join(UnitKey, UnitKey.id == UnitKeyGrant.unit_key_id)
-        .where(UnitKeyGrant.recovery_key_id == recovery.id)
+        select(kind.key_column, kind.grant.sealed_private_key, kind.generation.public_key)
+        .join(kind.generation, kind.generation.id == kind.key_column)
+        .where(kind.grant.recovery_key_id == recovery.id)
     )
-    for unit_key_id, sealed, public_key in grants:
+    for key_id, sealed, public_key in grants:
         raw = open_sealed(
-            sealed, recovery_private, _grant_context(unit_key_id, recovery_key_id=recovery.id)
+            sealed,
+            recovery_private,
+            _grant_context(key_id, recovery_key_id=recovery.id, kind=kind),
         )
         if (opened := _opened(raw, public_key)) is not None:
-            keys[unit_key_id] = opened
+            keys[key_id] = opened
+    return keys
+
+
+def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> UnitKeyring:
+    """Open every unit key generation with the offline recovery key (each checked as
+    `unlock_unit_keys` does)."""
+    keys = _unlock_with_recovery(session, UNIT, recovery_private)
     if not keys:
         raise NoKeyAccess("no unit key is sealed to this recovery key")
     return UnitKeyring(keys)
+
+
+def unlock_group_keys_with_recovery_key(
+    session: Session, recovery_private: PrivateKey
+) -> dict[int, PrivateKey]:
+    """Open every exclusion key generation with the offline recovery key (checked as
+    `unlock_unit_keys` does); {} if none is sealed to it. Raises NoKeyAccess for a
+    recovery key of another instance."""
+    return _unlock_with_recovery(session, EXCLUSION, recovery_private)
 
 
 def grant_with_recovery_key(

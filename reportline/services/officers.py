@@ -208,7 +208,8 @@ def check_not_last(
     session: Session, officer: Officer, *, supervisor: bool, key_holder: bool
 ) -> None:
     """Raise ServiceError if taking the officer away would leave no active (authenticated)
-    supervisor, or nobody active who holds the unit key. Every active officer's row and
+    supervisor, nobody active who holds the unit key, or (`key_holder`) nobody who holds
+    the exclusion key. Every active officer's row and
     the target's are locked first, in id order, and read afresh: of two supervisors
     removing each other (or one another's access) at the same moment the second waits
     for the first and then sees its result (SQLite serialises writers anyway)."""
@@ -236,6 +237,15 @@ def check_not_last(
         raise ServiceError(
             "they are the last active officer who can read reports; "
             "give another officer access first"
+        )
+    if (
+        key_holder
+        and keyring.holds_group_key(session, officer.id)
+        and not any(keyring.holds_group_key(session, o.id) for o in others)
+    ):
+        raise ServiceError(
+            "they are the last supervisor who can read reports with an exclusion; "
+            "give another supervisor access to reports first"
         )
 
 

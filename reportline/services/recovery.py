@@ -1,7 +1,7 @@
 """The offline recovery key: checking a copy, and replacing it (docs/operating.md).
 
-Replacing it seals every unit key generation the old key opened to the new one
-and deletes the old key's grants, so the old file opens nothing in this
+Replacing it seals every unit key and exclusion key generation the old key
+opened to the new one and deletes the old key's grants, so the old file opens nothing in this
 database any more; a backup taken before still opens with it.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.keys import PrivateKey, generate_private_key
-from reportline.models import RecoveryKey, UnitKey, UnitKeyGrant
+from reportline.models import ExclusionKeyGrant, RecoveryKey, UnitKey, UnitKeyGrant
 from reportline.services import audit, instance, keyring
 from reportline.services.errors import NoKeyAccess
 
@@ -90,13 +90,14 @@ def verify(
 def replace(
     session: Session, old_private: PrivateKey, now: datetime, recovery_pin: str | None
 ) -> PrivateKey:
-    """Make a new recovery key holding every generation the old one opened; retire the
-    old one and delete its grants. Return the new private key (the caller writes it
-    out once, and pins it). Raises NoKeyAccess for a key of another instance, a
-    replaced one, or one the config (`recovery_pin`) does not pin."""
+    """Make a new recovery key holding every unit and exclusion key generation the old one
+    opened; retire the old one and delete its grants. Return the new private key (the
+    caller writes it out once, and pins it). Raises NoKeyAccess for a key of another
+    instance, a replaced one, or one the config (`recovery_pin`) does not pin."""
     old = _current(session, old_private)
     _check_pin(old, recovery_pin, required=True)
     opened = keyring.unlock_with_recovery_key(session, old_private)
+    opened_groups = keyring.unlock_group_keys_with_recovery_key(session, old_private)
     new_private = generate_private_key()
     new_public = new_private.public_key()
     new = RecoveryKey(public_key=new_public.raw, fingerprint=new_public.fingerprint, created_at=now)
@@ -104,7 +105,12 @@ def replace(
     session.flush()
     for unit_key_id, unit_private in sorted(opened.keys.items()):
         keyring.seal_recovery_grant(session, unit_key_id, unit_private, new, now)
+    for exclusion_key_id, group_private in sorted(opened_groups.items()):
+        keyring.seal_recovery_grant(
+            session, exclusion_key_id, group_private, new, now, kind=keyring.EXCLUSION
+        )
     session.execute(delete(UnitKeyGrant).where(UnitKeyGrant.recovery_key_id == old.id))
+    session.execute(delete(ExclusionKeyGrant).where(ExclusionKeyGrant.recovery_key_id == old.id))
     old.retired_at = now
     audit.record(session, "cli", "recovery_key.replaced", now, recovery_key=new.id, replaced=old.id)
     return new_private

@@ -104,9 +104,11 @@ def _others(session: Session, officer: Officer) -> list[Officer]:
 def change_role(session: Session, officer: Officer, role: str, by: Officer, now: datetime) -> None:
     """Make `officer` an officer or a supervisor, MAC'd; audited with the new role.
 
-    Also re-authenticates a role that failed its check. Raises ServiceError for
-    oneself, a deactivated officer, an unknown role, a role they already hold,
-    or demoting the last active supervisor.
+    Also re-authenticates a role that failed its check. A supervisor made an officer
+    loses the exclusion key (`services.exclusion_keys` gives it to one made a
+    supervisor). Raises ServiceError for oneself, a deactivated officer, an unknown
+    role, a role they already hold, or demoting the last active supervisor or the
+    last holder of the exclusion key.
     """
     if role not in ROLES:
         raise ServiceError("choose officer or supervisor")
@@ -118,8 +120,18 @@ def change_role(session: Session, officer: Officer, role: str, by: Officer, now:
         raise ServiceError(
             f"they are already {'a supervisor' if role == SUPERVISOR else 'an officer'}"
         )
-    if role != SUPERVISOR and is_supervisor(session, officer) and not _others(session, officer):
-        raise ServiceError("they are the last active supervisor; make another supervisor first")
+    if role != SUPERVISOR:
+        others = _others(session, officer)
+        if is_supervisor(session, officer) and not others:
+            raise ServiceError("they are the last active supervisor; make another supervisor first")
+        if keyring.holds_group_key(session, officer.id) and not any(
+            keyring.holds_group_key(session, o.id) for o in others
+        ):
+            raise ServiceError(
+                "they are the last supervisor who can read reports with an exclusion; "
+                "give another supervisor access to reports first"
+            )
+        keyring.revoke_group_keys(session, officer)
     keyring.advance_epoch(session, officer)  # an earlier (role, role_mac) no longer holds
     set_role(session, officer, role)
     audit.record(session, by.email, "officer.role_changed", now, officer=officer.id, role=role)

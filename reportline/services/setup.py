@@ -1,4 +1,5 @@
-"""Setting up an instance: the unit key, the recovery key and the first supervisor."""
+"""Setting up an instance: the unit key, the recovery key, the exclusion group's key and
+the first supervisor."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto.kdf import Argon2Cost
 from reportline.crypto.keys import PrivateKey
-from reportline.models import UnitKey
-from reportline.services import audit, keyring, ledger, officers
+from reportline.models import RecoveryKey, UnitKey
+from reportline.services import audit, exclusion_keys, keyring, ledger, officers
 from reportline.services.errors import SetupError, WeakPassword
 
 
 @dataclass(frozen=True)
 class InitialisedInstance:
-    """What `init` hands out once: the first supervisor's enrolment and the recovery key."""
+    """What `init` hands out once: the first supervisor's enrolment and the recovery key;
+    and the fingerprints to pin."""
 
     supervisor: officers.NewOfficer
     recovery_key: PrivateKey
     unit_key_fingerprint: str
+    exclusion_key_fingerprint: str
 
 
 def initialise(
@@ -32,7 +35,8 @@ def initialise(
     now: datetime,
     integrity_key: bytes,
 ) -> InitialisedInstance:
-    """Create the unit and recovery keys and the first supervisor, who holds the unit key.
+    """Create the unit and recovery keys and the first supervisor, who holds the unit key
+    and the exclusion group's key (which the recovery key holds too).
 
     Raises SetupError if the instance was already initialised, WeakPassword or
     InvalidEmail before anything is created.
@@ -56,6 +60,16 @@ def initialise(
         now,
         integrity_key,
     )
+    exclusion_key, exclusion_private = exclusion_keys.create_key(session, now)
+    exclusion_keys.grant(
+        session, {exclusion_key.id: exclusion_private}, supervisor.officer, None, now
+    )
+    recovery = session.scalars(
+        select(RecoveryKey).where(RecoveryKey.public_key == recovery_private.public_key().raw)
+    ).one()
+    exclusion_keys.seal_to_recovery(session, exclusion_key, exclusion_private, recovery, now)
     ledger.start(session)
     audit.record(session, "cli", "instance.initialised", now, unit_key=unit_key.fingerprint)
-    return InitialisedInstance(supervisor, recovery_private, unit_key.fingerprint)
+    return InitialisedInstance(
+        supervisor, recovery_private, unit_key.fingerprint, exclusion_key.fingerprint
+    )

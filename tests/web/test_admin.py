@@ -85,10 +85,22 @@ def test_nobody_can_deactivate_the_last_officer_who_can_read_reports(
     assert "Nothing was changed" in shown and "last active officer who can read reports" in shown
     assert db.get(Officer, unit.officer_id).active  # type: ignore[union-attr]
 
-    # Once someone else holds the key, the original holder can go.
+    # Someone else holds the unit key; the original holder is still the only one who
+    # holds the exclusion key (reports whose reporter kept someone out).
     colleague = add_officer(db, clock, "colleague@unit.example")
     colleague_page = f"/triage/admin/officers/{colleague.officer_id}"
     post_form(supervisor, colleague_page, f"{colleague_page}/grant", {})
+    post_form(client, page, f"{page}/deactivate", {})
+    shown = client.get(page).get_data(as_text=True)
+    assert "last supervisor who can read reports with an exclusion" in shown
+    assert db.get(Officer, unit.officer_id).active  # type: ignore[union-attr]
+
+    # Once another supervisor holds both, the original holder can go.
+    newcomer_page = f"/triage/admin/officers/{newcomer.officer_id}"
+    granted = post_form(supervisor, newcomer_page, f"{newcomer_page}/grant", {})
+    assert "including those with an exclusion" in supervisor.get(
+        granted.headers["Location"]
+    ).get_data(as_text=True)
     post_form(client, page, f"{page}/deactivate", {})
     db.expire_all()
     assert not db.get(Officer, unit.officer_id).active  # type: ignore[union-attr]

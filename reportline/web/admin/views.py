@@ -17,6 +17,7 @@ from reportline.services import (
     case_checks,
     cases,
     enrolment,
+    exclusion_keys,
     flood_review,
     instance,
     keyring,
@@ -102,6 +103,9 @@ def officer_detail(officer_id: int) -> str:
         officer=officer,
         fingerprint=PublicKey(officer.public_key).fingerprint if officer.public_key else "",
         holds_key=keyring.holds_unit_key(db, officer.id),
+        holds_exclusion_key=keyring.holds_group_key(db, officer.id),
+        exclusion_member=exclusion_keys.is_member(db, officer),
+        can_give_exclusion_key=bool(access.current_group_keys()),
         shown_role=roles.shown_role(db, officer),
         form=ActionForm(),
         is_self=officer.id == g.signed_in.officer.id,
@@ -213,17 +217,22 @@ def unlock(officer_id: int) -> BaseResponse:
 
 @blueprint.post("/officers/<int:officer_id>/grant")
 def grant(officer_id: int) -> BaseResponse:
-    """Give an officer the unit key, sealed to their own public key."""
+    """Give an officer the unit key, sealed to their own public key; and a supervisor the
+    exclusion key too (services.exclusion_keys)."""
 
     def grant_unit_key(officer: Officer, me: Officer) -> str:
-        keyring.grant_unit_key(
-            get_session(),
-            access.current_keyring(),
-            officer,
-            me,
-            now(),
-            instance.integrity_key(settings()),
-        )
+        db = get_session()
+        if not set(access.current_keyring().keys) <= keyring.held_generations(db, officer):
+            keyring.grant_unit_key(
+                db,
+                access.current_keyring(),
+                officer,
+                me,
+                now(),
+                instance.integrity_key(settings()),
+            )
+        if exclusion_keys.grant_if_member(db, access.current_group_keys(), officer, me, now()):
+            return f"{officer.email} can now read reports, including those with an exclusion."
         return _("%(email)s can now read reports.", email=officer.email)
 
     return _act(officer_id, grant_unit_key)
@@ -289,8 +298,12 @@ def change_role(officer_id: int) -> str | tuple[str, int] | BaseResponse:
         return _confirm(officer, "role", form=form), 400
 
     def set_role(officer: Officer, me: Officer) -> str:
-        roles.change_role(get_session(), officer, form.role.data or "", me, now())
+        db = get_session()
+        roles.change_role(db, officer, form.role.data or "", me, now())
         made = "a supervisor" if form.role.data == "supervisor" else "an officer"
+        # A new supervisor who can read reports is given the exclusion key at once.
+        if exclusion_keys.grant_if_member(db, access.current_group_keys(), officer, me, now()):
+            made += " and can read reports with an exclusion"
         return f"{officer.email} is now {made}."
 
     return _act(officer_id, set_role)

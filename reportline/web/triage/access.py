@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import ValidationError
 
 from reportline.crypto.kdf import hkdf
+from reportline.crypto.keys import PrivateKey
 from reportline.services import auth, devices, instance, keyring, roles
 from reportline.services.errors import AccessDenied, NoKeyAccess, SessionExpired
 from reportline.services.keyring import UnitKeyring
@@ -177,6 +178,18 @@ def current_keyring() -> UnitKeyring:
             get_session(), signed_in.officer.id, signed_in.private_key
         )
     value: UnitKeyring = g.keyring
+    return value
+
+
+def current_group_keys() -> dict[int, PrivateKey]:
+    """The exclusion key generations this officer holds, unlocked for this request ({}
+    for anyone outside the exclusion group)."""
+    if "group_keys" not in g:
+        signed_in = g.signed_in
+        g.group_keys = keyring.unlock_group_keys(
+            get_session(), signed_in.officer.id, signed_in.private_key
+        )
+    value: dict[int, PrivateKey] = g.group_keys
     return value
 
 
