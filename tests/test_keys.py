@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from reportline import utcnow
@@ -28,6 +28,8 @@ from reportline.models import (
     AuditEntry,
     Case,
     CaseSeal,
+    ExclusionKey,
+    ExclusionKeyGrant,
     KeyRotation,
     Officer,
     RecoveryKey,
@@ -40,6 +42,7 @@ from reportline.services.keyring import UnitKeyring, format_recovery_key
 from tests.helpers import (
     Enrolled,
     MovableClock,
+    add_officer,
     add_reader,
     opens_any_case,
     plant_unit_key,
@@ -563,3 +566,94 @@ def test_a_retired_key_given_the_pinned_fingerprint_is_refused_by_a_running_serv
     db.commit()
     with pytest.raises(DecryptionError):
         pinned.get(db)
+
+
+def _forget_exclusion_key(db: Session) -> None:
+    """An instance set up before the exclusion key (the config `keyed` writes pins none)."""
+    db.execute(delete(ExclusionKeyGrant))
+    db.execute(delete(ExclusionKey))
+
+
+def test_init_exclusion_seals_the_key_to_each_supervisor_and_the_recovery_key_once(
+    app: Flask,
+    keyed: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    clock: MovableClock,
+    instance_path: Path,
+) -> None:
+    _forget_exclusion_key(db)
+    promoted = add_reader(db, clock, unit, "promoted@unit.example", role="supervisor")
+    forged = add_reader(db, clock, unit, "forged@unit.example")
+    db.execute(update(Officer).where(Officer.id == forged.officer_id).values(role="supervisor"))
+    before = CliRunner().invoke(main, ["keys", "status"]).output
+    assert "No exclusion key: run `reportline keys init-exclusion`" in before
+
+    result = CliRunner().invoke(main, ["keys", "init-exclusion"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    made = db.scalars(select(ExclusionKey)).one()
+    pinned = tomllib.loads((instance_path / "config.toml").read_text())
+    assert pinned["exclusion_key_fingerprint"] == made.fingerprint
+    assert f"Held by {unit.email}, promoted@unit.example and the recovery key" in result.output
+    public = PublicKey(made.public_key)
+    for who in (unit, promoted):
+        held = keyring.unlock_group_keys(db, who.officer_id, unlock_officer_key(db, who))
+        assert held[made.id].public_key() == public
+    assert keyring.unlock_group_keys(db, forged.officer_id, unlock_officer_key(db, forged)) == {}
+    recovered = keyring.unlock_group_keys_with_recovery_key(db, app.extensions["test.recovery_key"])
+    assert recovered[made.id].public_key() == public
+    status = CliRunner().invoke(main, ["keys", "status"]).output
+    assert f"Exclusion key {made.fingerprint}: current" in status
+    assert f"held by promoted@unit.example, {unit.email} and the recovery key" in status
+
+    again = CliRunner().invoke(main, ["keys", "init-exclusion"])
+    assert again.exit_code == 1 and "has an exclusion key already" in again.output
+    assert db.scalars(select(ExclusionKey.id)).all() == [made.id]
+    assert tomllib.loads((instance_path / "config.toml").read_text()) == pinned
+
+
+def test_init_exclusion_refuses_without_a_pinned_recovery_key_and_changes_nothing(
+    keyed: dict[str, Any], db: Session, instance_path: Path
+) -> None:
+    _forget_exclusion_key(db)
+    instance.pin_recovery_key(instance_path, None)
+    result = CliRunner().invoke(main, ["keys", "init-exclusion"])
+    assert result.exit_code == 1 and "No recovery key is pinned" in result.output
+    assert db.scalars(select(ExclusionKey.id)).all() == []
+    assert "exclusion_key_fingerprint" not in (instance_path / "config.toml").read_text()
+
+
+def test_a_new_recovery_key_opens_the_exclusion_key_and_the_old_one_does_not(
+    app: Flask, keyed: dict[str, Any], db: Session, tmp_path: Path
+) -> None:
+    old_key: PrivateKey = app.extensions["test.recovery_key"]
+    (key_id,) = keyring.unlock_group_keys_with_recovery_key(db, old_key)
+    new_file = tmp_path / "new-recovery.txt"
+    arguments = ["keys", "new-recovery", "--recovery-key-file", str(keyed["key_file"])]
+    result = CliRunner().invoke(main, [*arguments, "--new-recovery-key-file", str(new_file)])
+    assert result.exit_code == 0, result.output
+    new_key = keyring.parse_recovery_key(new_file.read_text())
+    db.expire_all()
+    assert list(keyring.unlock_group_keys_with_recovery_key(db, new_key)) == [key_id]
+    assert keyring.unlock_group_keys_with_recovery_key(db, old_key) == {}
+
+
+def test_recover_gives_a_new_supervisor_the_exclusion_key_too(
+    app: Flask, keyed: dict[str, Any], db: Session, clock: MovableClock
+) -> None:
+    newcomer = add_officer(db, clock, "newcomer@unit.example", role="supervisor")
+    plain = add_officer(db, clock, "plain@unit.example")
+    for who in (newcomer, plain):
+        result = CliRunner().invoke(
+            main,
+            ["recover", "--recovery-key-file", str(keyed["key_file"]), "--grant-to", who.email],
+        )
+        assert result.exit_code == 0, result.output
+        assert ("also hold the exclusion key" in result.output) == (who is newcomer)
+    db.expire_all()
+    assert (
+        len(keyring.unlock_group_keys(db, newcomer.officer_id, unlock_officer_key(db, newcomer)))
+        == 1
+    )
+    assert keyring.unlock_group_keys(db, plain.officer_id, unlock_officer_key(db, plain)) == {}

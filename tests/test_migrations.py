@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from reportline.db import Base, make_engine
 from reportline.migrate import alembic_config, downgrade, upgrade
-from reportline.services import keyring, roles
+from reportline.models import Officer
+from reportline.services import exclusion_keys, instance, keyring, officers, roles
 from tests.helpers import (
     Enrolled,
     MovableClock,
@@ -186,3 +187,40 @@ def test_a_working_database_keeps_every_row_down_and_up_through_each_revision(
     assert "One more thing" in page and "integrity" not in page.lower()
     follow_up_sign_in(reporter, receipt)
     assert "Thank you, we are looking" in reporter.get("/follow-up/case").get_data(as_text=True)
+
+
+def test_an_instance_from_before_the_exclusion_key_gets_one_on_its_populated_database(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    supervisor: FlaskClient,
+    clock: MovableClock,
+    database_url: str,
+    instance_path: Path,
+) -> None:
+    """Revision 0012 adds the exclusion key's tables to a working database and makes no
+    key; `reportline keys init-exclusion` then makes one for its supervisors."""
+    submit_report(app.test_client(), what_happened="The report from before")
+    reference = first_reference(supervisor)
+    app.extensions["reportline.engine"].dispose()
+    db.close()
+    downgrade(database_url, "0010")
+    engine = make_engine(database_url)
+    assert "exclusion_keys" not in inspect(engine).get_table_names()
+    engine.dispose()
+    upgrade(database_url)
+
+    made = exclusion_keys.initialise(db, clock(), instance.read_pins(instance_path).recovery)
+    db.commit()
+    assert made.holders == (unit.email,)
+    key_id, public = keyring.pinned_exclusion_key(db, made.fingerprint)
+    officer_key = officers.unlock_private_key(
+        db.get(Officer, unit.officer_id),  # type: ignore[arg-type]
+        unit.password,
+        instance.integrity_key(db.info["settings"]),
+    )
+    assert (
+        keyring.unlock_group_keys(db, unit.officer_id, officer_key)[key_id].public_key() == public
+    )
+    page = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert "The report from before" in page

@@ -48,6 +48,11 @@ def test_the_environment_overrides_the_instance_file(tmp_path: Path) -> None:
         ("REPORTLINE_HTTPS", "maybe", "https must be true or false"),
         ("REPORTLINE_LEAVE_URL", "http://evil.example", "leave_url must be"),
         ("REPORTLINE_LOG_LEVEL", "LOUD", "log_level must be one of"),
+        ("REPORTLINE_EXCLUSION_KEY_FINGERPRINT", "abc", "exclusion_key_fingerprint must be"),
+        ("REPORTLINE_EXCLUSION_ROUTE_URL", "javascript:alert(1)", "exclusion_route_url must be"),
+        ("REPORTLINE_EXCLUSION_ROUTE_URL", "ftp://iopc.example/", "exclusion_route_url must be"),
+        ("REPORTLINE_EXCLUSION_ROUTE_URL", "https://a@evil.example/", "exclusion_route_url"),
+        ("REPORTLINE_EXCLUSION_ROUTE_TEXT", "x" * 501, "exclusion_route_text must be at most"),
     ],
 )
 def test_bad_values_are_refused_with_the_settings_name(
@@ -163,3 +168,23 @@ def test_a_pin_rewrite_keeps_the_config_mode_and_never_writes_through_a_planted_
     instance.pin_unit_key(tmp_path, "fedcba9876543210")
     assert instance.read_pins(tmp_path).next is None
     assert config.read_text().startswith('secret_key = "x"\n')
+
+
+def test_the_exclusion_pin_and_route_come_from_the_file_and_the_environment_wins(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        'exclusion_key_fingerprint = "0123456789abcdef"\n'
+        'exclusion_route_text = " Report to the IOPC "\n'
+        'exclusion_route_url = "https://www.policeconduct.gov.uk/complaints?x=1"\n'
+    )
+    settings = load_settings(SECRETS, tmp_path)
+    assert settings.exclusion_key_fingerprint == "0123456789abcdef"
+    assert settings.exclusion_route_text == "Report to the IOPC"
+    assert settings.exclusion_route_url == "https://www.policeconduct.gov.uk/complaints?x=1"
+    moved = load_settings(
+        {**SECRETS, "REPORTLINE_EXCLUSION_KEY_FINGERPRINT": "fedcba9876543210"}, tmp_path
+    )
+    assert moved.exclusion_key_fingerprint == "fedcba9876543210"
+    unset = load_settings(SECRETS, tmp_path / "nowhere")
+    assert (unset.exclusion_route_text, unset.exclusion_route_url) == ("", None)
