@@ -36,7 +36,7 @@ from reportline.models import (
     UnitKey,
     UnitKeyGrant,
 )
-from reportline.services import cases, instance, keyring, rotation
+from reportline.services import cases, exclusion_keys, instance, keyring, rotation
 from reportline.services.errors import NoKeyAccess
 from reportline.services.keyring import UnitKeyring, format_recovery_key
 from tests.helpers import (
@@ -657,3 +657,24 @@ def test_recover_gives_a_new_supervisor_the_exclusion_key_too(
         == 1
     )
     assert keyring.unlock_group_keys(db, plain.officer_id, unlock_officer_key(db, plain)) == {}
+
+
+def test_a_supervisor_made_an_officer_on_the_command_line_loses_the_exclusion_key(
+    keyed: dict[str, Any], unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    other = add_reader(db, clock, unit, "other@unit.example", role="supervisor")
+    row = db.get(Officer, other.officer_id)
+    assert row is not None
+    held = keyring.unlock_group_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    assert exclusion_keys.grant(db, held, row, None, clock()) == 1
+    db.commit()
+    result = CliRunner().invoke(main, ["officer", "role", other.email, "--role", "officer"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    assert keyring.unlock_group_keys(db, other.officer_id, unlock_officer_key(db, other)) == {}
+    assert (
+        db.scalars(
+            select(ExclusionKeyGrant).where(ExclusionKeyGrant.officer_id == other.officer_id)
+        ).all()
+        == []
+    )

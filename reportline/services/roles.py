@@ -139,11 +139,14 @@ def change_role(session: Session, officer: Officer, role: str, by: Officer, now:
 
 def change_role_by_email(session: Session, email: str, role: str, now: datetime) -> Officer:
     """The operator's way to set a role (CLI): e.g. when every supervisor's role failed
-    its check. Raises ServiceError for an unknown officer or role."""
+    its check. One made an officer loses the exclusion key. Raises ServiceError for an
+    unknown officer or role."""
     officer = session.scalars(select(Officer).where(Officer.email == email.strip().lower())).first()
     if officer is None:
         raise ServiceError(f"no officer with e-mail {email}")
     set_role(session, officer, role)
+    if role != SUPERVISOR:
+        keyring.revoke_group_keys(session, officer)
     audit.record(session, "cli", "officer.role_changed", now, officer=officer.id, role=role)
     return officer
 

@@ -10,7 +10,7 @@ from flask import current_app, request
 from reportline.config import CONFIG_FILE_NAME, Settings
 from reportline.services import instance
 from reportline.services.flood import FloodMeter
-from reportline.services.keyring import PinnedUnitKey
+from reportline.services.keyring import PinnedExclusionKey, PinnedUnitKey
 from reportline.services.limits import WorkGate
 from reportline.services.submissions import SubmissionKeys
 
@@ -55,6 +55,17 @@ def pinned_unit_key() -> PinnedUnitKey:
     if value is None or value.configured != pin:
         config = settings().instance_path / CONFIG_FILE_NAME
         value = current_app.extensions["reportline.unit_key"] = PinnedUnitKey(pin, config)
+    return value
+
+
+def pinned_exclusion_key() -> PinnedExclusionKey:
+    """The app's exclusion key, for reports whose reporter keeps someone out: the one
+    pinned in the config (read again when it changes); `.get(session)` -> (id, key)."""
+    value: PinnedExclusionKey | None = current_app.extensions.get("reportline.exclusion_key")
+    pin = settings().exclusion_key_fingerprint
+    if value is None or value.configured != pin:
+        config = settings().instance_path / CONFIG_FILE_NAME
+        value = current_app.extensions["reportline.exclusion_key"] = PinnedExclusionKey(pin, config)
     return value
 
 

@@ -299,3 +299,20 @@ def test_the_keys_page_shows_the_exclusion_key_and_who_holds_it(
     _forget_exclusion_key(db, instance_path)
     page = supervisor.get("/triage/admin/keys").get_data(as_text=True)
     assert "reportline keys init-exclusion" in page
+
+
+def test_a_running_server_finds_the_pin_that_init_exclusion_writes_later(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, instance_path: Path
+) -> None:
+    from reportline.web import context
+
+    _forget_exclusion_key(db, instance_path)
+    with app.app_context():
+        with pytest.raises(SetupError, match="no exclusion key is pinned"):
+            context.pinned_exclusion_key().get(db)
+        made = exclusion_keys.initialise(db, clock(), instance.read_pins(instance_path).recovery)
+        db.commit()
+        instance.pin_exclusion_key(instance_path, made.fingerprint)
+        key_id, public = context.pinned_exclusion_key().get(db)
+    assert public.fingerprint == made.fingerprint
+    assert list(_group_keys(db, unit)) == [key_id]
