@@ -395,7 +395,7 @@ def test_every_action_the_services_record_has_a_label() -> None:
     root = Path(audit.__file__).parent.parent
     names = set()
     pattern = re.compile(
-        r'"((?:instance|officer|recovery_key|queue|queue_ledger|case|cases|audit|alerts|mail)'
+        r'"((?:instance|officer|recovery_key|exclusion_key|queue|queue_ledger|case|cases|audit|alerts|mail)'
         r'\.[a-z_]+)"'
     )
     for path in root.rglob("*.py"):

@@ -64,6 +64,8 @@ ACTIONS = {
     "officer.reset_link_used": "Used a second-factor reset link",
     "officer.recovery_codes_replaced": "Replaced recovery codes",
     "officer.granted_unit_key": "Gave an officer the unit key",
+    "officer.granted_exclusion_key": "Gave a supervisor the exclusion key",
+    "exclusion_key.created": "Made the exclusion key",
     "officer.unlocked": "Lifted a lockout",
     "officer.deactivated": "Deactivated an officer",
     "officer.role_changed": "Set an officer's role",
