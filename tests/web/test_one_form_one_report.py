@@ -109,7 +109,8 @@ def test_rounds_for_kept_receipts_come_at_a_random_pace_no_sooner_than_set() -> 
 # Alerts (docs/security.md, "Alerts"): alert_batches and pending_alerts hold batch
 # slots and retry times, written on the alert schedule, never when a report arrives;
 # urgent_marks the quarter hour of an at-risk report, until its batch (minutes).
-# key_rotations: when an operator rotated the unit key.
+# key_rotations: when an operator rotated the unit key. exclusion_keys and their
+# grants: when the key was made or given (a supervisor's or operator's act).
 TIMED_TABLES = {
     "alert_batches",
     "key_rotations",
@@ -117,6 +118,8 @@ TIMED_TABLES = {
     "urgent_marks",
     "audit_entries",
     "enrolment_invites",
+    "exclusion_key_grants",
+    "exclusion_keys",
     "notes",
     "officer_sessions",
     "recovery_keys",
