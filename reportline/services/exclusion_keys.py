@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey, generate_private_key
-from reportline.models import ExclusionKey, ExclusionKeyGrant, Officer, RecoveryKey
+from reportline.models import ExclusionKey, Officer, RecoveryKey
 from reportline.services import audit, integrity, keyring, roles, rotation
 from reportline.services.errors import ServiceError, SetupError
 
@@ -54,25 +54,10 @@ def grant(
             "only a supervisor who can read reports can read reports with an exclusion"
         )
     integrity.check_officer_key(keyring.session_integrity_key(session), officer)
-    sealed = 0
-    for key_id, private_key in sorted(group_keys.items()):
-        existing = session.scalars(
-            select(ExclusionKeyGrant).where(
-                ExclusionKeyGrant.exclusion_key_id == key_id,
-                ExclusionKeyGrant.officer_id == officer.id,
-            )
-        ).first()
-        if existing is not None:
-            if keyring.grant_holds(session, officer, existing):
-                continue
-            session.delete(existing)  # forged or from an earlier epoch: replaced
-            session.flush()
-        keyring.seal_grant(
-            session, key_id, private_key, officer, now, granted_by, kind=keyring.EXCLUSION
-        )
-        sealed += 1
+    sealed = keyring.seal_missing_grants(
+        session, group_keys, officer, now, granted_by, kind=keyring.EXCLUSION
+    )
     if sealed:
-        session.flush()
         audit.record(
             session,
             granted_by.email if granted_by else "cli",

@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -500,19 +501,7 @@ def grant_unit_key(
     if officer.public_key is None:
         raise SetupError("the officer has not chosen a password yet")
     integrity.check_officer_key(integrity_key, officer)
-    for unit_key_id, private_key in keyring.keys.items():
-        existing = session.scalars(
-            select(UnitKeyGrant).where(
-                UnitKeyGrant.unit_key_id == unit_key_id, UnitKeyGrant.officer_id == officer.id
-            )
-        ).first()
-        if existing is not None:
-            if grant_holds(session, officer, existing):
-                continue
-            session.delete(existing)  # forged or from an earlier epoch: replaced
-            session.flush()
-        seal_grant(session, unit_key_id, private_key, officer, now, granted_by)
-    session.flush()
+    seal_missing_grants(session, keyring.keys, officer, now, granted_by)
     audit.record(
         session,
         granted_by.email if granted_by else "cli",
@@ -520,6 +509,33 @@ def grant_unit_key(
         now,
         officer=officer.id,
     )
+
+
+def seal_missing_grants(
+    session: Session,
+    keys: Mapping[int, PrivateKey],
+    officer: Officer,
+    now: datetime,
+    granted_by: Officer | None,
+    kind: _Kind = UNIT,
+) -> int:
+    """Seal each generation in `keys` to an officer whose key the caller has checked,
+    keeping a grant that holds and replacing one that does not (forged, or from an
+    earlier epoch); return how many were sealed."""
+    sealed = 0
+    for key_id, private_key in sorted(keys.items()):
+        existing = session.scalars(
+            select(kind.grant).where(kind.key_column == key_id, kind.grant.officer_id == officer.id)
+        ).first()
+        if existing is not None:
+            if grant_holds(session, officer, cast(UnitKeyGrant | ExclusionKeyGrant, existing)):
+                continue
+            session.delete(existing)
+            session.flush()
+        seal_grant(session, key_id, private_key, officer, now, granted_by, kind=kind)
+        sealed += 1
+    session.flush()
+    return sealed
 
 
 def revoke_unit_key(session: Session, officer: Officer) -> int:
