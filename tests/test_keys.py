@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from reportline import utcnow
@@ -36,8 +38,16 @@ from reportline.models import (
     UnitKey,
     UnitKeyGrant,
 )
-from reportline.services import cases, exclusion_keys, instance, keyring, rotation
-from reportline.services.errors import NoKeyAccess
+from reportline.services import (
+    cases,
+    exclusion_keys,
+    instance,
+    keyring,
+    rotation,
+    submissions,
+)
+from reportline.services.errors import NoKeyAccess, SetupError
+from reportline.services.form_tickets import FormTicket
 from reportline.services.keyring import UnitKeyring, format_recovery_key
 from tests.helpers import (
     Enrolled,
@@ -678,3 +688,78 @@ def test_a_supervisor_made_an_officer_on_the_command_line_loses_the_exclusion_ke
         ).all()
         == []
     )
+
+
+def _report_to(session: Session, pinned: keyring.PinnedUnitKey, what: str) -> None:
+    """Store one report through the service, sealed to `pinned`'s key (no commit)."""
+    draft = submissions.ReportDraft(
+        category="bullying",
+        what_happened=what,
+        when="",
+        where="",
+        who_involved="",
+        how_known="told",
+        how_known_detail="",
+        at_risk="no",
+        at_risk_detail="",
+    )
+    ticket = FormTicket(secrets.token_bytes(16), utcnow(), "ticket")
+    keys = submissions.SubmissionKeys(b"p" * 32, b"s" * 32)
+    submissions.submit_report(session, draft, ticket, keys, pinned, utcnow().date())
+
+
+def test_a_retirement_waits_for_a_report_being_sealed_to_the_key_and_then_keeps_it(
+    app: Flask, keyed: dict[str, Any], db: Session
+) -> None:
+    """A report sealed to a key, not yet committed, holds the key's row (on PostgreSQL
+    FOR SHARE, on SQLite the write lock): retiring the key waits, then finds the report
+    sealed to it and leaves the key active."""
+    key_id, private = plant_unit_key(db)  # a key no case is sealed to yet
+    pinned = keyring.PinnedUnitKey(private.public_key().fingerprint)
+    pinned.get(db)  # checked once, as a running server has: the report reads no key row
+    db.rollback()
+    make = app.extensions["reportline.sessionmaker"]
+    first, second = make(), make()
+    retired: list[bool | BaseException] = []
+
+    def retire() -> None:
+        try:
+            retired.append(rotation.retire(second, KeyRotation(from_unit_key_id=key_id), utcnow()))
+            second.commit()
+        except BaseException as exc:
+            retired.append(exc)
+
+    try:
+        _report_to(first, pinned, "sealed as the key is retired")
+        waiting = threading.Thread(target=retire)
+        waiting.start()
+        waiting.join(timeout=1)
+        assert waiting.is_alive()  # queued behind the report
+        first.commit()
+        waiting.join(timeout=30)
+        assert retired == [False]
+    finally:
+        first.close()
+        second.close()
+    db.expire_all()
+    assert db.get(UnitKey, key_id).active  # type: ignore[union-attr]
+    sealed = db.scalars(select(CaseSeal).where(CaseSeal.holder_id == key_id)).one()
+    assert open_sealed(sealed.sealed, private, cases.grant_context(sealed.case_id, key_id))
+
+
+def test_a_report_after_the_key_it_remembers_was_retired_stores_nothing(
+    app: Flask, keyed: dict[str, Any], db: Session
+) -> None:
+    """A process checked a key, which was then retired (its config not yet moved on):
+    the report's own INSERT finds the row retired, and nothing is stored."""
+    key_id, private = plant_unit_key(db)
+    pinned = keyring.PinnedUnitKey(private.public_key().fingerprint)
+    pinned.get(db)
+    assert rotation.retire(db, KeyRotation(from_unit_key_id=key_id), utcnow())
+    db.commit()
+    before = db.scalar(select(func.count()).select_from(Case))
+    with pytest.raises(SetupError, match="retired"):
+        _report_to(db, pinned, "sealed to a retired key")
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Case)) == before
+    assert not db.scalars(select(CaseSeal).where(CaseSeal.holder_id == key_id)).all()

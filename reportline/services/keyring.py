@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.context import context
@@ -148,9 +148,11 @@ class _ConfigPin:
 class PinnedUnitKey(_ConfigPin):
     """The unit key reports are sealed to: the one pinned in the instance config.
 
-    Every call reads the pinned generation's row (one indexed row) so a retired key
-    is never sealed to; its public key is checked against the pin once per process
-    and row. The pin is re-read when the config changes (a rotation moves it).
+    `read` reads the pinned generation's row (one indexed row) so a retired key is
+    never sealed to; its public key is checked against the pin once per process and
+    row. A submission makes the same check inside its own INSERT instead, with the row
+    `last_checked` remembers (`pinned_row_is_active`). The pin is re-read when the
+    config changes (a rotation moves it).
     """
 
     setting = "unit_key_fingerprint"
@@ -159,6 +161,11 @@ class PinnedUnitKey(_ConfigPin):
         """(generation id, public key) of the pinned key. Raises SetupError before
         `init` or when the pinned key was retired, DecryptionError for a planted or
         altered row."""
+        _pin, unit_key_id, public = self.read(session)
+        return unit_key_id, public
+
+    def read(self, session: Session) -> tuple[str, int, PublicKey]:
+        """`get`, with the pin the row was read by."""
         # A retired row read once more with the config read afresh: the read may have
         # waited for a rotation that moved the pin and retired the old key meanwhile.
         for reread in (False, True):
@@ -188,7 +195,27 @@ class PinnedUnitKey(_ConfigPin):
             assert unit_key is not None  # the row was just read
             integrity.check_unit_key(pin, unit_key)
             checked = self._checked[pin] = (unit_key_id, PublicKey(unit_key.public_key))
-        return checked
+        return pin, *checked
+
+    def last_checked(self) -> tuple[str, int, PublicKey] | None:
+        """The current pin with the row `read` last checked for it, reading no database:
+        for a statement that itself requires that row to be the pin's newest and active
+        (`pinned_row_is_active`); None when this pin was not read yet."""
+        pin = self._current_pin()
+        checked = self._checked.get(pin) if pin is not None else None
+        return None if checked is None or pin is None else (pin, *checked)
+
+
+def pinned_row_is_active(unit_keys: Any) -> ColumnElement[bool]:
+    """The condition `read` checks, for a statement's WHERE over `unit_keys` (the table or
+    an alias): the row of id :unit_key_id is active and the newest with fingerprint :pin."""
+    newer = UnitKey.__table__.alias("newer_unit_key")
+    return and_(
+        unit_keys.c.id == bindparam("unit_key_id"),
+        unit_keys.c.fingerprint == bindparam("pin"),
+        unit_keys.c.active.is_(True),
+        ~exists().where(newer.c.fingerprint == bindparam("pin"), newer.c.id > unit_keys.c.id),
+    )
 
 
 class PinnedExclusionKey(_ConfigPin):

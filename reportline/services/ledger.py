@@ -22,9 +22,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from reportline.crypto.context import context
@@ -95,12 +95,47 @@ def adjust(session: Session, before: bool, after: bool) -> None:
     if before == after:
         return
     key = _key(session)
+    step = 1 if after else -1
+    # Usually one statement: move the count on from the value this process last wrote,
+    # only if the row still holds exactly that count and its MAC. A row that matches
+    # is intact whatever the remembered value was, so a stale one costs a statement,
+    # never a wrong count; the row is locked from then until commit, like FOR UPDATE.
+    seen = _last_written
+    if seen is not None and _write(session, key, *seen, seen[0] + step):
+        return
     row = session.get(QueueLedger, LEDGER_ID, with_for_update=True, populate_existing=True)
     if row is None or not _intact(key, row):
         return
-    row.attention += 1 if after else -1
-    row.mac = _mac(key, row.attention)
-    session.flush()
+    if not _write(session, key, row.attention, row.mac, row.attention + step):
+        raise RuntimeError("the queue ledger changed under its row lock")
+    session.expire(row)
+
+
+# (count, MAC) this process last wrote: a guess at the row, checked by `_write`.
+_last_written: tuple[int, bytes] | None = None
+_LEDGER = cast(Table, QueueLedger.__table__)
+_MOVE = (
+    update(_LEDGER)
+    .where(
+        _LEDGER.c.id == LEDGER_ID,
+        _LEDGER.c.attention == bindparam("old_count"),
+        _LEDGER.c.mac == bindparam("old_mac"),
+    )
+    .values(attention=bindparam("new_count"), mac=bindparam("new_mac"))
+    .returning(_LEDGER.c.id)
+)
+
+
+def _write(session: Session, key: bytes, count: int, mac: bytes, new_count: int) -> bool:
+    """Set the ledger to `new_count` if it holds `count` and `mac`; return whether it did."""
+    global _last_written
+    new_mac = _mac(key, new_count)
+    moved = session.execute(
+        _MOVE, {"old_count": count, "old_mac": mac, "new_count": new_count, "new_mac": new_mac}
+    ).first()
+    if moved is not None:
+        _last_written = (new_count, new_mac)
+    return moved is not None
 
 
 def ledger_columns() -> tuple[Any, Any]:

@@ -19,9 +19,9 @@ import json
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from hashlib import sha256
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PublicKey
 from reportline.crypto.receipt import Receipt, generate_receipt
 from reportline.db import random_id
-from reportline.models import Case, CaseSeal, SpentForm
+from reportline.models import Case, CaseSeal, SpentForm, UnitKey
 from reportline.models.case import PRIORITY_NOT_SET
 from reportline.services import alerts, cases, keyring, ledger
 from reportline.services.errors import ServiceError, SetupError
@@ -145,7 +145,10 @@ def submit_report(
     Everything is written here, so a taken random id is found and replaced before
     the caller's commit; the caller commits and only then shows the receipt.
     """
-    unit_key_id, unit_public = unit_key.get(session)  # one indexed row; the key from memory
+    # The key this process last checked for the pin, from memory: the case's INSERT
+    # below stores the case only if that row is still the pin's newest, active key.
+    pinned = unit_key.last_checked() or unit_key.read(session)
+    pin, unit_key_id, unit_public = pinned
     receipt = generate_receipt()
     at_risk = draft.at_risk == "yes"
     # Every seal first, then the statements: on SQLite the first statement takes the
@@ -159,21 +162,27 @@ def submit_report(
         "sealed_receipt": _seal_receipt(ticket, receipt, at_risk),
         "receipt_stale": False,
     }
+    dialect = session.get_bind().dialect.name
     # One statement each, without savepoints: an existing row leaves the insert
     # undone. On PostgreSQL a copy of the form sent at the same moment waits for the
     # first to commit, then finds its row; SQLite runs one writer at a time anyway.
-    if not _insert_unless_taken(session, SpentForm, spent, "token_hash"):
+    if session.execute(_statements(dialect).spend, spent).first() is None:
         return repeated_submission(session, ticket, keys)
-    for attempt in range(ID_ATTEMPTS):
-        if _insert_unless_taken(session, Case, _columns(case), "id"):
-            break
-        if attempt == ID_ATTEMPTS - 1:
-            raise SetupError("three random case ids in a row were taken")
-        # The id is in every seal's associated data: seal again under a new one.
+    taken = 0
+    while not _insert_case(session, dialect, case, pin):
+        # Nothing stored: the random id is taken, or the key sealed to is no longer
+        # the pin's active one. The full read tells which (and refuses a retired key).
+        current = unit_key.read(session)
+        if current == (pin, unit_key_id, unit_public):
+            taken += 1
+            if taken == ID_ATTEMPTS:
+                raise SetupError("three random case ids in a row were taken")
+        pin, unit_key_id, unit_public = current
+        # The id and the key are in every seal's associated data: seal again.
         case, seal = _sealed_case(
             draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
         )
-    session.execute(insert(CaseSeal), [seal])
+    session.execute(_statements(dialect).seal, seal)
     ledger.adjust(session, before=False, after=True)
     if at_risk and urgent_alert_at is not None:
         alerts.mark_urgent(session, unit_key_id, urgent_alert_at)
@@ -228,22 +237,67 @@ def repeated_submission(session: Session, ticket: FormTicket, keys: SubmissionKe
     return Submitted(receipt, bool(document.get("at_risk")), repeated=True)
 
 
-def _insert_unless_taken(session: Session, model: type, row: dict[str, Any], key: str) -> bool:
-    """INSERT `row`, or nothing if its `key` is taken; return whether it was inserted."""
-    table = model.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    inserted = session.execute(
-        statement.values(**row)
-        .on_conflict_do_nothing(index_elements=[key])
-        .returning(table.c[key])  # a row back means inserted (psycopg gives no rowcount)
-    ).first()
-    return inserted is not None
+@dataclass(frozen=True)
+class _Statements:
+    """The submission's statements for one dialect, built once (no per-report compiling)."""
+
+    spend: Any
+    case: Any
+    seal: Any
 
 
-def _columns(case: Case) -> dict[str, Any]:
-    """A case's column values, for a Core INSERT (no unit of work for one row)."""
-    return {column.key: getattr(case, column.key) for column in Case.__table__.columns}
+def _build_statements(dialect: str) -> _Statements:
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    spent, cases_, unit_keys = (
+        cast(Table, model.__table__) for model in (SpentForm, Case, UnitKey)
+    )
+    # The case row, only if the key it is sealed to is the pin's newest, active row
+    # (the check `PinnedUnitKey.read` makes), in the same statement. On PostgreSQL,
+    # FOR SHARE holds that row until commit, so a rotation retiring it
+    # (`rotation.retire`, FOR UPDATE) waits and then counts this report; a retire that
+    # commits first leaves this statement nothing to insert (READ COMMITTED checks the
+    # WHERE again on the newest row version). SQLite runs one writer at a time anyway.
+    # Each value is a bound parameter but the key's id, taken from the row checked.
+    source = (
+        select(
+            *(
+                unit_keys.c.id
+                if column.key == "unit_key_id"
+                else bindparam(column.key, type_=column.type)
+                for column in cases_.columns
+            )
+        )
+        .where(keyring.pinned_row_is_active(unit_keys))
+        .with_for_update(read=True, of=unit_keys)
+    )
+    return _Statements(
+        spend=insert_for(spent)
+        .on_conflict_do_nothing(index_elements=["token_hash"])
+        .returning(spent.c.token_hash),  # a row back means inserted (psycopg gives no rowcount)
+        case=insert_for(cases_)
+        .from_select([column.key for column in cases_.columns], source)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(cases_.c.id),
+        seal=insert(cast(Table, CaseSeal.__table__)),
+    )
+
+
+_BUILT: dict[str, _Statements] = {}
+
+
+def _statements(dialect: str) -> _Statements:
+    built = _BUILT.get(dialect)
+    if built is None:
+        built = _BUILT[dialect] = _build_statements(dialect)
+    return built
+
+
+def _insert_case(session: Session, dialect: str, case: Case, pin: str) -> bool:
+    """INSERT the case if its id is free and its unit key still the pin's active one;
+    return whether it was inserted."""
+    row = {column.key: getattr(case, column.key) for column in Case.__table__.columns}
+    row["pin"] = pin
+    return session.execute(_statements(dialect).case, row).first() is not None
 
 
 def _sealed_case(
