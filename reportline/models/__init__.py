@@ -19,6 +19,7 @@ from reportline.models.keys import (
     ExclusionKeyGrant,
     KeyRotation,
     RecoveryKey,
+    ResealWaiting,
     UnitKey,
     UnitKeyGrant,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "RecoveryCode",
     "RecoveryKey",
     "ReporterSession",
+    "ResealWaiting",
     "SpentForm",
     "StatusChange",
     "ThrottleBucket",

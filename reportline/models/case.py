@@ -30,6 +30,10 @@ HAS_UNREAD = "unread_by_unit > 0"
 IS_POSSIBLE_FLOOD = "possible_flood"
 HAS_DUE = "due_on IS NOT NULL"
 FROM_REPORTER = "author = 'reporter'"
+# Who may read a case: the unit (its secret sealed to the unit key), named officers, or
+# nobody yet but the exclusion group (a reporter's exclusion, until a supervisor sets it).
+ACCESS = ("unit", "restricted", "pending")
+NOT_UNIT = "access <> 'unit'"
 
 
 class Case(Base):
@@ -46,6 +50,7 @@ class Case(Base):
             "'referred', 'closed')",
             name="status",
         ),
+        CheckConstraint("access IN ('unit', 'restricted', 'pending')", name="access"),
         # Both cover the queue's paging: "everything"/"open" and one status.
         Index("ix_cases_queue", "received_on", "id", "status", "unread_by_unit", "possible_flood"),
         Index("ix_cases_status_queue", "status", "received_on", "id"),
@@ -81,6 +86,15 @@ class Case(Base):
             "status",
             sqlite_where=text(IS_POSSIBLE_FLOOD),
             postgresql_where=text(IS_POSSIBLE_FLOOD),
+        ),
+        # The cases not every unit key holder may read (few): what each queue view
+        # leaves out for an officer who cannot open them (services.restriction).
+        Index(
+            "ix_cases_not_unit",
+            "access",
+            "id",
+            sqlite_where=text(NOT_UNIT),
+            postgresql_where=text(NOT_UNIT),
         ),
         {"sqlite_with_rowid": False},
     )
@@ -118,6 +132,9 @@ class Case(Base):
     # Versions of the sealed triage record, and internal notes (services.casework).
     triage_version: Mapped[int] = mapped_column(default=0, server_default="0")
     note_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # "unit", "restricted" (sealed to named officers and the recovery key, never to the
+    # unit key) or "pending" (docs/security.md, "Restricted cases"); in the state MAC.
+    access: Mapped[str] = mapped_column(String(16), default="unit", server_default="unit")
     # HMAC under the case's MAC key over status, dates, counts, priority, deadlines
     # and the flood mark (cases.state_mac): a database writer cannot close, re-date
     # or truncate a case unnoticed.

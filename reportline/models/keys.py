@@ -3,7 +3,7 @@ recovery key."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
@@ -117,13 +117,14 @@ class ExclusionKeyGrant(Base):
     )
 
 
-# Who a case secret may be sealed to. Only `unit_key` is used so far; the others are
-# the holders restricted cases and reporters' exclusions need (docs/crypto.md).
+# Who a case secret may be sealed to: a unit key generation, an officer (a restricted
+# case), the recovery key (a restricted case), an exclusion group key (docs/crypto.md).
 SEAL_HOLDERS = ("unit_key", "officer", "recovery", "exclusion_group")
 
 
 class CaseSeal(Base):
-    """A case secret sealed to one holder: a unit key generation (`holder_id` is its id).
+    """A case secret sealed to one holder; `holder_id` is the unit key generation's,
+    officer's, recovery key's or exclusion group's id.
 
     A narrow table of its own, so a rotation re-seals without rewriting case rows.
     """
@@ -158,3 +159,19 @@ class KeyRotation(Base):
     finished_at: Mapped[datetime | None]
     # How many case seals were under the old key when it began: the progress bar's total.
     total: Mapped[int]
+
+
+class ResealWaiting(Base):
+    """A restricted case whose seal to an officer was lost with their key pair (a password
+    reset): a supervisor who can read the case seals it to their new key."""
+
+    __tablename__ = "reseal_waiting"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officers.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    since: Mapped[date]

@@ -3,7 +3,8 @@
 Every case has a random 32-byte case secret. From it come the case key pair
 (whose public half is stored, so a reporter's later reply can be sealed without
 any secret on the server) and the key of the sealed report itself. The secret
-is sealed to the unit key, in `case_seals`.
+is sealed, in `case_seals`, to the unit key, or for a restricted case to named
+officers and the recovery key instead (services.restriction).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from reportline.crypto.context import context
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.kdf import hkdf
 from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed, private_key_from_seed, seal
-from reportline.models import Case
+from reportline.models import Case, CaseSeal
 from reportline.models.case import PRIORITY_NOT_SET
 from reportline.services import deadlines
 from reportline.services.errors import NoKeyAccess, NotFound
@@ -150,6 +151,8 @@ def state_mac(mac_key: bytes, case: Case) -> bytes:
         later["triage"] = case.triage_version
     if case.note_count:
         later["notes"] = case.note_count
+    if case.access != UNIT_ACCESS:
+        later["access"] = case.access
     header = context(
         "case-state",
         case=case.id,
@@ -189,7 +192,9 @@ def grant_context(case_id: int, unit_key_id: int) -> bytes:
     return seal_context(case_id, UNIT_KEY, unit_key_id)
 
 
-UNIT_KEY = "unit_key"
+UNIT_KEY, OFFICER, RECOVERY, EXCLUSION_GROUP = "unit_key", "officer", "recovery", "exclusion_group"
+# A case's access (Case.access): the unit, named officers, or pending a supervisor's choice.
+UNIT_ACCESS, RESTRICTED, PENDING = "unit", "restricted", "pending"
 
 
 def seal_context(case_id: int, holder: str, holder_id: int) -> bytes:
@@ -224,24 +229,64 @@ def open_report(secret: CaseSecret, case: Case) -> dict[str, Any]:
     return fields
 
 
-def open_case_secret(case: Case, keyring: UnitKeyring) -> CaseSecret:
-    """Unseal a case's secret with the newest unit key generation it is sealed to
-    that the officer holds (during a rotation a case may be sealed to two).
+def openable_seal(seals: list[Any], keyring: UnitKeyring) -> Any | None:
+    """The seal (any object with `holder` and `holder_id`) `keyring` opens, in this
+    order: the newest unit key generation held (during a rotation a case may be sealed
+    to two), a seal to the signed-in officer, one to a held exclusion group key, one
+    to the recovery key; None if none."""
+    units = [s for s in seals if s.holder == UNIT_KEY and s.holder_id in keyring.keys]
+    if units:
+        return max(units, key=lambda s: s.holder_id)
+    for holder, held in (
+        (OFFICER, {keyring.officer_id} if keyring.officer_key is not None else set()),
+        (EXCLUSION_GROUP, set(keyring.group_keys)),
+        (RECOVERY, {keyring.recovery[0]} if keyring.recovery is not None else set()),
+    ):
+        for seal_ in seals:
+            if seal_.holder == holder and seal_.holder_id in held:
+                return seal_
+    return None
 
-    Raises NoKeyAccess if the officer holds none of them,
+
+def _holder_key(keyring: UnitKeyring, holder: str, holder_id: int) -> PrivateKey:
+    if holder == UNIT_KEY:
+        return keyring.get(holder_id)
+    if holder == OFFICER and keyring.officer_key is not None:
+        return keyring.officer_key
+    if holder == EXCLUSION_GROUP and holder_id in keyring.group_keys:
+        return keyring.group_keys[holder_id]
+    if holder == RECOVERY and keyring.recovery is not None:
+        return keyring.recovery[1]
+    raise NoKeyAccess("this officer holds no key this case is sealed to")
+
+
+def open_case_secret(case: Case, keyring: UnitKeyring) -> CaseSecret:
+    """Unseal a case's secret with the first seal `openable_seal` finds.
+
+    Raises NoKeyAccess if the keyring opens none of its seals,
     DecryptionError if the sealed secret was altered or moved.
     """
-    seals = sorted(
-        (s for s in case.seals if s.holder == UNIT_KEY), key=lambda s: s.holder_id, reverse=True
-    )
-    held = [s for s in seals if s.holder_id in keyring.keys] or seals
-    if not held:
-        raise NoKeyAccess("this case is sealed to no unit key")
-    seal_ = held[0]
+    seal_ = openable_seal(case.seals, keyring)
+    if seal_ is None:
+        raise NoKeyAccess("this case is sealed to no key this officer holds")
     raw = open_sealed(
-        seal_.sealed, keyring.get(seal_.holder_id), grant_context(case.id, seal_.holder_id)
+        seal_.sealed,
+        _holder_key(keyring, seal_.holder, seal_.holder_id),
+        seal_context(case.id, seal_.holder, seal_.holder_id),
     )
     return CaseSecret(raw)
+
+
+def seal_to(
+    case_id: int, holder: str, holder_id: int, secret: CaseSecret, public: PublicKey
+) -> CaseSeal:
+    """A `case_seals` row sealing the case secret to one holder's public key."""
+    return CaseSeal(
+        case_id=case_id,
+        holder=holder,
+        holder_id=holder_id,
+        sealed=seal(secret.raw, public, seal_context(case_id, holder, holder_id)),
+    )
 
 
 def get_case(session: Session, case_id: int, for_update: bool = False) -> Case:

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -51,11 +51,20 @@ RECOVERY_BEGIN = "-----BEGIN REPORTLINE RECOVERY KEY-----"
 RECOVERY_END = "-----END REPORTLINE RECOVERY KEY-----"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class UnitKeyring:
-    """Unit private keys an officer has unlocked for this request, by generation."""
+    """What a request may open case secrets with: the unit private keys unlocked for it,
+    by generation, and (services.cases.open_case_secret) the signed-in officer's own key
+    for their 'officer' seals, exclusion group keys by id, or the recovery key."""
 
     keys: dict[int, PrivateKey]
+    officer_id: int | None = None
+    officer_key: PrivateKey | None = None
+    group_keys: dict[int, PrivateKey] = field(default_factory=dict)
+    recovery: tuple[int, PrivateKey] | None = None
+
+    def __repr__(self) -> str:
+        return f"UnitKeyring(generations={sorted(self.keys)}, officer={self.officer_id})"
 
     def get(self, unit_key_id: int) -> PrivateKey:
         """The private key of one unit key generation; raise NoKeyAccess if not held."""
@@ -669,7 +678,7 @@ def unlock_unit_keys(session: Session, officer_id: int, officer_key: PrivateKey)
     keys = _unlock(session, UNIT, officer_id, officer_key)
     if not keys:
         raise NoKeyAccess("awaiting access to the unit key")
-    return UnitKeyring(keys)
+    return UnitKeyring(keys, officer_id, officer_key)
 
 
 def unlock_group_keys(
@@ -712,7 +721,12 @@ def unlock_with_recovery_key(session: Session, recovery_private: PrivateKey) -> 
     keys = _unlock_with_recovery(session, UNIT, recovery_private)
     if not keys:
         raise NoKeyAccess("no unit key is sealed to this recovery key")
-    return UnitKeyring(keys)
+    recovery_id = session.scalars(
+        select(RecoveryKey.id).where(
+            RecoveryKey.fingerprint == recovery_private.public_key().fingerprint
+        )
+    ).first()
+    return UnitKeyring(keys, recovery=(recovery_id, recovery_private) if recovery_id else None)
 
 
 def unlock_group_keys_with_recovery_key(

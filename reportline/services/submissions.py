@@ -341,6 +341,7 @@ def _sealed_case(
         priority=PRIORITY_NOT_SET,
         triage_version=0,
         note_count=0,
+        access=cases.UNIT_ACCESS,
     )
     cases.seal_state(case, secret.mac_key())
     return case, cases.seal_row(case_id, unit_key_id, secret, unit_public)

@@ -283,3 +283,17 @@ def record(
     index.put(case_id, categories, flags)
     row.sealed = aead.encrypt(key, _pack(index), _context(unit_key_id))
     session.flush()
+
+
+def forget(session: Session, keyring: UnitKeyring, case_id: int) -> None:
+    """Take one case out of every generation's index `keyring` opens (a restricted case
+    is in none: its categories are not for every unit key holder)."""
+    for unit_key_id in sorted(keyring.keys):
+        row = session.get(TriageIndex, unit_key_id, with_for_update=True)
+        if row is None:
+            continue
+        key = _key(keyring, unit_key_id)
+        index = _unpack(aead.decrypt(key, row.sealed, _context(unit_key_id)))
+        if index.entries.pop(case_id, None) is not None:
+            row.sealed = aead.encrypt(key, _pack(index), _context(unit_key_id))
+    session.flush()
