@@ -42,6 +42,7 @@ from reportline.services import (
     maintenance,
     officers,
     queue,
+    restriction,
     roles,
     setup,
 )
@@ -584,12 +585,25 @@ def recover(recovery_key_file: Path, email: str) -> None:
             excluded = exclusion_keys.grant_with_recovery_key(
                 session, recovery_private, officer, utcnow()
             )
+            # Restricted cases no supervisor can read any more are opened through their
+            # recovery seal and sealed to this officer (a supervisor) as well.
+            recovered = restriction.recover_unread(
+                session,
+                keyring.unlock_with_recovery_key(session, recovery_private),
+                officer,
+                utcnow(),
+            )
         except (DecryptionError, ServiceError) as exc:
             raise click.ClickException(str(exc).capitalize() + ".") from exc
         session.commit()
-    click.echo(f"{officer.email} now holds the unit key and can read every report.")
+    click.echo(f"{officer.email} now holds the unit key and can read every unrestricted report.")
     if excluded:
         click.echo("As a supervisor, they also hold the exclusion key.")
+    if recovered:
+        click.echo(
+            f"{recovered} restricted case{'s' if recovered != 1 else ''} that no supervisor "
+            f"could read {'are' if recovered != 1 else 'is'} now sealed to them too."
+        )
 
 
 main.add_command(keys)

@@ -332,4 +332,22 @@ def describe(found: key_inventory.Inventory, now: datetime) -> str:
             f"Recovery key {held.fingerprint}: {state}, made {_day(held.created_at)}, "
             f"last verified {_day(held.verified_at)}"
         )
+    lines.append(f"Restricted cases: {len(found.restricted)}")
+    for case in found.restricted:
+        readers = (
+            "the exclusion group"
+            if case.access == "pending"
+            else f"{', '.join(case.readers) or 'nobody'} and the recovery key"
+        )
+        lines.append(f"  {case.reference} ({case.access}): readable by {readers}")
+        if case.waiting:
+            lines.append(f"    waiting for a re-seal: {', '.join(case.waiting)}")
+    lines.append(
+        f"Restricted cases waiting for a re-seal after a password reset: {len(found.waiting)}"
+    )
+    for waiting in found.waiting:
+        lines.append(
+            f"  {waiting.reference} to {waiting.email} (since {waiting.since}): a supervisor "
+            "re-seals it on the keys page"
+        )
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reportline.config import Settings
-from reportline.models import AlertBatch, PendingAlert, UnitKey
+from reportline.models import AlertBatch, PendingAlert
 from reportline.models.alerts import BATCH_KINDS
 from reportline.services import audit
 from reportline.services.alert_mail import (
@@ -38,7 +38,12 @@ from reportline.services.alert_mail import (
     deadline_counts,
     urgent_mail,
 )
-from reportline.services.alert_recipients import Audience, Recipient, may_be_alerted
+from reportline.services.alert_recipients import (
+    Audience,
+    Recipient,
+    every_audience,
+    may_be_alerted,
+)
 from reportline.services.alert_schedule import early_in_quarter, next_quarter, quarter_of
 from reportline.services.mail import Mail, MailFailed, MailServer, build_message
 
@@ -300,7 +305,7 @@ def deliver(
 
 def _recipients(session: Session) -> tuple[dict[int, Recipient], dict[int, set[Audience]]]:
     """Every officer who may be alerted now, and the audiences each belongs to."""
-    audiences = session.scalars(select(UnitKey.id)).all()
+    audiences = every_audience(session)
     recipients: dict[int, Recipient] = {}
     allowed: dict[int, set[Audience]] = defaultdict(set)
     for audience, people in may_be_alerted(session, audiences).items():

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from reportline.config import Settings
 from reportline.models import Case, Officer
 from reportline.services import audit
-from reportline.services.alert_recipients import Audience, Recipient
+from reportline.services.alert_recipients import Audience, Recipient, audience_of
 from reportline.services.deadlines import DUE_SOON
 from reportline.services.mail import Mail, MailFailed, MailServer, build_message
 
@@ -103,15 +103,16 @@ def deadline_counts(session: Session, today: date) -> dict[tuple[Audience, int],
     """Open cases due within a week or overdue, by audience and owner (0: nobody); cases
     held as a possible flood are left out until a supervisor releases them."""
     unacknowledged = Case.acknowledged_on.is_(None)
+    audience = audience_of()
     rows = session.execute(
-        select(Case.unit_key_id, Case.assignee_id, unacknowledged, Case.due_on, func.count())
+        select(audience, Case.assignee_id, unacknowledged, Case.due_on, func.count())
         .where(
             Case.due_on.is_not(None),
             Case.due_on <= today + DUE_SOON,
             Case.status != "closed",
             Case.possible_flood.is_(False),
         )
-        .group_by(Case.unit_key_id, Case.assignee_id, unacknowledged, Case.due_on)
+        .group_by(audience, Case.assignee_id, unacknowledged, Case.due_on)
     )
     found: dict[tuple[Audience, int], DeadlineCounts] = defaultdict(DeadlineCounts)
     for audience, owner, acknowledging, due_on, count in rows:

@@ -5,9 +5,9 @@ case or an urgent mark. Every alert goes through it: new reports, replies,
 deadlines and urgent batches all group what they count by the case's
 *audience* and ask it who belongs to each. Today a case's audience is the unit
 key generation its secret is sealed to, and everyone who holds that key may
-read it. When cases can be restricted to named officers, a restricted case's
-audience becomes its own list of readers: change this function (and what the
-callers group by), and no alert can reach an officer outside the case.
+read it. A case that is not the unit's (restricted, or pending) has an audience
+of its own, written as minus its id: the officers it is sealed to (none, while
+pending), so no alert counts it for an officer outside the case.
 """
 
 from __future__ import annotations
@@ -15,15 +15,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select, text
 from sqlalchemy.orm import Session
 
-from reportline.models import AlertPreference, Officer, UnitKeyGrant
+from reportline.models import AlertPreference, Case, CaseSeal, Officer, UnitKey, UnitKeyGrant
 from reportline.services import audit, keyring, roles
 
-# A case's audience: the unit key generation its secret is sealed to (Case.unit_key_id).
+# A case's audience: the unit key generation it arrived under (Case.unit_key_id), or for
+# a case that is not the unit's, minus its id (its own readers).
 Audience = int
+
+
+def audience_of() -> Any:
+    """The audience of a case, as a column to group counts by."""
+    return case((Case.access == "unit", Case.unit_key_id), else_=-Case.id)
+
+
+def every_audience(session: Session) -> list[Audience]:
+    """Every audience there is: each unit key generation and each case that is not the
+    unit's (few)."""
+    units = session.scalars(select(UnitKey.id)).all()
+    apart = session.scalars(select(Case.id).where(text("cases.access <> 'unit'"))).all()
+    return [*units, *(-case_id for case_id in apart)]
 
 
 @dataclass(frozen=True)
@@ -67,14 +82,38 @@ class Recipient:
 def may_be_alerted(
     session: Session, audiences: Iterable[Audience]
 ) -> dict[Audience, list[Recipient]]:
-    """For each audience, the officers who may be told of activity in its cases: today,
-    every active officer holding that unit key generation by a grant whose MAC holds
-    (a deactivated officer's copy is deleted; their authenticated state is checked).
+    """For each audience, the officers who may be told of activity in its cases: every
+    active officer holding that unit key generation by a grant whose MAC holds (a
+    deactivated officer's copy is deleted; their authenticated state is checked), or
+    for a case's own audience, the active officers it is sealed to.
     THE rule for every alert."""
     wanted = sorted(set(audiences))
     found: dict[Audience, list[Recipient]] = {audience: [] for audience in wanted}
     if not wanted:
         return found
+    apart = [-audience for audience in wanted if audience < 0]
+    if apart:
+        sealed = session.execute(
+            select(CaseSeal.case_id, Officer, AlertPreference)
+            .join(Officer, Officer.id == CaseSeal.holder_id)
+            .outerjoin(AlertPreference, AlertPreference.officer_id == Officer.id)
+            .where(
+                CaseSeal.holder == "officer",
+                CaseSeal.case_id.in_(apart),
+                Officer.active.is_(True),
+            )
+            .order_by(Officer.id)
+        )
+        for case_id, officer, chosen in sealed:
+            if keyring.state_holds(session, officer):
+                found[-case_id].append(
+                    Recipient(
+                        officer.id,
+                        officer.email,
+                        roles.is_supervisor(session, officer),
+                        _preferences(chosen),
+                    )
+                )
     rows = session.execute(
         select(UnitKeyGrant, Officer, AlertPreference)
         .join(Officer, Officer.id == UnitKeyGrant.officer_id)

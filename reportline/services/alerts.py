@@ -47,11 +47,15 @@ from reportline.models import (
     Case,
     Message,
     PendingAlert,
-    UnitKey,
     UrgentMark,
 )
 from reportline.services import alert_delivery
-from reportline.services.alert_recipients import Audience, may_be_alerted
+from reportline.services.alert_recipients import (
+    Audience,
+    audience_of,
+    every_audience,
+    may_be_alerted,
+)
 from reportline.services.alert_schedule import Schedule, early_in_quarter, quarter_of
 
 logger = logging.getLogger("reportline.alerts")
@@ -153,7 +157,7 @@ def make_regular_batch(
     if first_of_day and not off_schedule:
         digest.slot = slot
     daily = first_of_day or off_schedule
-    audiences = session.scalars(select(UnitKey.id)).all()
+    audiences = every_audience(session)
     credits: dict[int, Credit] = defaultdict(Credit)
     for audience, recipients in may_be_alerted(session, audiences).items():
         for recipient in recipients:
@@ -178,22 +182,24 @@ def make_regular_batch(
 
 
 def _new_reports(session: Session, since: date) -> list[tuple[Group, date, int]]:
+    audience = audience_of()
     rows = session.execute(
-        select(Case.unit_key_id, Case.received_on, func.count())
+        select(audience, Case.received_on, func.count())
         .where(Case.received_on >= since, Case.possible_flood.is_(False))
-        .group_by(Case.unit_key_id, Case.received_on)
+        .group_by(audience, Case.received_on)
     )
     return [((audience, 0), day, count) for audience, day, count in rows]
 
 
 def _new_replies(session: Session, since: date) -> list[tuple[Group, date, int]]:
+    audience = audience_of()
     rows = session.execute(
-        select(Case.unit_key_id, Case.assignee_id, Message.sent_on, func.count())
+        select(audience, Case.assignee_id, Message.sent_on, func.count())
         .join(Case, Case.id == Message.case_id)
         .where(
             Message.author == "reporter", Message.sent_on >= since, Case.possible_flood.is_(False)
         )
-        .group_by(Case.unit_key_id, Case.assignee_id, Message.sent_on)
+        .group_by(audience, Case.assignee_id, Message.sent_on)
     )
     return [((audience, owner or 0), day, count) for audience, owner, day, count in rows]
 

@@ -18,7 +18,16 @@ from reportline.crypto import aead
 from reportline.db import random_id
 from reportline.models import Case, Note, Officer, StatusChange
 from reportline.models.case import PRIORITIES, PRIORITY_NOT_SET
-from reportline.services import audit, case_record, cases, keyring, roles, triage, triage_index
+from reportline.services import (
+    audit,
+    case_record,
+    cases,
+    keyring,
+    restriction,
+    roles,
+    triage,
+    triage_index,
+)
 from reportline.services.errors import AccessDenied, NotFound, ServiceError
 from reportline.services.keyring import UnitKeyring
 from reportline.services.triage_record import (
@@ -86,7 +95,9 @@ def save_record(
     # being added must exist; a removed one is mirrored to whatever is still there.
     adding = {x.case_id for x in data.links} - {x.case_id for x in shown.links}
     existing = _lock_cases(session, {case_id, *(x.case_id for x in data.links + shown.links)})
-    if not adding <= existing:
+    if not adding <= existing or any(
+        restriction.hidden_from(session, other, unit_keys) for other in adding
+    ):
         raise NotFound("a linked case does not exist")
     case = cases.get_case(session, case_id, for_update=True)
     if case.triage_version != expected_version:
@@ -111,9 +122,10 @@ def save_record(
         return []
     case_record.write_version(session, case, secret, data, officer, now)
     cases.seal_state(case, keys.mac_key)
-    triage_index.record(
-        session, unit_keys, case.unit_key_id, case.id, data.categories, data.risk_flags
-    )
+    if case.access == cases.UNIT_ACCESS:  # a restricted case's categories stay out of it
+        triage_index.record(
+            session, unit_keys, case.unit_key_id, case.id, data.categories, data.risk_flags
+        )
     session.flush()
     audit.record(
         session, officer.email, "case.triage_recorded", now, case_id=case.id, fields=changed
@@ -153,9 +165,15 @@ def _mirror_link(
     link), in its own record. Raises RecordInvalid if that case already links MAX_LINKS
     others.
 
-    Its audit entry names only that case: no entry ever names two cases.
+    Its audit entry names only that case: no entry ever names two cases. A link
+    from or to a restricted case is kept on its own side only.
     """
     other = cases.get_case(session, other_id, for_update=True)
+    this = cases.get_case(session, from_case)
+    if other.access != cases.UNIT_ACCESS or this.access != cases.UNIT_ACCESS:
+        # Mirrored only between two cases the whole unit reads: otherwise the other
+        # case's readers would learn of a case they may not read.
+        return
     keys = triage.intact_keys(session, other, unit_keys)
     secret = cases.open_case_secret(other, unit_keys)
     record = case_record.current_record(session, other, secret)
@@ -252,6 +270,10 @@ def assign(
         raise AccessDenied("only a supervisor assigns cases, or an officer takes an unassigned one")
     if not assignee.active or not keyring.holds_unit_key(session, assignee.id):
         raise CannotOwn("they cannot read reports, so they cannot own a case")
+    if case.access != cases.UNIT_ACCESS and assignee.id not in restriction.readers(
+        session, case.id
+    ):
+        raise CannotOwn("they may not read this restricted case, so they cannot own it")
     case.assignee_id = assignee.id
     case.assignee_declared_on = now.date() if declared and assignee.id == by.id else None
     audit.record(session, by.email, "case.assigned", now, case_id=case.id, officer=assignee.id)
@@ -259,12 +281,23 @@ def assign(
         audit.record(session, by.email, "case.no_conflict_declared", now, case_id=case.id)
 
 
-def eligible_owners(session: Session) -> list[Officer]:
-    """Active officers who can read reports, by e-mail: who may own a case."""
+def eligible_owners(session: Session, case_id: int | None = None) -> list[Officer]:
+    """Active officers who can read reports, by e-mail: who may own a case (with
+    `case_id`, that case: a restricted one only its readers)."""
     everyone = session.scalars(
         select(Officer).where(Officer.active.is_(True)).order_by(Officer.email)
     ).all()
-    return [officer for officer in everyone if keyring.holds_unit_key(session, officer.id)]
+    allowed: set[int] | None = None
+    if case_id is not None:
+        case = cases.get_case(session, case_id)
+        if case.access != cases.UNIT_ACCESS:
+            allowed = set(restriction.readers(session, case_id))
+    return [
+        officer
+        for officer in everyone
+        if keyring.holds_unit_key(session, officer.id)
+        and (allowed is None or officer.id in allowed)
+    ]
 
 
 def declare_no_conflict(session: Session, case_id: int, officer: Officer, now: datetime) -> None:

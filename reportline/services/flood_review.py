@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reportline.models import Case, Officer
-from reportline.services import audit, cases, ledger, triage
+from reportline.services import audit, cases, ledger, restriction, triage
 from reportline.services.errors import NotFound, ServiceError
 from reportline.services.keyring import UnitKeyring
 
@@ -25,7 +25,7 @@ FLOOD_CLOSE_REASON = "Closed by a supervisor as part of a flood of reports."
 def _flood_case(session: Session, keyring: UnitKeyring, case_id: int) -> Case:
     """A flood-marked case, locked, its state checked with the case key."""
     case = cases.get_case(session, case_id, for_update=True)
-    if not case.possible_flood:
+    if not case.possible_flood or restriction.hidden_from(session, case.id, keyring):
         raise NotFound("not a flood-marked case")
     triage.intact_keys(session, case, keyring)  # refuses a case that failed a check
     return case

@@ -18,7 +18,7 @@ from reportline.models import (
     UnitKey,
     UnitKeyGrant,
 )
-from reportline.services import cases, keyring, rotation
+from reportline.services import cases, keyring, restriction, rotation
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,18 @@ class ExclusionKeyLine:
 
 @dataclass(frozen=True)
 class Inventory:
-    """Every unit key generation (newest first), recovery key, an unfinished rotation, and
-    every exclusion key generation (newest first)."""
+    """Every unit key generation (newest first), recovery key, an unfinished rotation,
+    every exclusion key generation (newest first), the restricted cases and the
+    re-seals waiting."""
 
     unit_keys: tuple[UnitKeyLine, ...]
     recovery_keys: tuple[RecoveryLine, ...]
     rotation: rotation.Progress | None
     exclusion_keys: tuple[ExclusionKeyLine, ...] = ()
+    # Cases not sealed to the unit key, with who may read them, and the re-seals
+    # waiting after password resets.
+    restricted: tuple[restriction.RestrictedLine, ...] = ()
+    waiting: tuple[restriction.Waiting, ...] = ()
 
     @property
     def under_retired_keys(self) -> int:
@@ -114,7 +119,14 @@ def inventory(session: Session) -> Inventory:
     )
     unfinished = rotation.running(session)
     state = rotation.progress(session, unfinished) if unfinished else None
-    return Inventory(lines, recovery_lines, state, _exclusion_keys(session))
+    return Inventory(
+        lines,
+        recovery_lines,
+        state,
+        _exclusion_keys(session),
+        tuple(restriction.restricted_cases(session)),
+        tuple(restriction.waiting_list(session)),
+    )
 
 
 def _exclusion_keys(session: Session) -> tuple[ExclusionKeyLine, ...]:

@@ -23,7 +23,7 @@ from reportline.crypto.password import (
 )
 from reportline.models import Case, EnrolmentInvite, Officer, OfficerSession
 from reportline.models.officer import ROLES
-from reportline.services import audit, integrity, keyring, roles, throttle
+from reportline.services import audit, integrity, keyring, restriction, roles, throttle
 from reportline.services.errors import NotFound, ServiceError, WeakPassword
 from reportline.services.second_factor import (
     new_recovery_codes,
@@ -254,9 +254,11 @@ def deactivate(session: Session, officer: Officer, by: Officer, now: datetime) -
     if officer.id == by.id:
         raise ServiceError("you cannot deactivate your own account")
     check_not_last(session, officer, supervisor=True, key_holder=True)
+    restriction.refuse_if_last_supervisor_reader(session, officer)
     keyring.set_access_state(session, officer, active=False)
     end_all_sessions(session, officer.id)
     keyring.revoke_unit_key(session, officer)
+    restriction.drop_seals(session, officer)
     session.execute(delete(EnrolmentInvite).where(EnrolmentInvite.officer_id == officer.id))
     released = release_cases(session, officer)
     audit.record(
@@ -288,7 +290,9 @@ def revoke_access(session: Session, officer: Officer, by: Officer, now: datetime
     check_not_last(session, officer, supervisor=False, key_holder=True)
     if not officer.active or not keyring.holds_unit_key(session, officer.id):
         raise ServiceError("they cannot read reports already")
+    restriction.refuse_if_last_supervisor_reader(session, officer)
     grants = keyring.revoke_unit_key(session, officer)
+    sealed = restriction.drop_seals(session, officer)
     released = release_cases(session, officer)
     audit.record(
         session,
@@ -297,6 +301,7 @@ def revoke_access(session: Session, officer: Officer, by: Officer, now: datetime
         now,
         officer=officer.id,
         grants_removed=grants,
+        restricted_cases=sealed,
         cases_released=released,
     )
     return released
@@ -309,6 +314,7 @@ def reactivate(session: Session, officer: Officer, by: Officer, now: datetime) -
     if keyring.state_holds(session, officer):
         raise ServiceError("they are active already")
     keyring.revoke_unit_key(session, officer)
+    restriction.drop_seals(session, officer)
     keyring.set_access_state(session, officer, active=True)
     roles.set_role(session, officer, roles.OFFICER)
     audit.record(session, by.email, "officer.reactivated", now, officer=officer.id)

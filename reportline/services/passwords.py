@@ -4,7 +4,8 @@ The password wraps the officer's private key and nothing else (security.md,
 key events). Changing it re-wraps the same key, so every grant sealed to the
 officer's public key stays good. A forgotten password cannot be recovered: a
 reset forgets the key pair, and the officer enrols again with a new one and
-must be given the unit key again. No case depends on one officer's key alone.
+must be given the unit key again; their restricted cases wait for a supervisor
+to re-seal them (services.restriction). No case depends on one officer's key alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from sqlalchemy.orm import Session
 from reportline.config import Settings
 from reportline.crypto.errors import DecryptionError
 from reportline.models import Officer, OfficerSession, RecoveryCode
-from reportline.services import audit, auth, enrolment, instance, keyring, officers, second_factor
+from reportline.services import (
+    audit,
+    auth,
+    enrolment,
+    instance,
+    keyring,
+    officers,
+    restriction,
+    second_factor,
+)
 from reportline.services.auth import SignedInOfficer
 from reportline.services.devices import DeviceToken
 from reportline.services.errors import LoginFailed, ServiceError, WeakPassword
@@ -100,6 +110,8 @@ def reset_forgotten_password(
         raise ServiceError("only an officer who has set up their account can be reset")
     officers.check_not_last(session, officer, supervisor=False, key_holder=True)
     grants = keyring.revoke_unit_key(session, officer)
+    # Their seals on restricted cases open only with the key pair forgotten here.
+    waiting = restriction.await_reseal(session, officer, now)
     officer.public_key = None
     officer.key_mac = None
     officer.wrapped_private_key = None
@@ -116,6 +128,7 @@ def reset_forgotten_password(
         now,
         officer=officer.id,
         grants_removed=grants,
+        restricted_waiting=waiting,
         cases_released=released,
     )
     return token

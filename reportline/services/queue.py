@@ -29,7 +29,16 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from reportline.models import Case, Message, Officer, StatusChange
-from reportline.services import audit, case_checks, cases, deadlines, dialogue, ledger, triage_index
+from reportline.services import (
+    audit,
+    case_checks,
+    cases,
+    deadlines,
+    dialogue,
+    ledger,
+    restriction,
+    triage_index,
+)
 from reportline.services.keyring import UnitKeyring
 from reportline.services.ledger import LedgerCheck
 from reportline.services.queue_filters import (
@@ -136,6 +145,9 @@ class QueuePage:
     view: QueueFilters = field(default_factory=QueueFilters)
     headline: Headline | None = None
     officers: dict[int, str] = field(default_factory=dict)
+    # Cases that are not the unit's and this officer cannot open (a supervisor is told
+    # how many; nothing else about them).
+    hidden: int = 0
 
 
 def read_queue(
@@ -154,15 +166,19 @@ def read_queue(
     `category_code`). Raises NoKeyAccess, DecryptionError if the triage index was
     altered.
     """
-    flood = flood_marked(session)
+    visible = restriction.visibility(session, keyring)
+    flood = [row for row in flood_marked(session) if row.id not in visible.hidden]
     scope = Scope(
         viewer_id=viewer.id,
         today=today,
         dialect=session.get_bind().dialect.name,
         flood_ids=tuple(row.id for row in flood),
-    ).with_sealed(view, _sealed_ids(session, keyring, view, categories))
+        hidden_ids=tuple(sorted(visible.hidden)),
+    ).with_sealed(view, _sealed_ids(session, keyring, view, categories, visible.readable))
     everything = view.sort != "due" and view == QueueFilters(status=ALL, sort=view.sort)
-    headline, ledger_check, flood_waiting, all_cases = _headline(session, scope, flood, everything)
+    headline, ledger_check, flood_waiting, all_cases = _headline(
+        session, scope, flood, everything, _hidden_rows(session, visible.hidden)
+    )
     total = headline.of(view) if scope.sealed_ids is None else None
     if everything:
         total = all_cases
@@ -177,21 +193,53 @@ def read_queue(
     rows = _rows(session, [by_id[case_id] for case_id in ids], keyring, today)
     officers = {row.id: row.email for row in session.execute(select(Officer.id, Officer.email))}
     return QueuePage(
-        rows, page, pages, total, flood_waiting, ledger_check, view, headline, officers
+        rows,
+        page,
+        pages,
+        total,
+        flood_waiting,
+        ledger_check,
+        view,
+        headline,
+        officers,
+        len(visible.hidden),
+    )
+
+
+def _hidden_rows(session: Session, hidden: frozenset[int]) -> list[Any]:
+    """The status and unread replies of the cases hidden from the viewer (few): the
+    headline counts read from the whole table take them away."""
+    if not hidden:
+        return []
+    return list(
+        session.execute(
+            select(Case.id, Case.status, Case.unread_by_unit).where(Case.id.in_(sorted(hidden)))
+        )
     )
 
 
 def _sealed_ids(
-    session: Session, keyring: UnitKeyring, view: QueueFilters, categories: tuple[str, ...]
+    session: Session,
+    keyring: UnitKeyring,
+    view: QueueFilters,
+    categories: tuple[str, ...],
+    readable: frozenset[int] = frozenset(),
 ) -> set[int] | None:
-    """The cases carrying the view's category and flag, from the sealed triage index."""
+    """The cases carrying the view's category and flag: from the sealed triage index,
+    and for the restricted cases this officer can open (kept out of the index), from
+    their own records opened in memory."""
     if not view.sealed:
         return None
     names = {category_code(name): name for name in categories}
     category = names.get(view.category) if view.category else None
     if view.category and category is None:
         return set()
-    return triage_index.cases_carrying(session, keyring, category, view.flag or None)
+    found = triage_index.cases_carrying(session, keyring, category, view.flag or None)
+    if readable:
+        found = (found - readable) | restriction.carrying(
+            session, keyring, readable, category, view.flag or None
+        )
+    return found
 
 
 def record_view(session: Session, viewer: Officer, now: datetime, page: QueuePage) -> None:
@@ -284,7 +332,11 @@ def _row(
 
 
 def _headline(
-    session: Session, scope: Scope, flood: list[Any], everything: bool = False
+    session: Session,
+    scope: Scope,
+    flood: list[Any],
+    everything: bool = False,
+    hidden: list[Any] | None = None,
 ) -> tuple[Headline, LedgerCheck, int, int | None]:
     """The headline counts, the ledger's check, the flood group waiting and, if
     `everything`, the count of every case (the open statuses' count plus the closed
@@ -292,23 +344,32 @@ def _headline(
     statement: one snapshot even outside a read-only transaction (a report committed
     between separate counts would read as a case gone missing). `flood` are the
     flood-marked cases (`flood_marked`): the open and unread counts leave them out by
-    subtraction."""
+    subtraction, and so do the cases `hidden` from the viewer (the flood group given
+    leaves those out already); the ledger compares the whole table."""
     unsealed = replace(scope, sealed_ids=None)  # the page's category or flag is not theirs
     row = session.execute(_headline_statement(unsealed, everything)).one()
     found = int(row[0]) + int(row[1])
     flood_waiting = sum(1 for case in flood if case.status != "closed" or case.unread_by_unit > 0)
     flood_unread = sum(1 for case in flood if case.unread_by_unit > 0)
+    hidden = hidden or []
+    hidden_waiting = sum(1 for case in hidden if case.status != "closed" or case.unread_by_unit)
+    hidden_unread = sum(1 for case in hidden if case.unread_by_unit > 0)
     headline = Headline(
-        found - flood_waiting, int(row[4]), int(row[5]), int(row[6]), int(row[7]) - flood_unread
+        found - flood_waiting - hidden_waiting,
+        int(row[4]),
+        int(row[5]),
+        int(row[6]),
+        int(row[7]) - flood_unread - hidden_unread,
     )
-    all_cases = int(row[0]) + int(row[8]) if everything else None
+    all_cases = int(row[0]) + int(row[8]) - len(hidden) if everything else None
     return headline, ledger.compare(session, row[2], row[3], found), flood_waiting, all_cases
 
 
 @lru_cache(maxsize=64)
 def _headline_statement(scope: Scope, everything: bool) -> Select[Any]:
-    """The statement `_headline` runs, made once per officer, day and flood group:
-    building it took SQLAlchemy longer than the database takes to answer it."""
+    """The statement `_headline` runs, made once per officer, day, flood group and cases
+    hidden from the officer (all in `scope`, the cache's key): building it took
+    SQLAlchemy longer than the database takes to answer it."""
     counted, mac = ledger.ledger_columns()
     owned = (count_expression(HEADLINE_VIEWS[name], scope) for name in ("mine", "unassigned"))
     return select(

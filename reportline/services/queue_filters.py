@@ -115,9 +115,12 @@ HEADLINE_VIEWS = {
 class Scope:
     """What a view's statements need besides its filters.
 
-    `flood_ids` are the flood-marked cases (the open view leaves them out);
-    `sealed_ids` the cases that carry the view's category and flag (None when
-    it has neither), given with the flood group already applied (`with_sealed`).
+    `flood_ids` are the flood-marked cases the viewer may see (the open view leaves
+    them out); `hidden_ids` the cases that are not the unit's and the viewer cannot
+    open (services.restriction): every view and count leaves them out, and as they are
+    part of the scope, so is every statement cached by scope. `sealed_ids` are the
+    cases that carry the view's category and flag (None when it has neither), given
+    with the flood group and the hidden cases already applied (`with_sealed`).
     """
 
     viewer_id: int
@@ -125,6 +128,7 @@ class Scope:
     dialect: str
     flood_ids: tuple[int, ...] = ()
     sealed_ids: frozenset[int] | None = None
+    hidden_ids: tuple[int, ...] = ()
 
     def with_sealed(self, view: QueueFilters, sealed_ids: Iterable[int] | None) -> Scope:
         """This scope with the cases carrying `view`'s sealed filters, the flood group
@@ -132,7 +136,7 @@ class Scope:
         a statement tests one list, not two."""
         if sealed_ids is None:
             return replace(self, sealed_ids=None)
-        found = frozenset(sealed_ids)
+        found = frozenset(sealed_ids).difference(self.hidden_ids)
         if view.status == OPEN:
             found = found.difference(self.flood_ids)
         elif view.status == FLOOD:
@@ -227,13 +231,16 @@ def _closed_with_unread() -> ColumnElement[bool]:
 
 def _given(view: QueueFilters, scope: Scope) -> list[ColumnElement[bool]]:
     """The filters whose cases come as lists: the flood group (out of the open view, or
-    the flood view itself) and the sealed filters' cases."""
-    if scope.sealed_ids is not None:  # the flood group is applied to them already
+    the flood view itself), the cases hidden from the viewer, and the sealed filters'
+    cases."""
+    if scope.sealed_ids is not None:  # the flood group and hidden cases are applied already
         return [scope.sealed_clause()]
-    if view.status == OPEN and scope.flood_ids:
-        return [~_among_given(scope.flood_ids, scope.dialect)]
-    if view.status == FLOOD:
+    if view.status == OPEN and (scope.flood_ids or scope.hidden_ids):
+        return [~_among_given(scope.flood_ids + scope.hidden_ids, scope.dialect)]
+    if view.status == FLOOD:  # the viewer's flood ids leave the hidden cases out
         return [_among_given(scope.flood_ids, scope.dialect)]
+    if scope.hidden_ids:
+        return [~_among_given(scope.hidden_ids, scope.dialect)]
     return []
 
 

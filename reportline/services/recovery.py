@@ -1,8 +1,9 @@
 """The offline recovery key: checking a copy, and replacing it (docs/operating.md).
 
 Replacing it seals every unit key and exclusion key generation the old key
-opened to the new one and deletes the old key's grants, so the old file opens nothing in this
-database any more; a backup taken before still opens with it.
+opened, and every restricted case sealed to it, to the new one and deletes the
+old key's grants and seals, so the old file opens nothing in this database any
+more; a backup taken before still opens with it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto.keys import PrivateKey, generate_private_key
 from reportline.models import ExclusionKeyGrant, RecoveryKey, UnitKey, UnitKeyGrant
-from reportline.services import audit, instance, keyring
+from reportline.services import audit, instance, keyring, restriction
 from reportline.services.errors import NoKeyAccess
 
 
@@ -111,6 +112,15 @@ def replace(
         )
     session.execute(delete(UnitKeyGrant).where(UnitKeyGrant.recovery_key_id == old.id))
     session.execute(delete(ExclusionKeyGrant).where(ExclusionKeyGrant.recovery_key_id == old.id))
+    moved = restriction.move_recovery_seals(session, old.id, old_private, new)
     old.retired_at = now
-    audit.record(session, "cli", "recovery_key.replaced", now, recovery_key=new.id, replaced=old.id)
+    audit.record(
+        session,
+        "cli",
+        "recovery_key.replaced",
+        now,
+        recovery_key=new.id,
+        replaced=old.id,
+        restricted_cases=moved,
+    )
     return new_private

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from reportline.models import Officer
 from reportline.models.officer import ROLES
-from reportline.services import audit, integrity, keyring
+from reportline.services import audit, integrity, keyring, restriction
 from reportline.services.errors import ServiceError, SetupError
 
 SUPERVISOR = "supervisor"
@@ -131,6 +131,8 @@ def change_role(session: Session, officer: Officer, role: str, by: Officer, now:
                 "they are the last supervisor who can read reports with an exclusion; "
                 "give another supervisor access to reports first"
             )
+        if is_supervisor(session, officer):
+            restriction.refuse_if_last_supervisor_reader(session, officer)
         keyring.revoke_group_keys(session, officer)
     keyring.advance_epoch(session, officer)  # an earlier (role, role_mac) no longer holds
     set_role(session, officer, role)
