@@ -9,7 +9,12 @@ from reportline.services import instance
 from reportline.services.flood import FloodMeter
 from reportline.services.limits import WorkGate
 from reportline.web import database, display, errors, i18n, labels, security
-from reportline.web.admin import audit_views, keys_views, mail_views  # noqa: F401 (registers its routes)
+from reportline.web.admin import (  # noqa: F401 (registers their routes)
+    access_views,
+    audit_views,
+    keys_views,
+    mail_views,
+)
 from reportline.web.admin.views import blueprint as admin_blueprint
 from reportline.web.forms import csrf, csrf_token_for_page
 from reportline.web.reporter.views import blueprint as reporter_blueprint

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, SelectField, StringField, ValidationError
+from wtforms import EmailField, HiddenField, SelectField, StringField, ValidationError
 from wtforms.validators import DataRequired
 
 from reportline.services import cases
 from reportline.services.errors import NotFound
 from reportline.web.forms import ChoiceField, Form, choices, max_length
+from reportline.web.triage.forms import MultiCheckboxField
 
 
 class InviteForm(Form):
@@ -87,3 +90,25 @@ class AuditFilterForm(Form):
     def case_id(self) -> int | None:
         """The case to filter by (call after `validate`)."""
         return cases.parse_reference(self.case.data) if self.case.data else None
+
+
+class AccessForm(Form):
+    """Who may read a case: the officers chosen, the access state shown (a version), and
+    whether this post is the confirmation of a change already reviewed."""
+
+    officers = MultiCheckboxField("Officers who may read this case")
+    version = HiddenField()
+    lift = HiddenField()
+    confirm = HiddenField()
+
+    def chosen(self) -> list[int] | None:
+        """The officer ids chosen (None: back to the whole unit); raise ValueError for
+        a value that cannot be an officer's id."""
+        if self.lift.data == "yes":
+            return None
+        ids = []
+        for value in self.officers.data or []:
+            if not re.fullmatch(r"[0-9]{1,15}", str(value)):
+                raise ValueError("not an officer id")
+            ids.append(int(value))
+        return ids

@@ -14,7 +14,8 @@ from wtforms import ValidationError
 
 from reportline.crypto.kdf import hkdf
 from reportline.crypto.keys import PrivateKey
-from reportline.services import auth, devices, instance, keyring, roles
+from reportline.db import begin_read_only
+from reportline.services import auth, cases, devices, instance, keyring, restriction, roles
 from reportline.services.errors import AccessDenied, NoKeyAccess, SessionExpired
 from reportline.services.keyring import UnitKeyring
 from reportline.services.sessions import SessionToken, decode_token
@@ -113,7 +114,31 @@ def load_officer() -> BaseResponse | None:
         return redirect(url_for("triage.second_factor_setup"), code=303)
     if signed_in.stage != auth.ENROL and endpoint in ENROLMENT_ENDPOINTS - {"triage.logout"}:
         return redirect(url_for("triage.queue"), code=303)
+    _hide_unreadable_case()
     return None
+
+
+def _hide_unreadable_case() -> None:
+    """Every route about one case (a `reference` in its URL, here and under admin) is a
+    404, as for a missing case, to an officer who cannot open a restricted case; to one
+    without the unit key it is the same "awaiting access" page a missing case gives."""
+    reference = (request.view_args or {}).get("reference")
+    if reference is None:
+        return
+    case_id = cases.parse_reference(str(reference))  # NotFound for what cannot be one
+    db = get_session()
+    if not db.in_transaction():
+        begin_read_only(db)  # no SQLite write lock for a check that only reads
+    try:
+        try:
+            held = current_keyring()
+        except NoKeyAccess:
+            if restriction.hidden_from(db, case_id, keyring.UnitKeyring({})):
+                raise
+            return
+        restriction.check_visible(db, case_id, held)
+    finally:
+        db.rollback()
 
 
 def _check_csrf(secret: bytes | None) -> None:

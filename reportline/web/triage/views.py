@@ -27,6 +27,7 @@ from reportline.services import (
     dialogue,
     enrolment,
     instance,
+    restriction,
     second_factor,
     triage,
     triage_record,
@@ -304,10 +305,16 @@ def _render_case(opened: triage.OpenedCase, **forms: Any) -> str:
     status_form.status.choices = choices({s: STATUS[s] for s in opened.next_statuses})
     assign_form = forms.get("assign_form") or AssignForm(formdata=None)
     me = _signed_in().officer
+    db = get_session()
     if _signed_in().supervisor:
-        assign_form.officer_id.choices = choices(
-            {str(officer.id): officer.email for officer in casework.eligible_owners(get_session())}
-        )
+        owners = casework.eligible_owners(db, opened.case_id)
+        assign_form.officer_id.choices = choices({str(o.id): o.email for o in owners})
+    case_row = cases.get_case(db, opened.case_id)
+    case_access = {
+        "access": case_row.access,
+        "readers": [opened.officer_emails.get(i, "") for i in restriction.readers(db, case_row.id)],
+        "waiting": [opened.officer_emails.get(i, "") for i in restriction.waiting(db, case_row.id)],
+    }
     return render_template(
         "triage/case.html",
         opened=opened,
@@ -318,6 +325,7 @@ def _render_case(opened: triage.OpenedCase, **forms: Any) -> str:
         note_form=forms.get("note_form") or NoteForm(formdata=None),
         take_form=forms.get("take_form") or TakeForm(formdata=None),
         assign_form=assign_form,
+        case_access=case_access,
     )
 
 
