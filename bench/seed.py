@@ -60,6 +60,7 @@ from reportline.models import (
     Message,
     Note,
     Officer,
+    RecoveryKey,
     StatusChange,
     TriageIndex,
     TriageRecord,
@@ -89,6 +90,7 @@ OFFICERS_FILE = "bench-officers.json"
 CHUNK = 500
 # Share of cases whose reporter and unit exchange messages (open cases: most of them).
 DIALOGUE_SHARE = 0.2
+RESTRICTED_SHARE = 0.01  # cases restricted to named officers
 TEAMS = ("B shift", "Custody", "Response", "CID", "Roads policing", "Control room")
 ROLES = ("PC", "Sergeant", "Inspector", "Detention officer", "Call handler")
 NAMES = ("Alex Morgan", "Sam Patel", "Chris Evans", "Jo Williams", "Lee Davies", "Kim Hughes")
@@ -122,6 +124,10 @@ class Team:
     officer_emails: tuple[str, ...]
     categories: tuple[str, ...]
     now: datetime
+    # The officers' public keys (in `officer_ids` order) and the recovery key (id, public
+    # key): about 1% of cases are restricted to the supervisor and their owner.
+    officer_keys: tuple[bytes, ...] = ()
+    recovery: tuple[int, bytes] | None = None
 
 
 # Made-up text is a run of words from a long shuffled list: cheap, and never the same twice.
@@ -261,10 +267,14 @@ class CaseLife:
             priority=PRIORITY_NOT_SET,
             triage_version=0,
             note_count=0,
+            access=cases.UNIT_ACCESS,
         )
-        self.seal = cases.seal_row(
-            case_id, team.unit_key_id, self.secret, PublicKey(team.unit_public)
-        )
+        restricted = team.recovery is not None and rng.random() < RESTRICTED_SHARE
+        if restricted:
+            self.case.access = cases.RESTRICTED  # before the state MAC is made
+        self.seals = [
+            cases.seal_row(case_id, team.unit_key_id, self.secret, PublicKey(team.unit_public))
+        ]
         self.changes: list[dict[str, Any]] = []
         self.messages: list[SimpleNamespace] = []
         self.records: list[dict[str, Any]] = []
@@ -272,6 +282,33 @@ class CaseLife:
         self.audit: list[tuple[datetime, str, str, int, dict[str, Any]]] = []
         self.record = triage_record.TriageRecordData()
         self.live(age)
+        if restricted:
+            self._restrict()
+
+    def _restrict(self) -> None:
+        """Seal the case to the supervisor, its owner (or another officer) and the recovery
+        key instead of the unit key, as restriction.set_access leaves it."""
+        team, case = self.team, self.case
+        assert team.recovery is not None
+        readers = {0, team.officer_ids.index(case.assignee_id) if case.assignee_id else 1}
+        self.seals = [
+            _columns(
+                cases.seal_to(
+                    case.id,
+                    cases.OFFICER,
+                    team.officer_ids[n],
+                    self.secret,
+                    PublicKey(team.officer_keys[n]),
+                ),
+                CaseSeal,
+            )
+            for n in sorted(readers)
+        ]
+        recovery_id, recovery_public = team.recovery
+        sealed = cases.seal_to(
+            case.id, cases.RECOVERY, recovery_id, self.secret, PublicKey(recovery_public)
+        )
+        self.seals.append(_columns(sealed, CaseSeal))
 
     # ------------------------------------------------------------ the life
 
@@ -528,13 +565,15 @@ class CaseLife:
         """Everything to insert, as column dicts."""
         return {
             "case": _columns(self.case, Case),
-            "seal": self.seal,
+            "seals": self.seals,
             "changes": self.changes,
             "messages": [_columns(m, Message) for m in self.messages],
             "records": self.records,
             "notes": self.notes,
             "audit": self.audit,
-            "index": (self.record.categories, self.record.risk_flags),
+            "index": (self.record.categories, self.record.risk_flags)
+            if self.case.access == cases.UNIT_ACCESS
+            else ((), ()),
         }
 
 
@@ -582,6 +621,8 @@ class BulkSeeder:
             tuple(o.email for o in self.officers),
             triage_record.national_categories(self.settings.national_categories),
             self.now,
+            tuple(o.public_key or b"" for o in self.officers),
+            self._recovery(),
         )
         self.result = SeedReport()
         self.index = triage_index.Index()
@@ -593,6 +634,12 @@ class BulkSeeder:
             "notes": set(),
         }
         self._busy_seen = 0
+
+    def _recovery(self) -> tuple[int, bytes] | None:
+        found = self.session.scalars(
+            select(RecoveryKey).where(RecoveryKey.retired_at.is_(None)).order_by(RecoveryKey.id)
+        ).first()
+        return (found.id, found.public_key) if found is not None else None
 
     def _team(self, credentials: Credentials) -> tuple[list[Officer], UnitKeyring]:
         """The supervisor and four officers who hold the unit key (their TOTP seeds kept in
@@ -692,7 +739,7 @@ class BulkSeeder:
             for kind in ("changes", "messages", "notes"):
                 self.ids[kind].update(row["id"] for row in life[kind])
             tables[Case].append(case)
-            tables[CaseSeal].append(life["seal"])
+            tables[CaseSeal] += life["seals"]
             tables[StatusChange] += life["changes"]
             tables[Message] += life["messages"]
             tables[TriageRecord] += life["records"]

@@ -29,7 +29,7 @@ from reportline.models import (
     UnitKey,
     UnitKeyGrant,
 )
-from reportline.services import cases, instance, keyring, officers, setup
+from reportline.services import cases, instance, keyring, officers, restriction, setup
 
 FAST_ARGON2 = Argon2Cost(time_cost=1, memory_cost_kib=1024, parallelism=1)
 SUPERVISOR_EMAIL = "supervisor@unit.example"
@@ -390,3 +390,39 @@ def opens_any_case(db: Session, private_key: PrivateKey) -> bool:
             continue
         return True
     return False
+
+
+def restrict_case(
+    db: Session,
+    by: Enrolled,
+    case_id: int,
+    reader_ids: list[int] | None,
+    now: datetime,
+    unit_key: tuple[int, PublicKey] | None = None,
+) -> restriction.Change:
+    """Set who may read a case as the access page does (None: the whole unit again),
+    opened with `by`'s keys; committed."""
+    keys = keyring.unlock_unit_keys(db, by.officer_id, unlock_officer_key(db, by))
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    version = restriction.access_version(
+        case, restriction.readers(db, case_id), restriction.waiting(db, case_id)
+    )
+    settings = db.info["settings"]
+    pins = instance.read_pins(settings.instance_path)
+    if reader_ids is None and unit_key is None:
+        unit_key = keyring.PinnedUnitKey(pins.current).get(db)
+    supervisor = db.get(Officer, by.officer_id)
+    assert supervisor is not None
+    change = restriction.set_access(
+        db,
+        keys,
+        case_id,
+        reader_ids,
+        version,
+        supervisor,
+        now,
+        restriction.Pins(unit_key, pins.recovery),
+    )
+    db.commit()
+    return change

@@ -43,6 +43,7 @@ from reportline.services import (
     exclusion_keys,
     instance,
     keyring,
+    passwords,
     rotation,
     submissions,
 )
@@ -56,6 +57,7 @@ from tests.helpers import (
     add_reader,
     opens_any_case,
     plant_unit_key,
+    restrict_case,
     submit_report,
     unlock_officer_key,
 )
@@ -763,3 +765,90 @@ def test_a_report_after_the_key_it_remembers_was_retired_stores_nothing(
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Case)) == before
     assert not db.scalars(select(CaseSeal).where(CaseSeal.holder_id == key_id)).all()
+
+
+def _restricted(db: Session, unit: Enrolled, clock_now: Any) -> int:
+    """Restrict the oldest case to the unit's supervisor alone; return its id."""
+    case_id = db.scalars(select(Case.id).order_by(Case.received_on, Case.id)).first()
+    assert case_id is not None
+    restrict_case(db, unit, case_id, [unit.officer_id], clock_now)
+    return case_id
+
+
+def _seal_rows(db: Session, case_id: int) -> dict[tuple[str, int], bytes]:
+    db.expire_all()
+    return {
+        (s.holder, s.holder_id): s.sealed
+        for s in db.scalars(select(CaseSeal).where(CaseSeal.case_id == case_id))
+    }
+
+
+def test_a_rotation_leaves_a_restricted_case_to_exactly_its_readers(
+    app: Flask, keyed: dict[str, Any], unit: Enrolled, db: Session
+) -> None:
+    case_id = _restricted(db, unit, utcnow())
+    before = _seal_rows(db, case_id)
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    assert _seal_rows(db, case_id) == before  # no unit key seal added, nothing re-sealed
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    boss = _keyrings(db, app, unit)[unit.email]
+    assert cases.open_report(cases.open_case_secret(case, boss), case)["what_happened"]
+    reader = keyed["reader"]
+    with pytest.raises(NoKeyAccess):
+        cases.open_case_secret(
+            case,
+            keyring.unlock_unit_keys(db, reader.officer_id, unlock_officer_key(db, reader)),
+        )
+    status = CliRunner().invoke(main, ["keys", "status"])
+    assert f"{cases.reference(case_id)} (restricted): readable by {unit.email}" in status.output
+
+
+def test_a_new_recovery_key_reseals_restricted_cases_and_recover_opens_them(
+    app: Flask,
+    keyed: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    clock: MovableClock,
+    tmp_path: Path,
+) -> None:
+    case_id = _restricted(db, unit, utcnow())
+    old_key: PrivateKey = app.extensions["test.recovery_key"]
+    old_id = db.scalars(select(RecoveryKey.id)).one()
+    new_file = tmp_path / "new-recovery.txt"
+    arguments = ["keys", "new-recovery", "--recovery-key-file", str(keyed["key_file"])]
+    result = CliRunner().invoke(main, [*arguments, "--new-recovery-key-file", str(new_file)])
+    assert result.exit_code == 0, result.output
+    new_key = keyring.parse_recovery_key(new_file.read_text())
+    seals = _seal_rows(db, case_id)
+    new_id = db.scalars(select(RecoveryKey.id).where(RecoveryKey.retired_at.is_(None))).one()
+    assert ("recovery", new_id) in seals and ("recovery", old_id) not in seals
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    opened = keyring.unlock_with_recovery_key(db, new_key)
+    assert cases.open_report(cases.open_case_secret(case, opened), case)["what_happened"]
+    for (holder, holder_id), sealed in seals.items():  # the old key opens nothing new
+        with pytest.raises(DecryptionError):
+            open_sealed(sealed, old_key, cases.seal_context(case_id, holder, holder_id))
+
+    # The only supervisor who could read it forgets their password: `recover` gives it
+    # to a new supervisor through its recovery seal.
+    chief = add_reader(db, clock, unit, "new.chief@unit.example", "supervisor")
+    boss, chief_row = db.get(Officer, unit.officer_id), db.get(Officer, chief.officer_id)
+    assert boss is not None and chief_row is not None
+    passwords.reset_forgotten_password(
+        db, boss, chief_row, utcnow(), instance.integrity_key(db.info["settings"])
+    )
+    db.commit()
+    recovered = CliRunner().invoke(
+        main, ["recover", "--recovery-key-file", str(new_file), "--grant-to", chief.email]
+    )
+    assert recovered.exit_code == 0, recovered.output
+    assert "1 restricted case that no supervisor could read is now sealed to them" in (
+        recovered.output
+    )
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    theirs = keyring.unlock_unit_keys(db, chief.officer_id, unlock_officer_key(db, chief))
+    assert cases.open_report(cases.open_case_secret(case, theirs), case)["what_happened"]

@@ -269,6 +269,28 @@ RECIPES: list[Recipe] = [
         as_supervisor("/triage/admin/mail"),
     ),
     _recipe(
+        "case-access",
+        OFFICER,
+        {"triage.admin.case_access"},
+        "admin/access.html",
+        steps.case_access,
+    ),
+    _recipe(
+        "case-access-review",
+        OFFICER,
+        {"triage.admin.case_access"},
+        "admin/access.html",
+        steps.case_access_review,
+    ),
+    _recipe(
+        "case-access-refused",
+        OFFICER,
+        {"triage.admin.case_access"},
+        "admin/access.html",
+        steps.case_access_refused,
+        400,
+    ),
+    _recipe(
         "keys",
         OFFICER,
         {"triage.admin.keys"},

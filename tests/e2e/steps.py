@@ -234,6 +234,28 @@ def triage_record_refused(page: Page, site: LiveSite, sample: Sample) -> None:
         page.get_by_role("button", name="Save the triage record").click()
 
 
+def case_access(page: Page, site: LiveSite, sample: Sample) -> None:
+    sign_in(page, site, site.supervisor)
+    page.goto(f"/triage/admin/cases/{sample.followed_up_reference}/access")
+
+
+def case_access_review(page: Page, site: LiveSite, sample: Sample) -> None:
+    """The confirmation step: who loses access and who gains it (nothing changed yet)."""
+    case_access(page, site, sample)
+    page.locator("input[name=officers]").first.check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Continue").click()
+
+
+def case_access_refused(page: Page, site: LiveSite, sample: Sample) -> None:
+    """Nobody chosen: refused with the reason, 400."""
+    case_access(page, site, sample)
+    for box in page.locator("input[name=officers]").all():
+        box.uncheck()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Continue").click()
+
+
 def correct_note(page: Page, site: LiveSite, sample: Sample) -> None:
     sign_in(page, site, site.supervisor)
     page.goto(f"/triage/cases/{sample.followed_up_reference}/notes/1/correct")

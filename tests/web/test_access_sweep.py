@@ -7,14 +7,16 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from reportline.models import Officer
-from reportline.services import enrolment, instance, keyring, officers
+from reportline.services import cases, enrolment, instance, keyring, officers
 from reportline.web.triage.access import ENROLMENT_ENDPOINTS, PUBLIC_ENDPOINTS
 from tests.helpers import (
     Enrolled,
     MovableClock,
     add_officer,
+    add_reader,
     csrf_token,
     post_form,
+    restrict_case,
     sign_in,
     unlock_officer_key,
 )
@@ -146,3 +148,25 @@ def test_a_half_signed_in_officer_can_only_set_up_the_second_factor(
         assert (status, location) == (303, "/triage/second-factor"), str(route)
         assert SECRET_REPORT_TEXT not in body
     assert client.get("/triage/second-factor").status_code == 200
+
+
+def test_an_officer_outside_a_restricted_case_finds_every_route_about_it_missing(
+    app: Flask, samples: dict[str, str | int], db: Session, clock: MovableClock, unit: Enrolled
+) -> None:
+    outsider = add_reader(db, clock, unit, "outsider@unit.example", "supervisor")
+    reference = str(samples["reference"])
+    restrict_case(db, unit, cases.parse_reference(reference), [unit.officer_id], clock())
+    client = app.test_client()
+    sign_in(client, outsider, clock)
+    missing = "RL-0000-0001"
+    swept = 0
+    for route in officer_routes(app, samples):
+        if reference not in route.url:
+            continue
+        status, _location, body = _request(client, route, _token(client))
+        gone = Route(route.endpoint, route.method, route.url.replace(reference, missing))
+        assert status == 404, str(route)
+        assert SECRET_REPORT_TEXT not in body and reference not in body
+        assert (status, body) == _request(client, gone, _token(client))[::2], str(route)
+        swept += 1
+    assert swept >= 10

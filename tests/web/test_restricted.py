@@ -1,0 +1,368 @@
+"""Restricted cases: sealed to named officers and the recovery key only, and hidden from
+everyone else everywhere (queue, counts, filters, case URLs, alerts); on every backend."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.keys import open_sealed
+from reportline.models import AuditEntry, Case, CaseSeal, Officer, RecoveryKey
+from reportline.services import (
+    alert_delivery,
+    alert_mail,
+    alerts,
+    cases,
+    instance,
+    keyring,
+    officers,
+    passwords,
+    restriction,
+    roles,
+    triage_index,
+)
+from reportline.services.alert_schedule import Schedule
+from reportline.services.errors import NoKeyAccess, ServiceError
+from tests.helpers import (
+    OFFICER_PASSWORD,
+    Enrolled,
+    MovableClock,
+    add_officer,
+    add_reader,
+    csrf_token,
+    first_reference,
+    follow_up_sign_in,
+    officer_records,
+    reporter_replies,
+    restrict_case,
+    sign_in,
+    submit_report,
+    unlock_officer_key,
+)
+
+CATEGORY = "misuse-of-force-systems"
+SECRET = "The custody sergeant deleted the footage"
+VERSION = re.compile(r'name="version" value="([0-9a-f]+)"')
+
+
+@pytest.fixture
+def team(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, reporter: FlaskClient
+) -> dict[str, Any]:
+    """A supervisor (the unit's), a second supervisor, a reader and an outsider who both
+    hold the unit key, a restricted-to-be case with a national category, and another."""
+    chief = add_reader(db, clock, unit, "chief@unit.example", "supervisor")
+    reader = add_reader(db, clock, unit, "reader@unit.example")
+    outsider = add_reader(db, clock, unit, "outsider@unit.example")
+    receipt = submit_report(reporter, what_happened=SECRET)
+    boss = app.test_client()
+    sign_in(boss, unit, clock)
+    clock.advance(seconds=30)
+    reference = first_reference(boss)
+    assert officer_records(boss, reference).status_code == 303
+    submit_report(app.test_client(), what_happened="An ordinary report")
+    return {
+        "chief": chief,
+        "reader": reader,
+        "outsider": outsider,
+        "boss": boss,
+        "reference": reference,
+        "case_id": cases.parse_reference(reference),
+        "receipt": receipt,
+    }
+
+
+def _client(app: Flask, who: Enrolled, clock: MovableClock) -> FlaskClient:
+    client = app.test_client()
+    assert sign_in(client, who, clock).status_code == 303
+    clock.advance(seconds=30)
+    return client
+
+
+def _review(client: FlaskClient, reference: str, ids: list[int], lift: bool = False) -> Any:
+    page = client.get(f"/triage/admin/cases/{reference}/access").get_data(as_text=True)
+    match = VERSION.search(page)
+    assert match, page[:500]
+    data: dict[str, Any] = {"csrf_token": csrf_token(page), "version": match.group(1)}
+    if lift:
+        data["lift"] = "yes"
+    else:
+        data["officers"] = [str(i) for i in ids]
+    return client.post(f"/triage/admin/cases/{reference}/access", data=data)
+
+
+def _confirm(client: FlaskClient, reviewed: Any) -> Any:
+    page = reviewed.get_data(as_text=True)
+    data = {
+        "csrf_token": csrf_token(page),
+        "version": VERSION.search(page).group(1),  # type: ignore[union-attr]
+        "officers": re.findall(r'name="officers" value="([0-9]+)"', page),
+        "lift": re.search(r'name="lift" value="([a-z]*)"', page).group(1),  # type: ignore[union-attr]
+        "confirm": "yes",
+    }
+    return client.post(reviewed.request.path, data=data)
+
+
+def _seals(db: Session, case_id: int) -> set[tuple[str, int]]:
+    db.expire_all()
+    return {
+        (s.holder, s.holder_id)
+        for s in db.scalars(select(CaseSeal).where(CaseSeal.case_id == case_id))
+    }
+
+
+def _recovery_id(db: Session) -> int:
+    return db.scalars(select(RecoveryKey.id).where(RecoveryKey.retired_at.is_(None))).one()
+
+
+def test_a_restricted_case_opens_only_for_its_readers_and_is_hidden_from_everyone_else(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    boss, reference, case_id = team["boss"], team["reference"], team["case_id"]
+    reader, outsider, chief = team["reader"], team["outsider"], team["chief"]
+    reviewed = _review(boss, reference, [unit.officer_id, reader.officer_id])
+    shown = reviewed.get_data(as_text=True)
+    assert reviewed.status_code == 200 and "Who will lose access" in shown
+    losing = shown.split("Who will lose access")[1].split("Who will gain access")[0]
+    assert outsider.email in losing and chief.email in losing and reader.email not in losing
+    assert _seals(db, case_id) == {("unit_key", 1)}  # nothing changes before confirming
+
+    done = _confirm(boss, reviewed)
+    assert done.status_code == 303 and done.headers["Location"].endswith(reference)
+    assert _seals(db, case_id) == {
+        ("officer", unit.officer_id),
+        ("officer", reader.officer_id),
+        ("recovery", _recovery_id(db)),
+    }
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "case.access_changed")).one()
+    assert SECRET not in str(entry.detail) and reader.email in str(entry.detail)
+
+    # The outsider with the whole database, their password and their key opens nothing.
+    own_key = unlock_officer_key(db, outsider)
+    held = keyring.unlock_unit_keys(db, outsider.officer_id, own_key)
+    for row in db.scalars(select(CaseSeal).where(CaseSeal.case_id == case_id)):
+        for key in (own_key, *held.keys.values()):
+            context = cases.seal_context(case_id, row.holder, row.holder_id)
+            with pytest.raises(DecryptionError):
+                open_sealed(row.sealed, key, context)
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    with pytest.raises(NoKeyAccess):
+        cases.open_case_secret(case, held)
+
+    # ...nor sees it: queue, counts, the sealed filter, its URL.
+    them = _client(app, outsider, clock)
+    queue = them.get("/triage/?status=all").get_data(as_text=True)
+    assert reference not in queue and "restricted case" not in queue
+    assert reference not in them.get("/triage/").get_data(as_text=True)
+    assert reference not in them.get(f"/triage/?category={CATEGORY}").get_data(as_text=True)
+    assert them.get(f"/triage/cases/{reference}").status_code == 404
+    assert them.get("/triage/cases/RL-0000-0001").status_code == 404
+    theirs = restriction.visibility(db, held)
+    assert theirs.hidden == {case_id}
+
+    # The reader sees and opens it, and finds it by its category (kept out of the index).
+    mine = _client(app, reader, clock)
+    assert reference in mine.get("/triage/?status=all").get_data(as_text=True)
+    assert reference in mine.get(f"/triage/?category={CATEGORY}").get_data(as_text=True)
+    assert SECRET in mine.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    boss_keys = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    assert case_id not in triage_index.load(db, boss_keys).entries
+
+    # A supervisor outside it is told how many such cases exist, and nothing else.
+    other = _client(app, chief, clock)
+    page = other.get("/triage/").get_data(as_text=True)
+    assert "1 restricted case you cannot read" in page and reference not in page
+    headline = re.search(r"Open[^0-9]*([0-9]+)", page)
+    assert headline is not None
+
+
+def test_counts_and_filters_leave_out_what_the_officer_cannot_read(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    restrict_case(db, unit, team["case_id"], [unit.officer_id], clock())
+    from reportline.services import queue
+
+    def page(who: Enrolled, **view: str) -> queue.QueuePage:
+        keys = keyring.unlock_unit_keys(db, who.officer_id, unlock_officer_key(db, who))
+        officer = db.get(Officer, who.officer_id)
+        assert officer is not None
+        filters = queue.QueueFilters(**view)
+        return queue.read_queue(
+            db, keys, officer, clock().date(), filters, 1, 50, ("Misuse of force systems",)
+        )
+
+    mine, theirs = page(unit), page(team["outsider"])
+    assert mine.headline is not None and theirs.headline is not None
+    assert (mine.headline.open, theirs.headline.open) == (2, 1)
+    assert (mine.headline.unassigned, theirs.headline.unassigned) == (2, 1)
+    assert (page(unit, status="all").total, page(team["outsider"], status="all").total) == (2, 1)
+    assert [r.case_id for r in page(unit, category=CATEGORY).rows] == [team["case_id"]]
+    assert page(team["outsider"], category=CATEGORY).rows == []
+    assert theirs.ledger is not None and theirs.ledger.difference == 0  # counts them all
+    assert (mine.hidden, theirs.hidden) == (0, 1)
+
+
+def test_lifting_the_restriction_gives_the_case_back_to_the_unit(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    boss, reference, case_id = team["boss"], team["reference"], team["case_id"]
+    restrict_case(db, unit, case_id, [unit.officer_id], clock())
+    reviewed = _review(boss, reference, [], lift=True)
+    assert team["outsider"].email in reviewed.get_data(as_text=True).split("Who will gain")[1]
+    assert _confirm(boss, reviewed).status_code == 303
+    assert _seals(db, case_id) == {("unit_key", 1)}
+    them = _client(app, team["outsider"], clock)
+    assert SECRET in them.get(f"/triage/cases/{reference}").get_data(as_text=True)
+    assert reference in them.get(f"/triage/?category={CATEGORY}").get_data(as_text=True)
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None and case.access == "unit"
+
+
+def test_bad_choices_are_refused_clearly_and_change_nothing(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    boss, reference, case_id = team["boss"], team["reference"], team["case_id"]
+    keyless = add_officer(db, clock, "keyless@unit.example")
+    leaver = add_reader(db, clock, unit, "leaver@unit.example")
+    leaver_row, boss_row = db.get(Officer, leaver.officer_id), db.get(Officer, unit.officer_id)
+    assert leaver_row is not None and boss_row is not None
+    officers.deactivate(db, leaver_row, boss_row, clock())
+    db.commit()
+    cases_ = [
+        ([], "choose at least one officer"),
+        ([unit.officer_id, keyless.officer_id], "keyless@unit.example cannot be given"),
+        ([unit.officer_id, leaver.officer_id], "leaver@unit.example cannot be given"),
+        ([team["reader"].officer_id], "include at least one supervisor"),
+    ]
+    for ids, message in cases_:
+        refused = _review(boss, reference, ids)
+        assert refused.status_code == 400, ids
+        assert message in refused.get_data(as_text=True), ids
+    assert _seals(db, case_id) == {("unit_key", 1)}
+    # A form shown before someone else changed the list is refused as stale.
+    stale = _review(boss, reference, [unit.officer_id])
+    restrict_case(db, unit, case_id, [unit.officer_id, team["reader"].officer_id], clock())
+    before = _seals(db, case_id)
+    refused = _confirm(boss, stale)
+    assert refused.status_code == 409 and "changed since the form" in refused.get_data(as_text=True)
+    assert _seals(db, case_id) == before
+    # A choice smuggled past the review is checked again when it is confirmed.
+    with pytest.raises(restriction.AccessRefused):
+        restrict_case(db, unit, case_id, [team["reader"].officer_id], clock())
+    assert _seals(db, case_id) == before
+    # An officer (not a supervisor) cannot reach the page at all.
+    assert (
+        _client(app, team["reader"], clock)
+        .get(f"/triage/admin/cases/{reference}/access")
+        .status_code
+        == 403
+    )
+
+
+def test_revoke_deactivate_and_role_change_keep_a_supervisor_reader(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    chief, reader, case_id = team["chief"], team["reader"], team["case_id"]
+    restrict_case(db, unit, case_id, [chief.officer_id, reader.officer_id], clock())
+    rows = {who.officer_id: db.get(Officer, who.officer_id) for who in (unit, chief, reader)}
+    boss, chief_row, reader_row = (
+        rows[unit.officer_id],
+        rows[chief.officer_id],
+        rows[reader.officer_id],
+    )
+    assert boss and chief_row and reader_row
+    for attempt in (
+        lambda: officers.revoke_access(db, chief_row, boss, clock()),
+        lambda: officers.deactivate(db, chief_row, boss, clock()),
+        lambda: roles.change_role(db, chief_row, "officer", boss, clock()),
+    ):
+        with pytest.raises(ServiceError, match="only supervisor who can read 1 restricted case"):
+            attempt()
+        db.rollback()
+    assert ("officer", chief.officer_id) in _seals(db, case_id)
+    officers.revoke_access(db, reader_row, boss, clock())
+    db.commit()
+    assert _seals(db, case_id) == {("officer", chief.officer_id), ("recovery", _recovery_id(db))}
+
+
+def test_a_reset_password_waits_for_a_reseal_that_a_supervisor_makes_in_one_click(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    reader, boss, reference = team["reader"], team["boss"], team["reference"]
+    restrict_case(db, unit, team["case_id"], [unit.officer_id, reader.officer_id], clock())
+    reader_row, boss_row = db.get(Officer, reader.officer_id), db.get(Officer, unit.officer_id)
+    assert reader_row is not None and boss_row is not None
+    settings = db.info["settings"]
+    passwords.reset_forgotten_password(
+        db, reader_row, boss_row, clock(), instance.integrity_key(settings)
+    )
+    db.commit()
+    assert ("officer", reader.officer_id) not in _seals(db, team["case_id"])
+    page = boss.get("/triage/admin/keys").get_data(as_text=True)
+    assert reference in page and "Once they have set a new password" in page
+    # They choose a new password (a new key pair) and are given access again.
+    officers.set_password(
+        reader_row,
+        OFFICER_PASSWORD,
+        instance.argon2_cost(settings),
+        instance.integrity_key(settings),
+    )
+    db.commit()
+    opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    keyring.grant_unit_key(
+        db, opened, reader_row, boss_row, clock(), instance.integrity_key(settings)
+    )
+    db.commit()
+    page = boss.get("/triage/admin/keys").get_data(as_text=True)
+    action = f"/triage/admin/cases/{reference}/reseal/{reader.officer_id}"
+    assert action in page
+    done = boss.post(action, data={"csrf_token": csrf_token(page)})
+    assert done.status_code == 303
+    assert ("officer", reader.officer_id) in _seals(db, team["case_id"])
+    key = unlock_officer_key(db, reader)
+    case = db.get(Case, team["case_id"], populate_existing=True)
+    assert case is not None
+    secret = cases.open_case_secret(case, keyring.unlock_unit_keys(db, reader.officer_id, key))
+    assert cases.open_report(secret, case)["what_happened"] == SECRET
+    assert "case.resealed" in db.scalars(select(AuditEntry.action)).all()
+
+
+def test_replies_and_deadlines_of_a_restricted_case_are_counted_only_for_its_readers(
+    app: Flask,
+    unit: Enrolled,
+    db: Session,
+    clock: MovableClock,
+    team: dict[str, Any],
+    reporter: FlaskClient,
+) -> None:
+    schedule = Schedule.from_settings(db.info["settings"])
+    alerts.make_regular_batch(db, schedule, clock(), off_schedule=True)
+    db.commit()
+    restrict_case(db, unit, team["case_id"], [unit.officer_id, team["reader"].officer_id], clock())
+    follow_up_sign_in(reporter, team["receipt"])
+    assert reporter_replies(reporter, "More about the footage").status_code == 303
+    clock.advance(minutes=5)
+    alerts.make_regular_batch(db, schedule, clock(), off_schedule=True)
+    db.commit()
+    from reportline.models import PendingAlert
+
+    db.expire_all()
+    boss_alert = db.get(PendingAlert, unit.officer_id)
+    chief_alert = db.get(PendingAlert, team["chief"].officer_id)
+    assert boss_alert is not None and boss_alert.new_replies == 1
+    assert chief_alert is None or chief_alert.new_replies == 0
+    _people, allowed = alert_delivery._recipients(db)
+    audience = -team["case_id"]
+    assert audience in allowed[unit.officer_id] and audience in allowed[team["reader"].officer_id]
+    assert audience not in allowed[team["chief"].officer_id]
+    assert audience not in allowed[team["outsider"].officer_id]
+    due = alert_mail.deadline_counts(db, clock().date())
+    assert (audience, 0) in due
