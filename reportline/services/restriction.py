@@ -187,7 +187,12 @@ def _chosen_officers(session: Session, chosen: Iterable[int]) -> list[Officer]:
     found = {
         o.id: o
         for o in session.scalars(
-            select(Officer).where(Officer.id.in_(ids)).order_by(Officer.id).with_for_update()
+            select(Officer)
+            .where(Officer.id.in_(ids))
+            .order_by(Officer.id)
+            .with_for_update()
+            # read afresh once locked: a revoke, reset or demotion may just have committed
+            .execution_options(populate_existing=True)
         )
     }
     for officer_id in ids:

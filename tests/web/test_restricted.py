@@ -366,3 +366,56 @@ def test_replies_and_deadlines_of_a_restricted_case_are_counted_only_for_its_rea
     assert audience not in allowed[team["outsider"].officer_id]
     due = alert_mail.deadline_counts(db, clock().date())
     assert (audience, 0) in due
+
+
+def test_a_pending_case_opens_with_a_held_group_key_and_a_supervisor_sets_its_access(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    """A report sealed to the exclusion group alone (as the reporter's exclusion will
+    leave it) is hidden from the unit, and becomes restricted when a supervisor holding
+    the group key chooses its readers."""
+    from reportline.crypto.keys import generate_private_key
+    from reportline.services import case_record
+
+    case_id = team["case_id"]
+    boss = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    secret = cases.open_case_secret(case, boss)
+    group = generate_private_key()
+    for row in list(case.seals):
+        db.delete(row)
+    db.flush()
+    db.add(cases.seal_to(case_id, cases.EXCLUSION_GROUP, 1, secret, group.public_key()))
+    case.access = cases.PENDING
+    cases.seal_state(case, secret.mac_key())
+    db.commit()
+    assert restriction.hidden_from(db, case_id, boss)
+    assert _client(app, unit, clock).get(f"/triage/cases/{team['reference']}").status_code == 404
+    member = keyring.UnitKeyring(boss.keys, boss.officer_id, boss.officer_key, {1: group})
+    assert not restriction.hidden_from(db, case_id, member)
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None
+    version = restriction.access_version(case, [], [])
+    supervisor = db.get(Officer, unit.officer_id)
+    assert supervisor is not None
+    pins = instance.read_pins(db.info["settings"].instance_path)
+    restriction.set_access(
+        db,
+        member,
+        case_id,
+        [unit.officer_id, team["reader"].officer_id],
+        version,
+        supervisor,
+        clock(),
+        restriction.Pins(None, pins.recovery),
+    )
+    db.commit()
+    assert _seals(db, case_id) == {
+        ("officer", unit.officer_id),
+        ("officer", team["reader"].officer_id),
+        ("recovery", _recovery_id(db)),
+    }
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None and case.access == "restricted"
+    assert case_record.current_record(db, case, cases.open_case_secret(case, boss)).categories
