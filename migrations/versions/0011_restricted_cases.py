@@ -67,6 +67,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    restricted = op.get_bind().execute(sa.text("SELECT count(*) FROM cases WHERE " + str(NOT_UNIT)))
+    if restricted.scalar():
+        raise RuntimeError(
+            "restricted cases have no seal to the unit key, which revisions before 0011 "
+            "need: lift every restriction before downgrading"
+        )
     op.drop_table("reseal_waiting")
     op.drop_index(
         "ix_cases_not_unit", table_name="cases", sqlite_where=NOT_UNIT, postgresql_where=NOT_UNIT
