@@ -6,8 +6,9 @@ deadlines and urgent batches all group what they count by the case's
 *audience* and ask it who belongs to each. Today a case's audience is the unit
 key generation its secret is sealed to, and everyone who holds that key may
 read it. A case that is not the unit's (restricted, or pending) has an audience
-of its own, written as minus its id: the officers it is sealed to (none, while
-pending), so no alert counts it for an officer outside the case.
+of its own, written as minus its id: the officers it is sealed to, or while
+pending the members of the exclusion group it is sealed to, so no alert counts
+it for an officer outside the case.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from typing import Any
 from sqlalchemy import case, select, text
 from sqlalchemy.orm import Session
 
-from reportline.models import AlertPreference, Case, CaseSeal, Officer, UnitKey, UnitKeyGrant
+from reportline.models import (
+    AlertPreference,
+    Case,
+    CaseSeal,
+    ExclusionKeyGrant,
+    Officer,
+    UnitKey,
+    UnitKeyGrant,
+)
 from reportline.services import audit, keyring, roles
 
 # A case's audience: the unit key generation it arrived under (Case.unit_key_id), or for
@@ -106,6 +115,28 @@ def may_be_alerted(
         )
         for case_id, officer, chosen in sealed:
             if keyring.state_holds(session, officer):
+                found[-case_id].append(
+                    Recipient(
+                        officer.id,
+                        officer.email,
+                        roles.is_supervisor(session, officer),
+                        _preferences(chosen),
+                    )
+                )
+        group = session.execute(
+            select(CaseSeal.case_id, ExclusionKeyGrant, Officer, AlertPreference)
+            .join(ExclusionKeyGrant, ExclusionKeyGrant.exclusion_key_id == CaseSeal.holder_id)
+            .join(Officer, Officer.id == ExclusionKeyGrant.officer_id)
+            .outerjoin(AlertPreference, AlertPreference.officer_id == Officer.id)
+            .where(
+                CaseSeal.holder == "exclusion_group",
+                CaseSeal.case_id.in_(apart),
+                Officer.active.is_(True),
+            )
+            .order_by(Officer.id)
+        )
+        for case_id, member_grant, officer, chosen in group:
+            if keyring.grant_holds(session, officer, member_grant):
                 found[-case_id].append(
                     Recipient(
                         officer.id,

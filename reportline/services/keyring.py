@@ -141,6 +141,11 @@ class _ConfigPin:
         self._config_mtime = _mtime(config_path)
         self._checked: dict[str, tuple[int, PublicKey]] = {}
 
+    def is_pinned(self) -> bool:
+        """Whether the config pins a key (no database read; while none is pinned, the
+        config is read afresh each time, so a pin written after start is found)."""
+        return self._current_pin(reread=self.fingerprint is None) is not None
+
     def _current_pin(self, reread: bool = False) -> str | None:
         mtime = _mtime(self._config_path)
         if (reread or mtime != self._config_mtime) and self._config_path is not None:

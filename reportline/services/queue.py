@@ -148,6 +148,9 @@ class QueuePage:
     # Cases that are not the unit's and this officer cannot open (a supervisor is told
     # how many; nothing else about them).
     hidden: int = 0
+    # Reports this officer can open that wait for a supervisor to set who may read them
+    # (their reporter asked that someone not see them): the exclusion group is told.
+    awaiting_access: int = 0
 
 
 def read_queue(
@@ -203,6 +206,18 @@ def read_queue(
         headline,
         officers,
         len(visible.hidden),
+        _awaiting_access(session, visible.readable),
+    )
+
+
+def _awaiting_access(session: Session, readable: frozenset[int]) -> int:
+    """How many of the readable cases that are not the unit's are 'pending' (few)."""
+    if not readable:
+        return 0
+    return len(
+        session.scalars(
+            select(Case.id).where(Case.id.in_(sorted(readable)), Case.access == "pending")
+        ).all()
     )
 
 

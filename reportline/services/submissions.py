@@ -2,7 +2,10 @@
 
 The server needs no secret to accept a report: it generates a case secret,
 seals the report under it, seals the secret to the unit public key and forgets
-it. Nothing is timestamped beyond the day.
+it. Nothing is timestamped beyond the day. A report whose reporter asked that
+someone in the unit not see it is sealed instead to the pinned exclusion key and
+the pinned recovery key, never to the unit key, and waits ('pending') for a
+supervisor to set who may read it (docs/security.md, "Exclusions").
 
 One form makes one report: the form's one-time value (`form_tickets`) is spent
 in the same transaction, under a unique key, so copies of one form sent at
@@ -60,6 +63,7 @@ FIELD_LIMITS = {
     "who_involved": 2000,
     "how_known_detail": 1000,
     "at_risk_detail": 1000,
+    "exclude": 1000,
 }
 
 
@@ -76,6 +80,8 @@ class ReportDraft:
     how_known_detail: str
     at_risk: str
     at_risk_detail: str
+    # Who in the unit the reporter asked should not see the report ("" if nobody).
+    exclude: str = ""
 
     def __repr__(self) -> str:
         return f"ReportDraft(category={self.category!r}, <report text hidden>)"
@@ -89,6 +95,22 @@ class ReportDraft:
         for name, limit in FIELD_LIMITS.items():
             if len(getattr(self, name)) > limit:
                 raise ValueError(f"{name} is too long")
+
+
+class ExclusionUnavailable(ServiceError):
+    """The report asks to keep someone out, but this instance has no exclusion key (or no
+    recovery key) pinned to seal it to; nothing was stored."""
+
+
+@dataclass(frozen=True, repr=False)
+class ExclusionSeals:
+    """What a report with an exclusion is sealed to instead of the unit key: the pinned
+    exclusion key and the pinned recovery key (ids and public keys)."""
+
+    exclusion_key_id: int
+    exclusion_public: PublicKey
+    recovery_key_id: int
+    recovery_public: PublicKey
 
 
 class FormAlreadySent(ServiceError):
@@ -110,9 +132,14 @@ class Submitted:
     receipt: Receipt
     at_risk: bool
     repeated: bool = False
+    # The reporter asked that someone not see it: sealed to the exclusion group.
+    excluded: bool = False
 
     def __repr__(self) -> str:
-        return f"Submitted(<receipt>, at_risk={self.at_risk}, repeated={self.repeated})"
+        return (
+            f"Submitted(<receipt>, at_risk={self.at_risk}, repeated={self.repeated}, "
+            f"excluded={self.excluded})"
+        )
 
 
 # Every question of the report, in the order the form asks them.
@@ -131,12 +158,18 @@ def submit_report(
     today: date,
     possible_flood: bool = False,
     urgent_alert_at: datetime | None = None,
+    exclusion: ExclusionSeals | None = None,
 ) -> Submitted:
     """Spend the form's one-time value, then seal and add a new case; return the receipt.
 
     With `urgent_alert_at` (the time, when alerts are on), a report that says someone
     is at risk now also leaves a mark for the next urgent batch (`alerts.mark_urgent`):
     one more small insert, for those reports only.
+
+    A report with an exclusion (`draft.exclude`) is sealed to `exclusion` alone and
+    arrives 'pending'; without `exclusion` it raises ExclusionUnavailable before
+    anything is written. Its urgent mark is left out: a mark's audience is a unit key
+    generation, and the group hears of it through its own new-report alert.
 
     A form whose value was spent before gets that report's receipt back
     (`repeated`), or FormAlreadySent once the receipt is no longer kept; nothing
@@ -149,17 +182,20 @@ def submit_report(
     # below stores the case only if that row is still the pin's newest, active key.
     pinned = unit_key.last_checked() or unit_key.read(session)
     pin, unit_key_id, unit_public = pinned
+    if draft.exclude and exclusion is None:
+        raise ExclusionUnavailable("no exclusion key is pinned to seal this report to")
+    excluding = exclusion if draft.exclude else None
     receipt = generate_receipt()
     at_risk = draft.at_risk == "yes"
     # Every seal first, then the statements: on SQLite the first statement takes the
     # one write lock, and every other reporter waits while it is held.
     case, seal = _sealed_case(
-        draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
+        draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood, excluding
     )
     spent = {
         "token_hash": spent_hash(keys.spent_form_key, ticket),
         "spent_on": today,
-        "sealed_receipt": _seal_receipt(ticket, receipt, at_risk),
+        "sealed_receipt": _seal_receipt(ticket, receipt, at_risk, excluding is not None),
         "receipt_stale": False,
     }
     dialect = session.get_bind().dialect.name
@@ -180,13 +216,13 @@ def submit_report(
         pin, unit_key_id, unit_public = current
         # The id and the key are in every seal's associated data: seal again.
         case, seal = _sealed_case(
-            draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood
+            draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood, excluding
         )
     session.execute(_statements(dialect).seal, seal)
     ledger.adjust(session, before=False, after=True)
-    if at_risk and urgent_alert_at is not None:
+    if at_risk and urgent_alert_at is not None and excluding is None:
         alerts.mark_urgent(session, unit_key_id, urgent_alert_at)
-    return Submitted(receipt, at_risk)
+    return Submitted(receipt, at_risk, excluded=excluding is not None)
 
 
 @dataclass(frozen=True, repr=False)
@@ -209,8 +245,11 @@ def _receipt_context(ticket_hash: bytes) -> bytes:
     return context("spent-form-receipt", form=ticket_hash.hex())
 
 
-def _seal_receipt(ticket: FormTicket, receipt: Receipt, at_risk: bool) -> bytes:
-    document = json.dumps({"words": list(receipt.words), "at_risk": at_risk}).encode("ascii")
+def _seal_receipt(ticket: FormTicket, receipt: Receipt, at_risk: bool, excluded: bool) -> bytes:
+    shown: dict[str, Any] = {"words": list(receipt.words), "at_risk": at_risk}
+    if excluded:
+        shown["excluded"] = True
+    document = json.dumps(shown).encode("ascii")
     ticket_hash = hashlib.sha256(ticket.nonce).digest()
     return aead.encrypt(ticket.receipt_key(), document, _receipt_context(ticket_hash))
 
@@ -234,7 +273,12 @@ def repeated_submission(session: Session, ticket: FormTicket, keys: SubmissionKe
         receipt = Receipt(tuple(document["words"]))
     except (DecryptionError, ValueError, KeyError, TypeError) as exc:
         raise FormAlreadySent("this form was sent before") from exc
-    return Submitted(receipt, bool(document.get("at_risk")), repeated=True)
+    return Submitted(
+        receipt,
+        bool(document.get("at_risk")),
+        repeated=True,
+        excluded=bool(document.get("excluded")),
+    )
 
 
 @dataclass(frozen=True)
@@ -308,16 +352,21 @@ def _sealed_case(
     unit_public: PublicKey,
     today: date,
     possible_flood: bool,
-) -> tuple[Case, dict[str, Any]]:
+    exclusion: ExclusionSeals | None = None,
+) -> tuple[Case, list[dict[str, Any]]]:
     """A new case with a random id, the report sealed under a fresh case secret, and
-    the row of its secret sealed to the unit key."""
+    the rows of its secret sealed to the unit key (or, with `exclusion`, to the
+    exclusion key and the recovery key)."""
     secret = cases.CaseSecret(new_key())
     case_id = random_id()
     case_public = secret.private_key().public_key()
     reporter_key = receipt.reporter_private_key()
     reporter_public = reporter_key.public_key()
+    answers = asdict(draft)
+    if not draft.exclude:
+        del answers["exclude"]  # an ordinary report's document is as before
     fields = {
-        **asdict(draft),
+        **answers,
         "reporter_key_sha256": sha256(reporter_public.raw).hexdigest(),
         # Lets a reader check the stored case public key with one hash, not by
         # rebuilding the key pair from the secret (the queue does it fifty times).
@@ -341,7 +390,37 @@ def _sealed_case(
         priority=PRIORITY_NOT_SET,
         triage_version=0,
         note_count=0,
-        access=cases.UNIT_ACCESS,
+        access=cases.UNIT_ACCESS if exclusion is None else cases.PENDING,
     )
     cases.seal_state(case, secret.mac_key())
-    return case, cases.seal_row(case_id, unit_key_id, secret, unit_public)
+    if exclusion is None:
+        return case, [cases.seal_row(case_id, unit_key_id, secret, unit_public)]
+    return case, [
+        _seal_columns(
+            cases.seal_to(
+                case_id,
+                cases.EXCLUSION_GROUP,
+                exclusion.exclusion_key_id,
+                secret,
+                exclusion.exclusion_public,
+            )
+        ),
+        _seal_columns(
+            cases.seal_to(
+                case_id,
+                cases.RECOVERY,
+                exclusion.recovery_key_id,
+                secret,
+                exclusion.recovery_public,
+            )
+        ),
+    ]
+
+
+def _seal_columns(seal: CaseSeal) -> dict[str, Any]:
+    return {
+        "case_id": seal.case_id,
+        "holder": seal.holder,
+        "holder_id": seal.holder_id,
+        "sealed": seal.sealed,
+    }

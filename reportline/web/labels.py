@@ -89,6 +89,8 @@ REPORT_FIELDS = (
     ("who_involved", _l("Who is involved")),
     ("how_known_detail", _l("More about how they know")),
     ("at_risk_detail", _l("Who is at risk, and how")),
+    # Officer pages are in English: new officer-only text is not marked for translation.
+    ("exclude", "Who the reporter asked should not see this report"),
 )
 
 

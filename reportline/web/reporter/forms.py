@@ -67,6 +67,13 @@ class ReportForm(Form):
         filters=[_strip],
         validators=[max_length(FIELD_LIMITS["at_risk_detail"])],
     )
+    exclude = TextAreaField(
+        _l(
+            "Is there anyone in the anti-corruption unit who should not see this report? (optional)"
+        ),
+        filters=[_strip],
+        validators=[max_length(FIELD_LIMITS["exclude"])],
+    )
     # The form's one-time value (services.form_tickets): one form makes one report.
     submission = HiddenField()
     # Hidden from people (and from screen readers and the keyboard); scripts that fill

@@ -24,19 +24,30 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from reportline.crypto.errors import DecryptionError
+from reportline.crypto.keys import PublicKey
 from reportline.crypto.receipt import WORD_COUNT, MalformedReceipt, ReceiptProblem
-from reportline.services import flood, follow_up, form_tickets, instance, submissions
+from reportline.services import (
+    flood,
+    follow_up,
+    form_tickets,
+    instance,
+    restriction,
+    submissions,
+)
 from reportline.services.case_checks import CaseTampered
 from reportline.services.dialogue import MessageInvalid
-from reportline.services.errors import ReceiptNotFound, SessionExpired, Throttled
+from reportline.services.errors import ReceiptNotFound, ServiceError, SessionExpired, Throttled
 from reportline.services.sessions import decode_token
 from reportline.web.context import (
     flood_meter,
     follow_up_gate,
     now,
+    pinned_exclusion_key,
     pinned_unit_key,
     settings,
     submission_keys,
@@ -75,7 +86,9 @@ def report() -> str | tuple[str, int] | Response:
                 "csrf_value": generate_csrf(),
                 "submission_value": form_tickets.issue(ticket_key, now()),
             },
-            context=lambda: {"form": ReportForm(formdata=None)},
+            context=lambda: {"form": ReportForm(formdata=None), **_exclusion_context()},
+            # The exclusion question reads differently while no exclusion key is pinned.
+            variant="" if pinned_exclusion_key().is_pinned() else "no-exclusion-key",
         )
     form = ReportForm()
     ticket = form_tickets.read(ticket_key, form.submission.data)
@@ -106,6 +119,11 @@ def report() -> str | tuple[str, int] | Response:
     draft = submissions.ReportDraft(
         **{name: form[name].data or "" for name in submissions.REPORT_FIELDS}
     )
+    exclusion = None
+    if draft.exclude:
+        exclusion = _exclusion_seals(db)
+        if exclusion is None:
+            return _report_again(form, ticket, notice="no-exclusion"), 503
     try:
         submitted = submissions.submit_report(
             db,
@@ -116,12 +134,39 @@ def report() -> str | tuple[str, int] | Response:
             today(),
             possible_flood,
             urgent_alert_at=now() if settings().mail_configured else None,
+            exclusion=exclusion,
         )
     except submissions.FormAlreadySent:
         db.rollback()
         return render_template("reporter/already_sent.html"), 409
     db.commit()
     return _receipt_page(submitted)
+
+
+def _exclusion_context() -> dict[str, object]:
+    """What the exclusion question says besides its static text: whether the unit can
+    take such a request now, and the route outside the unit (settings)."""
+    return {
+        "exclusion_open": pinned_exclusion_key().is_pinned(),
+        "exclusion_route_text": settings().exclusion_route_text,
+        "exclusion_route_url": settings().exclusion_route_url,
+    }
+
+
+def _exclusion_seals(db: Session) -> submissions.ExclusionSeals | None:
+    """The pinned exclusion key and recovery key a report with an exclusion is sealed
+    to, or None when either is not pinned (or its pin does not hold): such a report is
+    then refused, never sealed to the unit key."""
+    try:
+        exclusion_key_id, exclusion_public = pinned_exclusion_key().get(db)
+        recovery = restriction.pinned_recovery_key(
+            db, instance.read_pins(settings().instance_path).recovery
+        )
+    except (ServiceError, DecryptionError):
+        return None
+    return submissions.ExclusionSeals(
+        exclusion_key_id, exclusion_public, recovery.id, PublicKey(recovery.public_key)
+    )
 
 
 def _receipt_page(submitted: submissions.Submitted) -> str:
@@ -133,8 +178,10 @@ def _receipt_page(submitted: submissions.Submitted) -> str:
         context=lambda: {
             "receipt_words": [slot(f"word{i}") for i in range(len(receipt.words))],
             "at_risk": submitted.at_risk,
+            "excluded": submitted.excluded,
         },
-        variant="at-risk" if submitted.at_risk else "",
+        variant=("at-risk" if submitted.at_risk else "")
+        + ("-excluded" if submitted.excluded else ""),
     )
 
 
@@ -151,6 +198,7 @@ def _report_again(
         form=form,
         notice=notice,
         lifetime_hours=settings().form_lifetime_hours,
+        **_exclusion_context(),
     )
 
 

@@ -7,6 +7,8 @@ their own check. A new route is therefore protected without anyone remembering.
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import g, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.wrappers import Response as BaseResponse
@@ -196,12 +198,13 @@ def role_check_failed() -> tuple[str, int]:
 
 
 def current_keyring() -> UnitKeyring:
-    """The unit keys this officer holds, unlocked for this request; raise NoKeyAccess."""
+    """The unit keys this officer holds, and the exclusion group's keys if they hold
+    them (a report with an exclusion opens with those), unlocked for this request;
+    raise NoKeyAccess."""
     if "keyring" not in g:
         signed_in = g.signed_in
-        g.keyring = keyring.unlock_unit_keys(
-            get_session(), signed_in.officer.id, signed_in.private_key
-        )
+        ring = keyring.unlock_unit_keys(get_session(), signed_in.officer.id, signed_in.private_key)
+        g.keyring = dataclasses.replace(ring, group_keys=current_group_keys())
     value: UnitKeyring = g.keyring
     return value
 
