@@ -135,6 +135,9 @@ class Case(Base):
     # "unit", "restricted" (sealed to named officers and the recovery key, never to the
     # unit key) or "pending" (docs/security.md, "Restricted cases"); in the state MAC.
     access: Mapped[str] = mapped_column(String(16), default="unit", server_default="unit")
+    # The reporter asked that someone in the unit not see it (it arrived 'pending'); in
+    # the state MAC when true, so the follow-up page can say what became of the request.
+    reporter_excluded: Mapped[bool] = mapped_column(default=False, server_default=false())
     # HMAC under the case's MAC key over status, dates, counts, priority, deadlines
     # and the flood mark (cases.state_mac): a database writer cannot close, re-date
     # or truncate a case unnoticed.

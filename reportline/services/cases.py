@@ -153,6 +153,8 @@ def state_mac(mac_key: bytes, case: Case) -> bytes:
         later["notes"] = case.note_count
     if case.access != UNIT_ACCESS:
         later["access"] = case.access
+    if case.reporter_excluded:
+        later["excluded"] = 1
     header = context(
         "case-state",
         case=case.id,

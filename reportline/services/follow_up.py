@@ -64,6 +64,10 @@ class FollowUpView:
     feedback_by: date
     dialogue: list[dialogue.DialogueEntry]
     intact: bool = True
+    # What became of the reporter's request that someone not see the report (None if
+    # they made none): "pending" until a supervisor sets who may read it, "set" once
+    # they have restricted it, "unit" if they gave it to the whole unit.
+    exclusion: str | None = None
 
 
 def _purge_after(expires: datetime) -> datetime:
@@ -159,7 +163,15 @@ def view(session: Session, reporter: SignedInReporter) -> FollowUpView:
         feedback_by=deadlines.feedback_by(case.acknowledged_on, case.received_on),
         dialogue=entries,
         intact=not check.faults and history_intact and dialogue.dialogue_intact(entries),
+        exclusion=_exclusion(case) if check.mac_key is not None and not check.faults else None,
     )
+
+
+def _exclusion(case: Case) -> str | None:
+    """What the reporter is told of their exclusion (read only from a state MAC that held)."""
+    if not case.reporter_excluded:
+        return None
+    return {cases.PENDING: "pending", cases.RESTRICTED: "set"}.get(case.access, "unit")
 
 
 def reply(session: Session, reporter: SignedInReporter, text: str, today: date) -> None:

@@ -391,6 +391,7 @@ def _sealed_case(
         triage_version=0,
         note_count=0,
         access=cases.UNIT_ACCESS if exclusion is None else cases.PENDING,
+        reporter_excluded=exclusion is not None,
     )
     cases.seal_state(case, secret.mac_key())
     if exclusion is None:

@@ -36,6 +36,7 @@ from tests.helpers import (
     unlock_officer_key,
 )
 from tests.web.test_canary import _database_bytes, _variants
+from tests.web.test_restricted import _confirm, _review
 
 EXCLUDE = "CANARYEXCLUDEQ7X Sergeant Example of the unit"
 SECRET = "The sergeant took the seized cash"
@@ -212,3 +213,39 @@ def test_the_answer_never_rests_in_clear(
     for variant in _variants("CANARYEXCLUDEQ7X"):
         assert variant not in at_rest
         assert variant not in logs
+
+
+def test_the_follow_up_page_says_what_became_of_the_request_without_naming_anyone(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, reporter: FlaskClient
+) -> None:
+    reader = add_reader(db, clock, unit, "reader@unit.example")
+    receipt = submit_report(reporter, what_happened=SECRET, exclude=EXCLUDE)
+    follow_up_sign_in(reporter, receipt)
+    page = reporter.get("/follow-up/case").get_data(as_text=True)
+    assert "A supervisor will set who may read it." in page
+    assert "respected" not in page
+
+    boss = _client(app, unit, clock)
+    reference = first_reference(boss)
+    access = boss.get(f"/triage/admin/cases/{reference}/access").get_data(as_text=True)
+    assert 'id="exclusion-asked"' in access
+    assert _confirm(boss, _review(boss, reference, [unit.officer_id])).status_code == 303
+    case = _only_case(db)
+    assert case.access == "restricted" and case.reporter_excluded
+    page = reporter.get("/follow-up/case").get_data(as_text=True)
+    assert "Your request was respected: a supervisor has set who may read it." in page
+    assert "supervisor@unit.example" not in page and "reader@" not in page
+
+    # The excluded officer: nothing in the queue, no count, no case page.
+    outsider = _client(app, reader, clock)
+    assert reference not in outsider.get("/triage/?status=all").get_data(as_text=True)
+    assert outsider.get(f"/triage/cases/{reference}").status_code == 404
+
+    # Given to the whole unit, the confirmation says what the reporter asked, and the
+    # reporter is told plainly: never "respected".
+    reviewed = _review(boss, reference, [], lift=True)
+    assert 'id="exclusion-lift"' in reviewed.get_data(as_text=True)
+    assert _confirm(boss, reviewed).status_code == 303
+    page = reporter.get("/follow-up/case").get_data(as_text=True)
+    assert "A supervisor decided that everyone in the unit who reads reports may read it." in page
+    assert "respected" not in page

@@ -386,13 +386,14 @@ def test_a_pending_case_opens_with_a_held_group_key_and_a_supervisor_sets_its_ac
     for row in list(case.seals):
         db.delete(row)
     db.flush()
-    db.add(cases.seal_to(case_id, cases.EXCLUSION_GROUP, 1, secret, group.public_key()))
+    # A generation id nobody holds (the unit's supervisor holds the real exclusion key).
+    db.add(cases.seal_to(case_id, cases.EXCLUSION_GROUP, 9999, secret, group.public_key()))
     case.access = cases.PENDING
     cases.seal_state(case, secret.mac_key())
     db.commit()
     assert restriction.hidden_from(db, case_id, boss)
     assert _client(app, unit, clock).get(f"/triage/cases/{team['reference']}").status_code == 404
-    member = keyring.UnitKeyring(boss.keys, boss.officer_id, boss.officer_key, {1: group})
+    member = keyring.UnitKeyring(boss.keys, boss.officer_id, boss.officer_key, {9999: group})
     assert not restriction.hidden_from(db, case_id, member)
     case = db.get(Case, case_id, populate_existing=True)
     assert case is not None

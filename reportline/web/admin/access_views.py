@@ -59,6 +59,7 @@ def _page(
         reference=reference,
         access=case.access,
         access_name=ACCESS_NAMES[case.access],
+        reporter_excluded=case.reporter_excluded,
         readers=[emails.get(i, str(i)) for i in reader_ids],
         waiting=[emails.get(i, str(i)) for i in waiting_ids],
         form=form,
