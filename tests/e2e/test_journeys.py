@@ -16,7 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page
+from sqlalchemy import select
 
+from reportline.models import Case, CaseSeal
 from reportline.services.cases import reference
 from tests.conftest import BACKENDS, empty_postgres
 from tests.e2e.browser import Browsing
@@ -33,7 +35,7 @@ from tests.e2e.keyboard import (
     type_into,
 )
 from tests.e2e.site import LiveSite, running_site
-from tests.helpers import Enrolled
+from tests.helpers import Enrolled, add_reader
 
 pytestmark = pytest.mark.e2e
 
@@ -379,3 +381,56 @@ def test_no_request_leaves_the_site_and_every_response_has_a_csp(
     assert any(url.endswith("/static/css/reportline.css") for url in seen)
     assert any(url.endswith("/static/js/enhance.js") for url in seen)
     assert browsing.guard.problems == []
+
+
+def test_a_report_with_an_exclusion_stays_away_from_the_excluded_officer_by_keyboard(
+    browsing: Browsing, site: LiveSite
+) -> None:
+    """A reporter asks that someone not see their report; it arrives pending, sealed to
+    the exclusion group; a supervisor restricts it, leaving officer X out; X sees nothing
+    of it; the reporter's follow-up page says the request was respected."""
+    with site.database() as db:
+        db.info.setdefault("settings", site.settings)
+        excluded = add_reader(db, site.clock, site.supervisor, "x.excluded@unit.example")
+    reporter = browsing.new_page(javascript=False)
+    reporter.goto("/")
+    activate(reporter, "a.button--start")
+    choose_radio(reporter, "category", "corruption")
+    type_into(reporter, "#what_happened", "Tipped off a dealer before a warrant.")
+    choose_radio(reporter, "how_known", "saw_or_heard")
+    choose_radio(reporter, "at_risk", "no")
+    type_into(reporter, "#exclude", "DS Example, who sits in the unit")
+    activate(reporter, MAIN_SUBMIT)
+    assert reporter.locator("#exclusion-received").is_visible()
+    receipt = " ".join(reporter.locator("#receipt li").all_inner_texts())
+    case_id = site.case_id(receipt)
+    case_reference = reference(case_id)
+    with site.database() as db:
+        case = db.get(Case, case_id)
+        assert case is not None and case.access == "pending"
+        holders = set(db.execute(select(CaseSeal.holder).where(CaseSeal.case_id == case_id)))
+        assert {h for (h,) in holders} == {"exclusion_group", "recovery"}
+
+    officer = browsing.new_page(javascript=False)
+    sign_in(officer, site, site.supervisor)
+    assert officer.locator("#awaiting-access").is_visible()
+    open_case(officer, case_reference)
+    assert "DS Example, who sits in the unit" in officer.locator("#report").inner_text()
+    activate(officer, f"main a[href$='/cases/{case_reference}/access']")
+    tick(officer, f"input[name=officers][value='{site.supervisor.officer_id}']")
+    activate(officer, "main form button[type=submit]", key="Space")
+    assert officer.locator("h1").inner_text() == "Confirm who may read this case"
+    activate(officer, "main form button.button--warning", key="Space")
+
+    outsider = browsing.new_page(javascript=False)
+    sign_in(outsider, site, excluded)
+    assert case_reference not in outsider.locator("main").inner_text()
+    assert not outsider.locator("#awaiting-access").count()
+    outsider.goto("/triage/?status=all")
+    assert case_reference not in outsider.locator("main").inner_text()
+    response = outsider.goto(f"/triage/cases/{case_reference}")
+    assert response is not None and response.status == 404
+
+    follow_up(reporter, receipt)
+    text = reporter.locator("#exclusion").inner_text()
+    assert "Your request was respected" in text and "x.excluded" not in text
