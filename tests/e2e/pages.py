@@ -87,6 +87,20 @@ RECIPES: list[Recipe] = [
     ),
     _recipe("receipt", REPORTER, {"reporter.report"}, "reporter/receipt.html", steps.send_report),
     _recipe(
+        "receipt-exclusion",
+        REPORTER,
+        {"reporter.report"},
+        "reporter/receipt.html",
+        steps.send_report_with_exclusion,
+    ),
+    _recipe(
+        "follow-up-exclusion",
+        REPORTER,
+        {"reporter.report", "reporter.follow_up_sign_in", "reporter.follow_up_case"},
+        "reporter/follow_up_case.html",
+        steps.follow_up_exclusion,
+    ),
+    _recipe(
         "follow-up-sign-in",
         REPORTER,
         {"reporter.follow_up_sign_in"},

@@ -152,6 +152,20 @@ def send_report(page: Page, _site: LiveSite, _sample: Sample) -> None:
     submit(page)
 
 
+def send_report_with_exclusion(page: Page, _site: LiveSite, _sample: Sample) -> None:
+    """A reporter asks that someone in the unit not see their report."""
+    page.goto("/report")
+    fill_report(page, exclude="DS Example, who sits in the unit")
+    submit(page)
+
+
+def follow_up_exclusion(page: Page, site: LiveSite, sample: Sample) -> None:
+    """The follow-up page of a report whose exclusion waits for a supervisor."""
+    send_report_with_exclusion(page, site, sample)
+    receipt = " ".join(page.locator("#receipt li").all_inner_texts())
+    follow_up_with(page, receipt)
+
+
 def report_form_sent_empty(page: Page, _site: LiveSite, _sample: Sample) -> None:
     page.goto("/report")
     submit(page)
