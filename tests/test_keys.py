@@ -855,3 +855,28 @@ def test_a_new_recovery_key_reseals_restricted_cases_and_recover_opens_them(
     assert case is not None
     theirs = keyring.unlock_unit_keys(db, chief.officer_id, unlock_officer_key(db, chief))
     assert cases.open_report(cases.open_case_secret(case, theirs), case)["what_happened"]
+
+
+def test_a_rotation_leaves_a_report_with_an_exclusion_alone(
+    app: Flask,
+    keyed: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    reporter: FlaskClient,
+    instance_path: Path,
+) -> None:
+    """A report whose reporter kept someone out stays sealed to the exclusion group and
+    the recovery key: a rotation neither seals it to the new unit key nor re-seals it."""
+    exclusion = db.scalars(select(ExclusionKey)).one()
+    instance.pin_exclusion_key(instance_path, exclusion.fingerprint)  # `keyed` rewrote the config
+    submit_report(reporter, what_happened="report kept from someone", exclude="DS Example")
+    case_id = db.scalars(select(Case.id).where(Case.access == "pending")).one()
+    before = _seal_rows(db, case_id)
+    assert {holder for holder, _id in before} == {"exclusion_group", "recovery"}
+    result = _rotate("--recovery-key-file", str(keyed["key_file"]))
+    assert result.exit_code == 0, result.output
+    assert _seal_rows(db, case_id) == before
+    case = db.get(Case, case_id, populate_existing=True)
+    assert case is not None and case.access == "pending"
+    recovery = keyring.unlock_with_recovery_key(db, app.extensions["test.recovery_key"])
+    assert cases.open_report(cases.open_case_secret(case, recovery), case)["exclude"]
