@@ -569,7 +569,12 @@ def _populate_demo(
     required=True,
     help="An officer (with a password) to give the unit key to.",
 )
-def recover(recovery_key_file: Path, email: str) -> None:
+@click.option(
+    "--fingerprint",
+    help="A supervisor's key fingerprint, read from their account page: they are also "
+    "given the exclusion key.",
+)
+def recover(recovery_key_file: Path, email: str, fingerprint: str | None) -> None:
     """Give an officer the unit key using the offline recovery key.
 
     For when no officer who holds the key can sign in (forgotten passwords,
@@ -583,7 +588,7 @@ def recover(recovery_key_file: Path, email: str) -> None:
                 session, recovery_private, email, utcnow(), instance.integrity_key(settings)
             )
             excluded = exclusion_keys.grant_with_recovery_key(
-                session, recovery_private, officer, utcnow()
+                session, recovery_private, officer, utcnow(), fingerprint
             )
             # Restricted cases no supervisor can read any more are opened through their
             # recovery seal and sealed to this officer (a supervisor) as well.

@@ -257,15 +257,28 @@ def _replace_recovery_key(
 
 
 @keys.command("init-exclusion")
-def init_exclusion() -> None:
+@click.option(
+    "--fingerprint",
+    "fingerprints",
+    multiple=True,
+    metavar="EMAIL=FINGERPRINT",
+    help="Each holder's key fingerprint, read from their account page (run without it "
+    "to list them).",
+)
+def init_exclusion(fingerprints: tuple[str, ...]) -> None:
     """Make the exclusion group's key on an instance set up before it: sealed to every
-    supervisor who holds the unit key and to the pinned recovery key, then pinned."""
+    supervisor who holds the unit key, whose fingerprint is given, and to the pinned
+    recovery key, then pinned."""
+    typed = {}
+    for item in fingerprints:
+        email, _, fingerprint = item.partition("=")
+        typed[email.strip().lower()] = fingerprint
     make_settings, path = _cli()
     settings = make_settings(path)
     with instance.database_session(settings) as session, _rotation_lock(session):
         pins = instance.read_pins(path)
         try:
-            made = exclusion_keys.initialise(session, utcnow(), pins.recovery)
+            made = exclusion_keys.initialise(session, utcnow(), pins.recovery, typed)
         except ServiceError as exc:
             raise _refused(exc) from exc
         # The pin is written before the commit and put back if it fails: the other way

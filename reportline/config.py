@@ -83,7 +83,8 @@ class Settings:
     exclusion_key_fingerprint: str | None = None
     # The route outside the unit the report form offers a reporter who must keep out
     # someone who reads such reports first (e.g. the IOPC's reporting line): its words
-    # and its address (http or https).
+    # and its address (https only: a plain-http link would show the proxy a reporter
+    # leaving for the outside route right after the form).
     exclusion_route_text: str = ""
     exclusion_route_url: str | None = None
     # E-mail alerts (services.alerts): off while smtp_host is unset. The password is a
@@ -263,10 +264,10 @@ def _exclusion_route(values: dict[str, Any]) -> None:
     if not url:
         values["exclusion_route_url"] = None
         return
-    if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s]*)?", url):
+    if not re.fullmatch(r"https://[^\s/?#@]+(/[^\s]*)?", url, re.IGNORECASE):
         raise ConfigError(
-            "exclusion_route_url must be an http:// or https:// address, e.g. "
-            "https://www.policeconduct.gov.uk/ (the route outside the unit)."
+            "exclusion_route_url must be an https:// address (plain http would let the "
+            "proxy see a reporter leave for it), e.g. https://www.policeconduct.gov.uk/."
         )
     values["exclusion_route_url"] = url
 

@@ -312,10 +312,13 @@ def test_the_recovery_key_gives_a_new_supervisor_the_unit_key(
         ["officer", "add", "new.chief@unit.example", "--role", "supervisor", "--password-stdin"],
         input="harbour violin pepper cactus\n",
     )
-    result = CliRunner().invoke(
-        main,
-        ["recover", "--recovery-key-file", str(key_file), "--grant-to", "new.chief@unit.example"],
-    )
+    recover = ["recover", "--recovery-key-file", str(key_file), "--grant-to"]
+    # A supervisor is given the exclusion key too: only with their fingerprint read back.
+    refused = CliRunner().invoke(main, [*recover, "new.chief@unit.example"])
+    assert refused.exit_code == 1
+    fingerprint = refused.output.split("(")[1].split(")")[0]
+    given = ["--fingerprint", fingerprint]
+    result = CliRunner().invoke(main, [*recover, "new.chief@unit.example", *given])
     assert result.exit_code == 0, result.output
     assert "now holds the unit key" in result.output
     damaged = tmp_path / "damaged.txt"

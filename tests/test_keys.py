@@ -601,7 +601,18 @@ def test_init_exclusion_seals_the_key_to_each_supervisor_and_the_recovery_key_on
     before = CliRunner().invoke(main, ["keys", "status"]).output
     assert "No exclusion key: run `reportline keys init-exclusion`" in before
 
-    result = CliRunner().invoke(main, ["keys", "init-exclusion"])
+    # Each holder's fingerprint, read back, must be given: without, it lists them.
+    typed = [
+        f"--fingerprint={who.email}={unlock_officer_key(db, who).public_key().fingerprint}"
+        for who in (unit, promoted)
+    ]
+    wrong = typed[1][:-1] + ("1" if typed[1].endswith("0") else "0")
+    for given in ([], typed[:1], [typed[0], wrong]):
+        refused = CliRunner().invoke(main, ["keys", "init-exclusion", *given])
+        assert refused.exit_code == 1 and typed[1].split("=", 1)[1] in refused.output
+        assert "forged@" not in refused.output
+        assert db.scalars(select(ExclusionKey.id)).all() == []
+    result = CliRunner().invoke(main, ["keys", "init-exclusion", *typed])
     assert result.exit_code == 0, result.output
     db.expire_all()
     made = db.scalars(select(ExclusionKey)).one()
@@ -656,11 +667,16 @@ def test_recover_gives_a_new_supervisor_the_exclusion_key_too(
 ) -> None:
     newcomer = add_officer(db, clock, "newcomer@unit.example", role="supervisor")
     plain = add_officer(db, clock, "plain@unit.example")
+    recover = ["recover", "--recovery-key-file", str(keyed["key_file"]), "--grant-to"]
+    fingerprint = unlock_officer_key(db, newcomer).public_key().fingerprint
+    for given in ([], ["--fingerprint", "0123456789abcdef"]):
+        refused = CliRunner().invoke(main, [*recover, newcomer.email, *given])
+        assert refused.exit_code == 1 and fingerprint in refused.output
+        db.expire_all()
+        assert keyring.held_generations(db, db.get(Officer, newcomer.officer_id)) == set()
     for who in (newcomer, plain):
-        result = CliRunner().invoke(
-            main,
-            ["recover", "--recovery-key-file", str(keyed["key_file"]), "--grant-to", who.email],
-        )
+        given = ["--fingerprint", fingerprint] if who is newcomer else []
+        result = CliRunner().invoke(main, [*recover, who.email, *given])
         assert result.exit_code == 0, result.output
         assert ("also hold the exclusion key" in result.output) == (who is newcomer)
     db.expire_all()
@@ -678,7 +694,8 @@ def test_a_supervisor_made_an_officer_on_the_command_line_loses_the_exclusion_ke
     row = db.get(Officer, other.officer_id)
     assert row is not None
     held = keyring.unlock_group_keys(db, unit.officer_id, unlock_officer_key(db, unit))
-    assert exclusion_keys.grant(db, held, row, None, clock()) == 1
+    typed = unlock_officer_key(db, other).public_key().fingerprint
+    assert exclusion_keys.grant(db, held, row, None, clock(), typed) == 1
     db.commit()
     result = CliRunner().invoke(main, ["officer", "role", other.email, "--role", "officer"])
     assert result.exit_code == 0, result.output

@@ -29,6 +29,7 @@ from tests.helpers import (
     officer_writes,
     reporter_replies,
     submit_report,
+    unlock_officer_key,
 )
 
 # The first revision whose schema holds every table a case's life fills in.
@@ -212,7 +213,8 @@ def test_an_instance_from_before_the_exclusion_key_gets_one_on_its_populated_dat
     engine.dispose()
     upgrade(database_url)
 
-    made = exclusion_keys.initialise(db, clock(), instance.read_pins(instance_path).recovery)
+    typed = {unit.email: unlock_officer_key(db, unit).public_key().fingerprint}
+    made = exclusion_keys.initialise(db, clock(), instance.read_pins(instance_path).recovery, typed)
     db.commit()
     assert made.holders == (unit.email,)
     key_id, public = keyring.pinned_exclusion_key(db, made.fingerprint)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
-from reportline.crypto.keys import PrivateKey, generate_private_key
+from reportline.crypto.keys import PrivateKey, PublicKey, generate_private_key
 from reportline.models import ExclusionKey, Officer, RecoveryKey
 from reportline.services import audit, integrity, keyring, roles, rotation
 from reportline.services.errors import ServiceError, SetupError
@@ -38,21 +38,45 @@ def is_member(session: Session, officer: Officer) -> bool:
     )
 
 
+def _plain(fingerprint: str) -> str:
+    return "".join(c for c in fingerprint.lower() if c in "0123456789abcdef")
+
+
+def fingerprint_of(officer: Officer) -> str:
+    """The fingerprint of the public key the officer's grants are sealed to ("" for none)."""
+    return PublicKey(officer.public_key).fingerprint if officer.public_key else ""
+
+
+def check_fingerprint(officer: Officer, typed: str | None) -> None:
+    """Refuse (ServiceError) unless `typed` is the fingerprint of the officer's public key,
+    read back by the officer from their own account page: the key's MAC alone does not
+    stop someone who can write the database and read the config (docs/security.md,
+    "Exclusions")."""
+    if not typed or _plain(typed) != _plain(fingerprint_of(officer)):
+        raise ServiceError(
+            f"the fingerprint given for {officer.email} is not their key's "
+            f"({fingerprint_of(officer)}): ask them to read theirs from their account page"
+        )
+
+
 def grant(
     session: Session,
     group_keys: Mapping[int, PrivateKey],
     officer: Officer,
     granted_by: Officer | None,
     now: datetime,
+    fingerprint: str | None,
 ) -> int:
     """Seal each exclusion key generation in `group_keys` (the granter's, unlocked) to a
-    member's public key; return how many were sealed (a grant that holds is kept).
-    Audited. Raises ServiceError for someone who is not a member, DecryptionError if
-    their public key was swapped in the database."""
+    member's public key, whose `fingerprint` the granter typed; return how many were
+    sealed (a grant that holds is kept). Audited. Raises ServiceError for someone who is
+    not a member or a fingerprint that is not their key's, DecryptionError if their
+    public key was swapped in the database."""
     if not is_member(session, officer):
         raise ServiceError(
             "only a supervisor who can read reports can read reports with an exclusion"
         )
+    check_fingerprint(officer, fingerprint)
     integrity.check_officer_key(keyring.session_integrity_key(session), officer)
     sealed = keyring.seal_missing_grants(
         session, group_keys, officer, now, granted_by, kind=keyring.EXCLUSION
@@ -68,27 +92,21 @@ def grant(
     return sealed
 
 
-def grant_if_member(
-    session: Session,
-    group_keys: Mapping[int, PrivateKey],
-    officer: Officer,
-    granted_by: Officer | None,
-    now: datetime,
-) -> int:
-    """`grant`, when the officer is a member and the granter holds the key; else 0."""
-    if not group_keys or not is_member(session, officer):
-        return 0
-    return grant(session, group_keys, officer, granted_by, now)
-
-
 def grant_with_recovery_key(
-    session: Session, recovery_private: PrivateKey, officer: Officer, now: datetime
+    session: Session,
+    recovery_private: PrivateKey,
+    officer: Officer,
+    now: datetime,
+    fingerprint: str | None,
 ) -> int:
     """`reportline recover`: give a member the exclusion key opened with the recovery key
-    (after the unit key); 0 for anyone else. Raises NoKeyAccess for a recovery key of
-    another instance."""
+    (after the unit key), given their key's `fingerprint`; 0 for anyone else or when
+    there is no exclusion key. Raises ServiceError for a wrong or missing fingerprint,
+    NoKeyAccess for a recovery key of another instance."""
     opened = keyring.unlock_group_keys_with_recovery_key(session, recovery_private)
-    return grant_if_member(session, opened, officer, None, now)
+    if not opened or not is_member(session, officer):
+        return 0
+    return grant(session, opened, officer, None, now, fingerprint)
 
 
 def create_key(session: Session, now: datetime) -> tuple[ExclusionKey, PrivateKey]:
@@ -112,13 +130,21 @@ class NewExclusionKey:
     holders: tuple[str, ...]
 
 
-def initialise(session: Session, now: datetime, recovery_pin: str | None) -> NewExclusionKey:
+def initialise(
+    session: Session,
+    now: datetime,
+    recovery_pin: str | None,
+    fingerprints: Mapping[str, str],
+) -> NewExclusionKey:
     """Make the exclusion key of an existing instance (`reportline keys init-exclusion`):
     sealed to every member and to the recovery key the config pins, the private half
-    then forgotten. Needs no secret. The caller pins the fingerprint before it commits.
+    then forgotten. `fingerprints` maps each member's e-mail to their key's fingerprint
+    as they read it back; every member must be in it. Needs no secret. The caller pins
+    the fingerprint before it commits.
 
-    Raises SetupError if an exclusion key exists already or no supervisor is a member
-    (none would read such reports), RotationRefused if the config pins no recovery key
+    Raises SetupError if an exclusion key exists already, no supervisor is a member
+    (none would read such reports), or a member's fingerprint is missing or wrong (the
+    message lists each member's); RotationRefused if the config pins no recovery key
     or the database lacks it.
     """
     if session.scalars(select(ExclusionKey.id).limit(1)).first() is not None:
@@ -142,6 +168,14 @@ def initialise(session: Session, now: datetime, recovery_pin: str | None) -> New
         raise SetupError(
             "no supervisor can read reports: give a supervisor the unit key first, so that "
             "someone reads reports with an exclusion"
+        )
+    unconfirmed = [
+        o for o in members if _plain(fingerprints.get(o.email, "")) != _plain(fingerprint_of(o))
+    ]
+    if unconfirmed:
+        raise SetupError(
+            "confirm each holder's key fingerprint, read from their account page: "
+            + " ".join(f"--fingerprint {o.email}={fingerprint_of(o)}" for o in members)
         )
     row, private_key = create_key(session, now)
     for officer in members:

@@ -146,9 +146,10 @@ def change_role_by_email(session: Session, email: str, role: str, now: datetime)
     officer = session.scalars(select(Officer).where(Officer.email == email.strip().lower())).first()
     if officer is None:
         raise ServiceError(f"no officer with e-mail {email}")
-    set_role(session, officer, role)
     if role != SUPERVISOR:
         keyring.revoke_group_keys(session, officer)
+    keyring.advance_epoch(session, officer)  # an earlier (role, role_mac) no longer holds
+    set_role(session, officer, role)
     audit.record(session, "cli", "officer.role_changed", now, officer=officer.id, role=role)
     return officer
 

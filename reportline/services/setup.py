@@ -61,8 +61,13 @@ def initialise(
         integrity_key,
     )
     exclusion_key, exclusion_private = exclusion_keys.create_key(session, now)
-    exclusion_keys.grant(
-        session, {exclusion_key.id: exclusion_private}, supervisor.officer, None, now
+    exclusion_keys.grant(  # the key pair made just now: nothing to read back
+        session,
+        {exclusion_key.id: exclusion_private},
+        supervisor.officer,
+        None,
+        now,
+        exclusion_keys.fingerprint_of(supervisor.officer),
     )
     recovery = session.scalars(
         select(RecoveryKey).where(RecoveryKey.public_key == recovery_private.public_key().raw)

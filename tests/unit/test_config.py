@@ -51,6 +51,7 @@ def test_the_environment_overrides_the_instance_file(tmp_path: Path) -> None:
         ("REPORTLINE_EXCLUSION_KEY_FINGERPRINT", "abc", "exclusion_key_fingerprint must be"),
         ("REPORTLINE_EXCLUSION_ROUTE_URL", "javascript:alert(1)", "exclusion_route_url must be"),
         ("REPORTLINE_EXCLUSION_ROUTE_URL", "ftp://iopc.example/", "exclusion_route_url must be"),
+        ("REPORTLINE_EXCLUSION_ROUTE_URL", "http://iopc.example/", "must be an https://"),
         ("REPORTLINE_EXCLUSION_ROUTE_URL", "https://a@evil.example/", "exclusion_route_url"),
         ("REPORTLINE_EXCLUSION_ROUTE_TEXT", "x" * 501, "exclusion_route_text must be at most"),
     ],

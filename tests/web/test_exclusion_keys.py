@@ -20,9 +20,11 @@ from reportline.services import (
     enrolment,
     exclusion_keys,
     instance,
+    integrity,
     key_inventory,
     keyring,
     passwords,
+    roles,
 )
 from reportline.services.errors import ServiceError, SetupError
 from tests.helpers import (
@@ -51,6 +53,20 @@ def _grants(db: Session, officer_id: int) -> list[ExclusionKeyGrant]:
     return list(
         db.scalars(select(ExclusionKeyGrant).where(ExclusionKeyGrant.officer_id == officer_id))
     )
+
+
+def _fingerprint(db: Session, who: Enrolled) -> str:
+    """The fingerprint the officer reads from their account page."""
+    db.expire_all()
+    return unlock_officer_key(db, who).public_key().fingerprint
+
+
+def _give_exclusion_key(supervisor: FlaskClient, db: Session, who: Enrolled) -> str:
+    """Type the fingerprint the officer read back, as the granting supervisor does."""
+    page = f"/triage/admin/officers/{who.officer_id}"
+    typed = {"fingerprint": _fingerprint(db, who)}
+    answer = post_form(supervisor, page, f"{page}/grant-exclusion", typed)
+    return supervisor.get(answer.headers["Location"]).get_data(as_text=True)
 
 
 def _promote_in_the_database(db: Session, who: Enrolled) -> None:
@@ -104,12 +120,19 @@ def test_a_role_promoted_in_the_database_alone_gets_no_exclusion_key(
     row = db.get(Officer, accomplice.officer_id)
     assert row is not None
     with pytest.raises(ServiceError):
-        exclusion_keys.grant(db, _group_keys(db, unit), row, None, clock())
+        exclusion_keys.grant(
+            db, _group_keys(db, unit), row, None, clock(), _fingerprint(db, accomplice)
+        )
     db.rollback()
 
     # Nor does `keys init-exclusion` seal to them.
     _forget_exclusion_key(db, instance_path)
-    made = exclusion_keys.initialise(db, clock(), instance.read_pins(instance_path).recovery)
+    made = exclusion_keys.initialise(
+        db,
+        clock(),
+        instance.read_pins(instance_path).recovery,
+        {unit.email: _fingerprint(db, unit)},
+    )
     db.commit()
     assert made.holders == (unit.email,)
     assert _grants(db, accomplice.officer_id) == []
@@ -218,7 +241,12 @@ def test_a_role_change_revoke_deactivation_and_reset_give_and_take_the_exclusion
         answer = post_form(supervisor, f"{page}/role", f"{page}/role", {"role": name})
         return supervisor.get(answer.headers["Location"]).get_data(as_text=True)
 
-    assert "can read reports with an exclusion" in role("supervisor")
+    # A promotion grants nothing silently: it leads to the fingerprint's read-back.
+    assert "give them access to reports with an exclusion below" in role("supervisor")
+    assert _grants(db, colleague.officer_id) == []
+    assert "can now read reports with an exclusion" in _give_exclusion_key(
+        supervisor, db, colleague
+    )
     assert _group_keys(db, colleague)[key_id].public_key() == public
     role("officer")
     assert _grants(db, colleague.officer_id) == []
@@ -228,6 +256,7 @@ def test_a_role_change_revoke_deactivation_and_reset_give_and_take_the_exclusion
     post_form(supervisor, page, f"{page}/revoke", {})
     assert _grants(db, colleague.officer_id) == []
     post_form(supervisor, page, f"{page}/grant", {})  # a supervisor still: both come back
+    _give_exclusion_key(supervisor, db, colleague)
     assert list(_group_keys(db, colleague)) == [key_id]
 
     # A password reset forgets the key pair; a new grant gives both keys again.
@@ -244,6 +273,8 @@ def test_a_role_change_revoke_deactivation_and_reset_give_and_take_the_exclusion
     shown = supervisor.get(page).get_data(as_text=True)
     assert "Can read reports with an exclusion" not in shown  # no unit key yet: no member
     post_form(supervisor, page, f"{page}/grant", {})
+    typed = {"fingerprint": new_key.public_key().fingerprint}
+    post_form(supervisor, page, f"{page}/grant-exclusion", typed)
     db.expire_all()
     assert (
         keyring.unlock_group_keys(db, colleague.officer_id, new_key)[key_id].public_key() == public
@@ -261,7 +292,13 @@ def test_a_supervisor_without_the_exclusion_key_is_offered_it_and_given_it(
     page = f"/triage/admin/officers/{other.officer_id}"
     shown = supervisor.get(page).get_data(as_text=True)
     assert "Give access to reports with an exclusion" in shown
-    post_form(supervisor, page, f"{page}/grant", {})
+    for typed in ("", "0123 4567 89ab cdef"):
+        answer = post_form(supervisor, page, f"{page}/grant-exclusion", {"fingerprint": typed})
+        assert "Nothing was changed" in supervisor.get(answer.headers["Location"]).get_data(
+            as_text=True
+        )
+    assert _grants(db, other.officer_id) == []
+    _give_exclusion_key(supervisor, db, other)
     assert len(_group_keys(db, other)) == 1
     shown = supervisor.get(page).get_data(as_text=True)
     assert "Give access to reports with an exclusion" not in shown
@@ -310,9 +347,81 @@ def test_a_running_server_finds_the_pin_that_init_exclusion_writes_later(
     with app.app_context():
         with pytest.raises(SetupError, match="no exclusion key is pinned"):
             context.pinned_exclusion_key().get(db)
-        made = exclusion_keys.initialise(db, clock(), instance.read_pins(instance_path).recovery)
+        made = exclusion_keys.initialise(
+            db,
+            clock(),
+            instance.read_pins(instance_path).recovery,
+            {unit.email: _fingerprint(db, unit)},
+        )
         db.commit()
         instance.pin_exclusion_key(instance_path, made.fingerprint)
         key_id, public = context.pinned_exclusion_key().get(db)
     assert public.fingerprint == made.fingerprint
     assert list(_group_keys(db, unit)) == [key_id]
+
+
+def test_a_config_reader_who_swaps_a_members_key_is_not_given_the_exclusion_key(
+    app: Flask,
+    supervisor: FlaskClient,
+    unit: Enrolled,
+    db: Session,
+    clock: MovableClock,
+    instance_path: Path,
+) -> None:
+    """Review H1: with the config a database writer forges key_mac and role_mac for a
+    swapped public key; the unit key grant still holds (its MAC covers the sealed bytes),
+    so they are a member. Only the fingerprint the officer reads back stops the grant."""
+    key = instance.integrity_key(db.info["settings"])
+    victim = add_reader(db, clock, unit, "victim@unit.example")
+    genuine = _fingerprint(db, victim)
+    row = db.get(Officer, victim.officer_id)
+    assert row is not None
+    pub = generate_private_key().public_key().raw
+    db.execute(
+        update(Officer)
+        .where(Officer.id == row.id)
+        .values(
+            public_key=pub,
+            key_mac=integrity.officer_key_mac(key, row.id, pub),
+            role="supervisor",
+            role_mac=integrity.officer_role_mac(key, row.id, "supervisor", row.access_epoch),
+        )
+    )
+    db.commit()
+    db.expire_all()
+    assert exclusion_keys.is_member(db, row)
+    page = f"/triage/admin/officers/{row.id}"
+    answer = post_form(supervisor, page, f"{page}/grant-exclusion", {"fingerprint": genuine})
+    shown = supervisor.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Nothing was changed" in shown and "not their key" in shown
+    assert _grants(db, row.id) == []
+    # Nor does `keys init-exclusion` seal to the swapped key given the genuine fingerprint.
+    _forget_exclusion_key(db, instance_path)
+    typed = {unit.email: _fingerprint(db, unit), row.email: genuine}
+    with pytest.raises(SetupError, match=f"{row.email}={exclusion_keys.fingerprint_of(row)}"):
+        exclusion_keys.initialise(db, clock(), instance.read_pins(instance_path).recovery, typed)
+    db.rollback()
+
+
+def test_a_demotion_on_the_command_line_cannot_be_undone_by_putting_rows_back(
+    app: Flask, supervisor: FlaskClient, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    """Review M1: `officer role` advances the access epoch, so the old role row and
+    exclusion key grant, put back by a database writer, no longer hold."""
+    other = add_reader(db, clock, unit, "other@unit.example", role="supervisor")
+    _give_exclusion_key(supervisor, db, other)
+    assert len(_group_keys(db, other)) == 1
+    row = db.get(Officer, other.officer_id)
+    assert row is not None
+    saved_role = {"role": row.role, "role_mac": row.role_mac}
+    (kept,) = _grants(db, row.id)
+    saved_grant = {c.name: getattr(kept, c.name) for c in ExclusionKeyGrant.__table__.columns}
+    roles.change_role_by_email(db, other.email, "officer", clock())
+    db.commit()
+    assert _group_keys(db, other) == {}
+    db.execute(update(Officer).where(Officer.id == row.id).values(**saved_role))
+    db.execute(insert(ExclusionKeyGrant).values(**saved_grant))
+    db.commit()
+    db.expire_all()
+    assert not roles.is_supervisor(db, row)
+    assert _group_keys(db, other) == {}

@@ -51,6 +51,15 @@ class RoleForm(Form):
     )
 
 
+class FingerprintForm(Form):
+    """The officer's key fingerprint as they read it back (English only, like RoleForm)."""
+
+    fingerprint = StringField(
+        "Their key fingerprint",
+        validators=[DataRequired(message="Type the fingerprint they read to you"), max_length(64)],
+    )
+
+
 class AuditFilterForm(Form):
     """Which entries of the audit log to show (read from the query string, so a view of
     the log can be bookmarked). The view fills in the choices. Officer pages are in

@@ -28,7 +28,7 @@ from reportline.services import (
 )
 from reportline.services.case_checks import CaseTampered
 from reportline.services.errors import ServiceError
-from reportline.web.admin.forms import InviteForm, RoleForm
+from reportline.web.admin.forms import FingerprintForm, InviteForm, RoleForm
 from reportline.web.context import now, settings
 from reportline.web.database import get_session
 from reportline.web.forms import ActionForm
@@ -108,6 +108,7 @@ def officer_detail(officer_id: int) -> str:
         can_give_exclusion_key=bool(access.current_group_keys()),
         shown_role=roles.shown_role(db, officer),
         form=ActionForm(),
+        fingerprint_form=FingerprintForm(),
         is_self=officer.id == g.signed_in.officer.id,
     )
 
@@ -231,11 +232,26 @@ def grant(officer_id: int) -> BaseResponse:
                 now(),
                 instance.integrity_key(settings()),
             )
-        if exclusion_keys.grant_if_member(db, access.current_group_keys(), officer, me, now()):
-            return f"{officer.email} can now read reports, including those with an exclusion."
         return _("%(email)s can now read reports.", email=officer.email)
 
     return _act(officer_id, grant_unit_key)
+
+
+@blueprint.post("/officers/<int:officer_id>/grant-exclusion")
+def grant_exclusion(officer_id: int) -> BaseResponse:
+    """Give a supervisor the exclusion key, sealed to their public key, once the granter
+    typed that key's fingerprint as the supervisor read it back (services.exclusion_keys)."""
+    form = FingerprintForm()
+
+    def grant_exclusion_key(officer: Officer, me: Officer) -> str:
+        if not form.validate():
+            raise ServiceError("type the key fingerprint they read to you")
+        exclusion_keys.grant(
+            get_session(), access.current_group_keys(), officer, me, now(), form.fingerprint.data
+        )
+        return f"{officer.email} can now read reports with an exclusion."
+
+    return _act(officer_id, grant_exclusion_key)
 
 
 @blueprint.get("/officers/<int:officer_id>/revoke")
@@ -301,9 +317,9 @@ def change_role(officer_id: int) -> str | tuple[str, int] | BaseResponse:
         db = get_session()
         roles.change_role(db, officer, form.role.data or "", me, now())
         made = "a supervisor" if form.role.data == "supervisor" else "an officer"
-        # A new supervisor who can read reports is given the exclusion key at once.
-        if exclusion_keys.grant_if_member(db, access.current_group_keys(), officer, me, now()):
-            made += " and can read reports with an exclusion"
+        if exclusion_keys.is_member(db, officer) and not keyring.holds_group_key(db, officer.id):
+            # Never granted silently: the exclusion key waits for their fingerprint.
+            made += "; give them access to reports with an exclusion below"
         return f"{officer.email} is now {made}."
 
     return _act(officer_id, set_role)
