@@ -12,7 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reportline.models import AuditEntry, Officer, OfficerSession, UnitKeyGrant
-from tests.helpers import Enrolled, MovableClock, add_officer, post_form, sign_in, submit_report
+from tests.helpers import (
+    Enrolled,
+    MovableClock,
+    add_officer,
+    post_form,
+    sign_in,
+    submit_report,
+    unlock_officer_key,
+)
 
 
 def test_the_officers_page_lists_everyone_with_their_state(
@@ -97,8 +105,10 @@ def test_nobody_can_deactivate_the_last_officer_who_can_read_reports(
 
     # Once another supervisor holds both, the original holder can go.
     newcomer_page = f"/triage/admin/officers/{newcomer.officer_id}"
-    granted = post_form(supervisor, newcomer_page, f"{newcomer_page}/grant", {})
-    assert "including those with an exclusion" in supervisor.get(
+    post_form(supervisor, newcomer_page, f"{newcomer_page}/grant", {})
+    typed = {"fingerprint": unlock_officer_key(db, newcomer).public_key().fingerprint}
+    granted = post_form(supervisor, newcomer_page, f"{newcomer_page}/grant-exclusion", typed)
+    assert "can now read reports with an exclusion" in supervisor.get(
         granted.headers["Location"]
     ).get_data(as_text=True)
     post_form(client, page, f"{page}/deactivate", {})
