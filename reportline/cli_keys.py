@@ -240,7 +240,9 @@ def _replace_recovery_key(
             raise rotation.RotationRunning(
                 "a unit key rotation is unfinished: finish it (`reportline keys rotate`) first"
             )
-        new_private = recovery.replace(session, old_private, utcnow(), pins.recovery)
+        new_private = recovery.replace(
+            session, old_private, utcnow(), pins.recovery, pins.exclusion
+        )
     except (ServiceError, DecryptionError) as exc:
         raise _refused(exc) from exc
     # The file and the pin are written before the commit and undone if it fails: the

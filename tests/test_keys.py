@@ -662,6 +662,30 @@ def test_a_new_recovery_key_opens_the_exclusion_key_and_the_old_one_does_not(
     assert keyring.unlock_group_keys_with_recovery_key(db, old_key) == {}
 
 
+def test_a_recovery_key_that_does_not_open_the_pinned_exclusion_key_is_refused(
+    app: Flask, keyed: dict[str, Any], db: Session, tmp_path: Path, instance_path: Path
+) -> None:
+    """Review L2: a database writer deleted the recovery key's exclusion grant; checking
+    the key says so, and it is not replaced by one that would not open it either."""
+    instance.pin_exclusion_key(instance_path, db.scalars(select(ExclusionKey.fingerprint)).one())
+    key_file = str(keyed["key_file"])
+    verify = ["keys", "verify-recovery", "--recovery-key-file", key_file]
+    assert CliRunner().invoke(main, verify).exit_code == 0
+    db.execute(delete(ExclusionKeyGrant).where(ExclusionKeyGrant.recovery_key_id.is_not(None)))
+    db.commit()
+    checked = CliRunner().invoke(main, verify)
+    assert checked.exit_code == 1
+    assert "does not open the exclusion key pinned" in checked.output
+    config = (instance_path / "config.toml").read_text()
+    new_file = tmp_path / "new-recovery.txt"
+    arguments = ["keys", "new-recovery", "--recovery-key-file", key_file]
+    result = CliRunner().invoke(main, [*arguments, "--new-recovery-key-file", str(new_file)])
+    assert result.exit_code == 1 and "does not open the exclusion key pinned" in result.output
+    assert not new_file.exists() and (instance_path / "config.toml").read_text() == config
+    db.expire_all()
+    assert db.scalars(select(func.count()).select_from(RecoveryKey)).one() == 1
+
+
 def test_recover_gives_a_new_supervisor_the_exclusion_key_too(
     app: Flask, keyed: dict[str, Any], db: Session, clock: MovableClock
 ) -> None:

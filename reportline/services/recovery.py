@@ -83,22 +83,39 @@ def verify(
         for unit_key_id, fingerprint in claimed
     ):
         raise NoKeyAccess("this recovery key does not open the unit key pinned in the config")
+    opened_groups = keyring.unlock_group_keys_with_recovery_key(session, recovery_private)
+    _check_exclusion_pin(opened_groups, pins.exclusion)
     recovery.verified_at = now
     audit.record(session, "cli", "recovery_key.verified", now, recovery_key=recovery.id)
     return Verified(recovery.fingerprint, now)
 
 
+def _check_exclusion_pin(opened: dict[int, PrivateKey], pin: str | None) -> None:
+    """Raise NoKeyAccess unless the recovery key opened the exclusion key generation the
+    config pins (`pin`, when one is pinned)."""
+    if pin is not None and pin not in {
+        private.public_key().fingerprint for private in opened.values()
+    }:
+        raise NoKeyAccess("this recovery key does not open the exclusion key pinned in the config")
+
+
 def replace(
-    session: Session, old_private: PrivateKey, now: datetime, recovery_pin: str | None
+    session: Session,
+    old_private: PrivateKey,
+    now: datetime,
+    recovery_pin: str | None,
+    exclusion_pin: str | None = None,
 ) -> PrivateKey:
     """Make a new recovery key holding every unit and exclusion key generation the old one
     opened; retire the old one and delete its grants. Return the new private key (the
     caller writes it out once, and pins it). Raises NoKeyAccess for a key of another
-    instance, a replaced one, or one the config (`recovery_pin`) does not pin."""
+    instance, a replaced one, one the config (`recovery_pin`) does not pin, or one that
+    does not open the pinned exclusion key (`exclusion_pin`)."""
     old = _current(session, old_private)
     _check_pin(old, recovery_pin, required=True)
     opened = keyring.unlock_with_recovery_key(session, old_private)
     opened_groups = keyring.unlock_group_keys_with_recovery_key(session, old_private)
+    _check_exclusion_pin(opened_groups, exclusion_pin)
     new_private = generate_private_key()
     new_public = new_private.public_key()
     new = RecoveryKey(public_key=new_public.raw, fingerprint=new_public.fingerprint, created_at=now)
