@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -154,8 +155,8 @@ class _ConfigPin:
                 pin = tomllib.loads(self._config_path.read_text("utf-8")).get(self.setting)
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 pin = None  # a half-edited file: keep the last pin until it parses
-            if isinstance(pin, str):
-                self.fingerprint = pin
+            if isinstance(pin, str) and re.fullmatch(r"[0-9a-f]{16}", pin):
+                self.fingerprint = pin  # else kept, as at load (config.py checks the same)
         return self.fingerprint
 
 

@@ -94,6 +94,12 @@ def test_init_gives_the_exclusion_key_to_the_first_supervisor_and_the_recovery_k
     # A server that loaded its settings before the pin was written finds it in the file.
     late = keyring.PinnedExclusionKey(None, instance_path / "config.toml")
     assert late.get(db) == (key_id, public)
+    # A pin re-read from the file is checked as at load: a malformed one is not taken.
+    config = instance_path / "config.toml"
+    config.write_text(config.read_text().replace(pin, pin.upper()))
+    fresh = keyring.PinnedExclusionKey(None, config)
+    with pytest.raises(SetupError, match="no exclusion key is pinned"):
+        fresh.get(db)
     found = key_inventory.inventory(db).exclusion_keys
     assert [(k.fingerprint, k.holders, k.recovery_holds) for k in found] == [
         (pin, (unit.email,), True)
