@@ -879,15 +879,16 @@ def test_a_new_recovery_key_reseals_restricted_cases_and_recover_opens_them(
     boss, chief_row = db.get(Officer, unit.officer_id), db.get(Officer, chief.officer_id)
     assert boss is not None and chief_row is not None
     held = keyring.unlock_group_keys(db, unit.officer_id, unlock_officer_key(db, unit))
-    exclusion_keys.grant(db, held, chief_row, None, clock())  # not the last holder then
+    typed = unlock_officer_key(db, chief).public_key().fingerprint
+    exclusion_keys.grant(db, held, chief_row, None, clock(), typed)  # not the last holder
     db.commit()
     passwords.reset_forgotten_password(
         db, boss, chief_row, utcnow(), instance.integrity_key(db.info["settings"])
     )
     db.commit()
-    recovered = CliRunner().invoke(
-        main, ["recover", "--recovery-key-file", str(new_file), "--grant-to", chief.email]
-    )
+    recover = ["recover", "--recovery-key-file", str(new_file), "--grant-to", chief.email]
+    given = ["--fingerprint", typed]
+    recovered = CliRunner().invoke(main, [*recover, *given])
     assert recovered.exit_code == 0, recovered.output
     assert "1 restricted case that no supervisor could read is now sealed to them" in (
         recovered.output
