@@ -115,14 +115,7 @@ def may_be_alerted(
         )
         for case_id, officer, chosen in sealed:
             if keyring.state_holds(session, officer):
-                found[-case_id].append(
-                    Recipient(
-                        officer.id,
-                        officer.email,
-                        roles.is_supervisor(session, officer),
-                        _preferences(chosen),
-                    )
-                )
+                found[-case_id].append(_recipient(session, officer, chosen))
         group = session.execute(
             select(CaseSeal.case_id, ExclusionKeyGrant, Officer, AlertPreference)
             .join(ExclusionKeyGrant, ExclusionKeyGrant.exclusion_key_id == CaseSeal.holder_id)
@@ -137,14 +130,7 @@ def may_be_alerted(
         )
         for case_id, member_grant, officer, chosen in group:
             if keyring.grant_holds(session, officer, member_grant):
-                found[-case_id].append(
-                    Recipient(
-                        officer.id,
-                        officer.email,
-                        roles.is_supervisor(session, officer),
-                        _preferences(chosen),
-                    )
-                )
+                found[-case_id].append(_recipient(session, officer, chosen))
     rows = session.execute(
         select(UnitKeyGrant, Officer, AlertPreference)
         .join(Officer, Officer.id == UnitKeyGrant.officer_id)
@@ -156,15 +142,14 @@ def may_be_alerted(
         if not keyring.grant_holds(session, officer, grant):
             continue
         audience = grant.unit_key_id
-        found[audience].append(
-            Recipient(
-                officer.id,
-                officer.email,
-                roles.is_supervisor(session, officer),
-                _preferences(chosen),
-            )
-        )
+        found[audience].append(_recipient(session, officer, chosen))
     return found
+
+
+def _recipient(session: Session, officer: Officer, chosen: AlertPreference | None) -> Recipient:
+    return Recipient(
+        officer.id, officer.email, roles.is_supervisor(session, officer), _preferences(chosen)
+    )
 
 
 def _preferences(row: AlertPreference | None) -> Preferences:
