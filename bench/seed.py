@@ -268,6 +268,7 @@ class CaseLife:
             triage_version=0,
             note_count=0,
             access=cases.UNIT_ACCESS,
+            reporter_excluded=False,
         )
         restricted = team.recovery is not None and rng.random() < RESTRICTED_SHARE
         if restricted:
