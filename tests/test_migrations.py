@@ -90,7 +90,7 @@ def test_reporter_tables_keep_no_insertion_order_on_sqlite(
     with engine.connect() as connection:
         sql = dict(connection.exec_driver_sql("SELECT name, sql FROM sqlite_master").all())
     engine.dispose()
-    for table in ("cases", "messages", "status_changes"):
+    for table in ("cases", "messages", "status_changes", "urgent_marks"):
         assert "WITHOUT ROWID" in sql[table]
 
 

@@ -3,8 +3,8 @@
 Nothing here names a case. New reports and replies are counted against
 watermarks (how many were already counted on a day), never marked one by one;
 a report that says someone is at risk leaves an `UrgentMark` holding only who
-may read it and its quarter hour, deleted when its urgent batch is made
-(docs/security.md, "Alerts").
+may read it (a unit key or exclusion key generation) and its quarter hour,
+deleted when its urgent batch is made (docs/security.md, "Alerts").
 """
 
 from __future__ import annotations
@@ -39,15 +39,20 @@ class UrgentMark(Base):
     """A report that says someone is at risk now awaits the urgent batch.
 
     Written in the report's own transaction; it holds who may read the report
-    (the unit key generation it is sealed to) and the quarter hour it was made
+    (the unit key generation it is sealed to, or for a report with an exclusion
+    the exclusion key generation: exactly one) and the quarter hour it was made
     in, no case. Random ids and, on SQLite, no rowid: marks keep no order.
     """
 
     __tablename__ = "urgent_marks"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = (
+        CheckConstraint("(unit_key_id IS NULL) <> (exclusion_key_id IS NULL)", name="one_audience"),
+        {"sqlite_with_rowid": False},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    unit_key_id: Mapped[int] = mapped_column(ForeignKey("unit_keys.id"))
+    unit_key_id: Mapped[int | None] = mapped_column(ForeignKey("unit_keys.id"))
+    exclusion_key_id: Mapped[int | None] = mapped_column(ForeignKey("exclusion_keys.id"))
     quarter: Mapped[datetime]
 
 

@@ -357,8 +357,10 @@ def test_a_report_that_someone_is_at_risk_calls_every_reader_within_the_quarter_
     assert {column.key for column in inspect(UrgentMark).columns} == {
         "id",
         "unit_key_id",
+        "exclusion_key_id",
         "quarter",
     }
+    assert mark.unit_key_id is not None and mark.exclusion_key_id is None
     assert mark.quarter == clock.now.replace(minute=0) and mark.id != db.scalar(select(Case.id))
     at(clock, 5, 2, 14, 59)
     notify(app, clock)
