@@ -8,7 +8,9 @@ key generation its secret is sealed to, and everyone who holds that key may
 read it. A case that is not the unit's (restricted, or pending) has an audience
 of its own, written as minus its id: the officers it is sealed to, or while
 pending the members of the exclusion group it is sealed to, so no alert counts
-it for an officer outside the case.
+it for an officer outside the case. An urgent mark names no case: a report with
+an exclusion marks the exclusion key generation it is sealed to, whose members
+`exclusion_group_members` gives (the same rule as for a pending case).
 """
 
 from __future__ import annotations
@@ -116,21 +118,14 @@ def may_be_alerted(
         for case_id, officer, chosen in sealed:
             if keyring.state_holds(session, officer):
                 found[-case_id].append(_recipient(session, officer, chosen))
-        group = session.execute(
-            select(CaseSeal.case_id, ExclusionKeyGrant, Officer, AlertPreference)
-            .join(ExclusionKeyGrant, ExclusionKeyGrant.exclusion_key_id == CaseSeal.holder_id)
-            .join(Officer, Officer.id == ExclusionKeyGrant.officer_id)
-            .outerjoin(AlertPreference, AlertPreference.officer_id == Officer.id)
-            .where(
-                CaseSeal.holder == "exclusion_group",
-                CaseSeal.case_id.in_(apart),
-                Officer.active.is_(True),
+        pending = session.execute(
+            select(CaseSeal.case_id, CaseSeal.holder_id).where(
+                CaseSeal.holder == "exclusion_group", CaseSeal.case_id.in_(apart)
             )
-            .order_by(Officer.id)
-        )
-        for case_id, member_grant, officer, chosen in group:
-            if keyring.grant_holds(session, officer, member_grant):
-                found[-case_id].append(_recipient(session, officer, chosen))
+        ).all()
+        groups = exclusion_group_members(session, {key_id for _case, key_id in pending})
+        for case_id, key_id in pending:
+            found[-case_id].extend(groups[key_id])
     rows = session.execute(
         select(UnitKeyGrant, Officer, AlertPreference)
         .join(Officer, Officer.id == UnitKeyGrant.officer_id)
@@ -143,6 +138,29 @@ def may_be_alerted(
             continue
         audience = grant.unit_key_id
         found[audience].append(_recipient(session, officer, chosen))
+    return found
+
+
+def exclusion_group_members(
+    session: Session, exclusion_key_ids: Iterable[int]
+) -> dict[int, list[Recipient]]:
+    """For each exclusion key generation, the active officers holding it by a grant whose
+    MAC holds: the audience of a pending case sealed to it, and of the urgent mark of a
+    report with an exclusion. Never anyone by the unit key alone."""
+    wanted = sorted(set(exclusion_key_ids))
+    found: dict[int, list[Recipient]] = {key_id: [] for key_id in wanted}
+    if not wanted:
+        return found
+    rows = session.execute(
+        select(ExclusionKeyGrant, Officer, AlertPreference)
+        .join(Officer, Officer.id == ExclusionKeyGrant.officer_id)
+        .outerjoin(AlertPreference, AlertPreference.officer_id == Officer.id)
+        .where(ExclusionKeyGrant.exclusion_key_id.in_(wanted), Officer.active.is_(True))
+        .order_by(Officer.id)
+    )
+    for grant, officer, chosen in rows:
+        if keyring.grant_holds(session, officer, grant):
+            found[grant.exclusion_key_id].append(_recipient(session, officer, chosen))
     return found
 
 

@@ -3,7 +3,9 @@
 How an alert comes about (docs/security.md, "Alerts"):
 
 - A report that says someone is at risk now leaves an `UrgentMark` in its own
-  transaction (`mark_urgent`): who may read it and its quarter hour, no case.
+  transaction (`mark_urgent`): who may read it (the unit key generation, or for
+  a report with an exclusion the exclusion group's key) and its quarter hour, no
+  case.
 - `make_urgent_batch`, in the first run of each quarter hour (within its first
   minutes): the marks made before it become one urgent alert for each officer
   who may read them, and are deleted. A flood of at-risk reports is still one
@@ -54,6 +56,7 @@ from reportline.services.alert_recipients import (
     Audience,
     audience_of,
     every_audience,
+    exclusion_group_members,
     may_be_alerted,
 )
 from reportline.services.alert_schedule import Schedule, early_in_quarter, quarter_of
@@ -64,18 +67,38 @@ logger = logging.getLogger("reportline.alerts")
 ACTOR = "alerts"
 # Groups of the watermarks: (audience, owner), owner 0 for none or for reports.
 Group = tuple[Audience, int]
+# A random 40-bit mark id is taken about once in a trillion marks; three tries are plenty.
+MARK_ATTEMPTS = 3
 
 
-def mark_urgent(session: Session, unit_key_id: int, now: datetime) -> None:
+def mark_urgent(
+    session: Session,
+    now: datetime,
+    *,
+    unit_key_id: int | None = None,
+    exclusion_key_id: int | None = None,
+) -> None:
     """Leave a mark for the next urgent batch: the audience and the quarter hour, no case.
 
-    One small insert in the report's transaction. A random id that happens to be
-    taken leaves the other mark, which calls the same officers in the same batch.
+    The audience is the unit key generation the report is sealed to, or for a report
+    with an exclusion the exclusion key generation (its group's members only); raises
+    ValueError unless exactly one is given. One small insert in the report's
+    transaction; a random id that happens to be taken (the other mark may call
+    other officers) is drawn again, without a savepoint.
     """
-    row = {"id": random_id(), "unit_key_id": unit_key_id, "quarter": quarter_of(now)}
+    if (unit_key_id is None) == (exclusion_key_id is None):
+        raise ValueError("an urgent mark names exactly one audience")
     dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UrgentMark)
-    session.execute(statement.values(**row).on_conflict_do_nothing(index_elements=["id"]))
+    statement = (
+        (postgresql.insert if dialect == "postgresql" else sqlite.insert)(UrgentMark)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(UrgentMark.id)
+    )
+    audience = {"unit_key_id": unit_key_id, "exclusion_key_id": exclusion_key_id}
+    for _attempt in range(MARK_ATTEMPTS):
+        row = {"id": random_id(), **audience, "quarter": quarter_of(now)}
+        if session.execute(statement.values(**row)).first() is not None:
+            return
 
 
 @dataclass
@@ -109,14 +132,24 @@ def make_urgent_batch(session: Session, now: datetime, off_schedule: bool = Fals
     batch = alert_delivery.batch_row(session, "urgent")
     if not off_schedule and batch.slot is not None and batch.slot >= quarter:
         return 0  # another server made it meanwhile
-    statement = delete(UrgentMark).where(due).returning(UrgentMark.unit_key_id)
-    audiences = set(session.scalars(statement.execution_options(synchronize_session=False)))
-    if not audiences:
+    statement = (
+        delete(UrgentMark).where(due).returning(UrgentMark.unit_key_id, UrgentMark.exclusion_key_id)
+    )
+    taken = session.execute(statement.execution_options(synchronize_session=False)).all()
+    if not taken:
         return 0  # another server took them meanwhile
     batch.slot = quarter
+    units = {unit for unit, _group in taken if unit is not None}
+    groups = {group for _unit, group in taken if group is not None}
+    audiences = [
+        *may_be_alerted(session, units).values(),
+        *exclusion_group_members(session, groups).values(),
+    ]
+    # One credit per officer, however many marks of either kind call them: the cap of
+    # one urgent mail per quarter hour holds across both.
     called = {
         recipient.officer_id
-        for recipients in may_be_alerted(session, audiences).values()
+        for recipients in audiences
         for recipient in recipients
         if recipient.preferences.urgent
     }

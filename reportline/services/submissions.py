@@ -168,8 +168,8 @@ def submit_report(
 
     A report with an exclusion (`draft.exclude`) is sealed to `exclusion` alone and
     arrives 'pending'; without `exclusion` it raises ExclusionUnavailable before
-    anything is written. Its urgent mark is left out: a mark's audience is a unit key
-    generation, and the group hears of it through its own new-report alert.
+    anything is written. Its urgent mark names the exclusion key generation, so its
+    urgent alert calls the group's members only, never the unit.
 
     A form whose value was spent before gets that report's receipt back
     (`repeated`), or FormAlreadySent once the receipt is no longer kept; nothing
@@ -220,8 +220,13 @@ def submit_report(
         )
     session.execute(_statements(dialect).seal, seal)
     ledger.adjust(session, before=False, after=True)
-    if at_risk and urgent_alert_at is not None and excluding is None:
-        alerts.mark_urgent(session, unit_key_id, urgent_alert_at)
+    if at_risk and urgent_alert_at is not None:
+        if excluding is None:
+            alerts.mark_urgent(session, urgent_alert_at, unit_key_id=unit_key_id)
+        else:
+            alerts.mark_urgent(
+                session, urgent_alert_at, exclusion_key_id=excluding.exclusion_key_id
+            )
     return Submitted(receipt, at_risk, excluded=excluding is not None)
 
 

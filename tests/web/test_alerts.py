@@ -18,9 +18,26 @@ from sqlalchemy import Engine, event, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from reportline import create_app
-from reportline.models import AlertBatch, AuditEntry, Case, Officer, PendingAlert, UrgentMark
+from reportline.models import (
+    AlertBatch,
+    AuditEntry,
+    Case,
+    ExclusionKey,
+    Officer,
+    PendingAlert,
+    UrgentMark,
+)
 from reportline.models.alerts import BATCH_KINDS
-from reportline.services import alert_recipients, alerts, cases, casework, instance, officers
+from reportline.services import (
+    alert_recipients,
+    alerts,
+    cases,
+    casework,
+    exclusion_keys,
+    instance,
+    keyring,
+    officers,
+)
 from reportline.services.alert_recipients import Preferences
 from reportline.services.alerts import RunSummary
 from reportline.services.flood import FloodMeter
@@ -41,6 +58,7 @@ from tests.helpers import (
     reporter_replies,
     sign_in,
     submit_report,
+    unlock_officer_key,
 )
 from tests.smtp_server import (
     BASE_URL,
@@ -378,6 +396,93 @@ def test_a_report_that_someone_is_at_risk_calls_every_reader_within_the_quarter_
         assert message.body == f"Urgent: a report needs attention.\n\n{BASE_URL}/triage/\n"
     assert db.scalars(select(UrgentMark)).all() == []
     assert mail_server.to(carol.email) == mail_server.to(erin.email) == []
+
+
+def _group_member(db: Session, clock: MovableClock, unit: Enrolled, email: str) -> Enrolled:
+    """A supervisor who reads reports and is given the exclusion key (by its read-back)."""
+    member = add_reader(db, clock, unit, email, "supervisor")
+    row = db.get(Officer, member.officer_id)
+    assert row is not None
+    held = keyring.unlock_group_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    typed = unlock_officer_key(db, member).public_key().fingerprint
+    assert exclusion_keys.grant(db, held, row, None, clock(), typed) == 1
+    db.commit()
+    return member
+
+
+def test_an_at_risk_report_with_an_exclusion_calls_only_the_exclusion_group(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    reporter: FlaskClient,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    at(clock, 5, 2, 0)  # a Saturday night
+    gina = _group_member(db, clock, unit, "gina@unit.example")
+    sam = add_reader(db, clock, unit, "sam@unit.example", "supervisor")  # not in the group
+    alice = add_reader(db, clock, unit, "alice@unit.example")
+    canaries = {name: f"CANARY{name.upper().replace('_', '')}Z3Q" for name in CANARY_FIELDS}
+    canaries["exclude"] = "CANARYEXCLUDEZ3Q Sergeant Example"
+    at(clock, 5, 2, 7)
+    assert "the unit is sent an alert within 15 minutes" in reporter.get("/report").get_data(
+        as_text=True
+    )
+    submit_report(reporter, at_risk="yes", category="corruption", **canaries)
+
+    [mark] = db.scalars(select(UrgentMark)).all()
+    assert mark.unit_key_id is None
+    assert mark.exclusion_key_id == db.scalar(select(ExclusionKey.id))
+    assert mark.quarter == clock.now.replace(minute=0) and mark.id != db.scalar(select(Case.id))
+    at(clock, 5, 2, 15, 4)
+    assert notify(app, clock).urgent_called == 2
+
+    assert sorted(m.to for m in mail_server.messages) == sorted([unit.email, gina.email])
+    for message in mail_server.messages:
+        assert message.subject == URGENT
+        assert message.body == f"Urgent: a report needs attention.\n\n{BASE_URL}/triage/\n"
+    assert mail_server.to(sam.email) == mail_server.to(alice.email) == []
+    assert db.scalars(select(UrgentMark)).all() == []
+
+    member = app.test_client()
+    assert sign_in(member, gina, clock).status_code == 303
+    reference = first_reference(member)
+    forbidden = [*canaries.values(), "CANARY", reference, reference[3:].replace("-", "")]
+    forbidden += [str(db.scalar(select(Case.id))), "corruption", "exclu", "Sergeant"]
+    for message in mail_server.messages:
+        text = message.raw.decode("utf-8", "replace") + "\n" + message.body
+        for word in forbidden:
+            assert word.lower() not in text.lower(), (word, message.subject)
+
+
+def test_the_urgent_cap_holds_across_ordinary_and_exclusion_marks(
+    app: Flask,
+    db: Session,
+    unit: Enrolled,
+    clock: MovableClock,
+    mail_server: MailCatcher,
+) -> None:
+    alice = add_reader(db, clock, unit, "alice@unit.example")
+    at(clock, 0, 10, 16)
+    submit_report(app.test_client(), at_risk="yes", exclude="The duty inspector")
+    at(clock, 0, 10, 17)
+    submit_report(app.test_client(), at_risk="yes")
+    at(clock, 0, 10, 18)
+    submit_report(app.test_client(), at_risk="yes", exclude="The duty inspector")
+    assert len(db.scalars(select(UrgentMark)).all()) == 3
+    at(clock, 0, 10, 30, 2)
+    assert notify(app, clock).urgent_called == 2
+    at(clock, 0, 10, 31)
+    submit_report(app.test_client(), at_risk="yes", exclude="The duty inspector")
+    notify(app, clock, off_schedule=True)  # even sent off-schedule, the cap holds
+
+    assert subjects(mail_server, unit.email).count(URGENT) == 1
+    assert subjects(mail_server, alice.email).count(URGENT) == 1  # the ordinary report's
+    at(clock, 0, 10, 45, 3)
+    notify(app, clock)
+    assert subjects(mail_server, unit.email).count(URGENT) == 2
+    assert subjects(mail_server, alice.email).count(URGENT) == 1  # not the group's
+    assert db.scalars(select(UrgentMark)).all() == []
 
 
 def test_a_flood_of_at_risk_reports_sends_each_officer_one_urgent_mail_a_quarter_hour(
