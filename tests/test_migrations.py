@@ -11,13 +11,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from reportline.db import Base, make_engine
 from reportline.migrate import alembic_config, downgrade, upgrade
-from reportline.models import Officer
-from reportline.services import exclusion_keys, instance, keyring, officers, roles
+from reportline.models import ExclusionKey, Officer, UnitKey, UrgentMark
+from reportline.services import alerts, exclusion_keys, instance, keyring, officers, roles
 from tests.conftest import empty_postgres
 from tests.helpers import (
     Enrolled,
@@ -228,3 +228,26 @@ def test_an_instance_from_before_the_exclusion_key_gets_one_on_its_populated_dat
     )
     page = supervisor.get(f"/triage/cases/{reference}").get_data(as_text=True)
     assert "The report from before" in page
+
+
+def test_below_0014_an_exclusions_urgent_mark_goes_and_an_ordinary_one_stays(
+    app: Flask, db: Session, unit: Enrolled, clock: MovableClock, database_url: str
+) -> None:
+    """The old schema can name only a unit key: calling the whole unit instead would
+    reach those the reporter asked to keep out, so an exclusion's mark is dropped."""
+    unit_key_id = db.scalar(select(UnitKey.id))
+    exclusion_key_id = db.scalar(select(ExclusionKey.id))
+    alerts.mark_urgent(db, clock(), unit_key_id=unit_key_id)
+    alerts.mark_urgent(db, clock(), exclusion_key_id=exclusion_key_id)
+    db.commit()
+    app.extensions["reportline.engine"].dispose()
+    db.close()
+    downgrade(database_url, "0013")
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        kept = connection.exec_driver_sql("SELECT unit_key_id FROM urgent_marks").scalars()
+        assert kept.all() == [unit_key_id]
+    engine.dispose()
+    upgrade(database_url)
+    marks = db.scalars(select(UrgentMark)).all()
+    assert [(mark.unit_key_id, mark.exclusion_key_id) for mark in marks] == [(unit_key_id, None)]
