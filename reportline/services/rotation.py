@@ -116,8 +116,17 @@ class RotationLock:
         self._file = handle
 
     def release(self) -> None:
-        """Free the lock (closing the connection or file frees it too)."""
+        """Free the lock (a process that dies frees it too)."""
         if self._connection is not None:
+            # Unlocked before the connection goes back to the pool, which keeps it open
+            # (and a session lock with it); if that fails, it is closed for good.
+            try:
+                self._connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK}
+                )
+                self._connection.commit()
+            except DBAPIError:
+                self._connection.invalidate()
             self._connection.close()
             self._connection = None
         if self._file is not None:
