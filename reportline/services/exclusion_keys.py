@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey, PublicKey, generate_private_key
-from reportline.models import ExclusionKey, Officer, RecoveryKey
+from reportline.models import ExclusionKey, ExclusionKeyGrant, Officer, RecoveryKey
 from reportline.services import audit, integrity, keyring, roles, rotation
 from reportline.services.errors import ServiceError, SetupError
 
@@ -35,6 +35,21 @@ def is_member(session: Session, officer: Officer) -> bool:
         officer.public_key is not None
         and roles.is_supervisor(session, officer)
         and keyring.holds_unit_key(session, officer.id)
+    )
+
+
+def holds_a_copy(session: Session, officer_id: int) -> bool:
+    """Whether a copy of the current exclusion key is sealed to the officer, by any grant
+    row (one whose MAC no longer holds may have been opened before): a removal that
+    ends it calls for a rotation (`exclusion_rotation`)."""
+    return (
+        session.scalars(
+            select(ExclusionKeyGrant.id)
+            .join(ExclusionKey, ExclusionKey.id == ExclusionKeyGrant.exclusion_key_id)
+            .where(ExclusionKeyGrant.officer_id == officer_id, ExclusionKey.retired_at.is_(None))
+            .limit(1)
+        ).first()
+        is not None
     )
 
 

@@ -246,9 +246,14 @@ class PinnedExclusionKey(_ConfigPin):
         none is pinned or the pinned one is retired or missing, DecryptionError for a row
         whose public key is not the pinned one."""
         # Read once more with the config read afresh: a server started before
-        # `keys init-exclusion` wrote the pin finds it.
+        # `keys init-exclusion` wrote the pin finds it, and so does a report that waited
+        # for a rotation (`exclusion_rotation`) to retire the key it read.
         for reread in (False, True):
             pin = self._current_pin(reread)
+            if reread:
+                # A rotation writes the new pin just before it commits the new row:
+                # wait for the current row it holds, then the new one is there.
+                session.execute(_CURRENT_EXCLUSION_KEYS).all()
             row = (
                 None
                 if pin is None
@@ -257,6 +262,9 @@ class PinnedExclusionKey(_ConfigPin):
                     .where(ExclusionKey.fingerprint == pin)
                     .order_by(ExclusionKey.id.desc())
                     .limit(1)
+                    # PostgreSQL: held until the report commits, so a rotation (FOR
+                    # UPDATE) waits for it and re-seals it; SQLite writes one at a time.
+                    .with_for_update(read=True)
                 ).first()
             )
             if row is not None and row.retired_at is None:
@@ -286,6 +294,9 @@ def pinned_exclusion_key(session: Session, fingerprint: str | None) -> tuple[int
     return PinnedExclusionKey(fingerprint).get(session)
 
 
+_CURRENT_EXCLUSION_KEYS = (
+    select(ExclusionKey.id).where(ExclusionKey.retired_at.is_(None)).with_for_update(read=True)
+)
 PIN_SETTING = PinnedUnitKey.setting
 _PINNED_ROW = (
     select(UnitKey.id, UnitKey.active)
