@@ -1,5 +1,5 @@
-"""`reportline keys`: rotate the unit key, check or replace the recovery key, make the
-exclusion key of an older instance, list keys.
+"""`reportline keys`: rotate the unit key, check or replace the recovery key, make or
+rotate the exclusion key, list keys.
 
 The procedures that use them are in docs/operating.md.
 """
@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from reportline import utcnow
 from reportline.config import Settings
 from reportline.crypto.errors import DecryptionError
+from reportline.models import Officer
 from reportline.services import (
     exclusion_keys,
+    exclusion_rotation,
     instance,
     key_inventory,
     keyring,
@@ -44,13 +46,14 @@ def _cli() -> tuple[Callable[[Path], Settings], Path]:
 
 
 @contextmanager
-def _rotation_lock(session: Session) -> Iterator[None]:
-    """Hold the rotation lock (one rotation or recovery-key change at a time)."""
+def _rotation_lock(session: Session, busy: str | None = None) -> Iterator[None]:
+    """Hold the rotation lock (one rotation or recovery-key change at a time); `busy`
+    says why it is refused if taken."""
     lock = rotation.RotationLock(session.get_bind().engine)
     try:
         lock.acquire()
     except ServiceError as exc:
-        raise _refused(exc) from exc
+        raise _refused(rotation.RotationRunning(busy) if busy else exc) from exc
     try:
         yield
     finally:
@@ -120,6 +123,15 @@ def _unit_keys_opener(
     if recovery_key_file is not None:
         recovery_private = _read_recovery_key(recovery_key_file)
         return lambda: keyring.unlock_with_recovery_key(session, recovery_private), "cli"
+    officer, private_key = _supervisor_key(session, settings, email)
+    return lambda: keyring.unlock_unit_keys(session, officer.id, private_key), officer.email
+
+
+def _supervisor_key(
+    session: Session, settings: Settings, email: str | None
+) -> tuple[Officer, keyring.PrivateKey]:
+    """A supervisor's private key, opened with their password and then a current code read
+    from standard input (prompted for, unechoed, at a terminal); the code is spent."""
     if sys.stdin.isatty():  # typed: never echoed
         password = click.prompt("Password", hide_input=True)
         code = click.prompt("Authenticator code")
@@ -131,7 +143,7 @@ def _unit_keys_opener(
         session, email, password, code, utcnow(), instance.integrity_key(settings)
     )
     session.commit()  # the code is spent
-    return lambda: keyring.unlock_unit_keys(session, officer.id, private_key), officer.email
+    return officer, private_key
 
 
 def _run(
@@ -295,6 +307,45 @@ def init_exclusion(fingerprints: tuple[str, ...]) -> None:
     click.echo(f"Held by {', '.join(made.holders)} and the recovery key.")
 
 
+@keys.command("rotate-exclusion")
+@RECOVERY_FILE
+@click.option(
+    "--email",
+    help="A supervisor's e-mail address; their password, then a current code, on stdin.",
+)
+def rotate_exclusion(recovery_key_file: Path | None, email: str | None) -> None:
+    """Make a new exclusion key for the members who hold the current one and the recovery
+    key, re-seal every report with an exclusion to it, retire the old, pin the new.
+
+    One transaction: interrupted, nothing changed. Refused while a key rotation runs.
+    """
+    if (recovery_key_file is None) == (email is None):
+        raise click.UsageError("Give either --recovery-key-file or --email.")
+    make_settings, path = _cli()
+    settings = make_settings(path)
+    with (
+        instance.database_session(settings) as session,
+        _rotation_lock(session, exclusion_rotation.BUSY),
+    ):
+        try:
+            if recovery_key_file is not None:
+                recovery_private = _read_recovery_key(recovery_key_file)
+                opened = keyring.unlock_group_keys_with_recovery_key(session, recovery_private)
+                actor = "cli"
+            else:
+                officer, private_key = _supervisor_key(session, settings, email)
+                opened = keyring.unlock_group_keys(session, officer.id, private_key)
+                actor = officer.email
+            done = exclusion_rotation.rotate_and_pin(session, opened, actor, utcnow(), path)
+        except (ServiceError, DecryptionError) as exc:
+            raise _refused(exc) from exc
+    click.echo(
+        f"Exclusion key rotated: reports with an exclusion are now sealed to "
+        f"{done.to_fingerprint} (exclusion_key_fingerprint); {done.resealed} re-sealed."
+    )
+    click.echo(f"Held by {', '.join(done.holders) or 'no supervisor'} and the recovery key.")
+
+
 @keys.command("status")
 def status() -> None:
     """The unit and exclusion keys' fingerprints, ages and holders, and the recovery key."""
@@ -333,7 +384,12 @@ def describe(found: key_inventory.Inventory, now: datetime) -> str:
         holders = ", ".join(group_key.holders) or "no active supervisor"
         recovery_note = " and the recovery key" if group_key.recovery_holds else ""
         lines.append(f"  held by {holders}{recovery_note}")
-    if not found.exclusion_keys:
+        lines.append(f"  cases sealed to it: {group_key.cases}")
+    if found.exclusion_keys:
+        lines.append(
+            f"Cases still under a retired exclusion key: {found.under_retired_exclusion_keys}"
+        )
+    else:
         lines.append("No exclusion key: run `reportline keys init-exclusion`")
     if found.rotation is not None:
         progress = found.rotation

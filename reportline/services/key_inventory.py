@@ -53,6 +53,7 @@ class ExclusionKeyLine:
     retired_at: datetime | None
     holders: tuple[str, ...]  # active officers' e-mail addresses, by grants that hold
     recovery_holds: bool
+    cases: int = 0  # case secrets sealed to it (pending cases)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ class Inventory:
     def under_retired_keys(self) -> int:
         """Cases whose secret is still sealed to a retired generation (normally 0)."""
         return sum(line.cases for line in self.unit_keys if not line.active)
+
+    @property
+    def under_retired_exclusion_keys(self) -> int:
+        """Cases still sealed to a retired exclusion key generation (0 after a rotation)."""
+        return sum(line.cases for line in self.exclusion_keys if line.retired_at is not None)
 
 
 def inventory(session: Session) -> Inventory:
@@ -146,6 +152,13 @@ def _exclusion_keys(session: Session) -> tuple[ExclusionKeyLine, ...]:
             .where(RecoveryKey.retired_at.is_(None))
         )
     )
+    counts: dict[int, int] = dict(
+        session.execute(
+            select(CaseSeal.holder_id, func.count())
+            .where(CaseSeal.holder == cases.EXCLUSION_GROUP)
+            .group_by(CaseSeal.holder_id)
+        ).all()
+    )
     return tuple(
         ExclusionKeyLine(
             PublicKey(key.public_key).fingerprint,  # its own, not the column beside it
@@ -153,6 +166,7 @@ def _exclusion_keys(session: Session) -> tuple[ExclusionKeyLine, ...]:
             key.retired_at,
             tuple(holders.get(key.id, ())),
             key.id in recovery_held,
+            counts.get(key.id, 0),
         )
         for key in session.scalars(select(ExclusionKey).order_by(ExclusionKey.id.desc()))
     )
