@@ -66,6 +66,7 @@ ACTIONS = {
     "officer.granted_unit_key": "Gave an officer the unit key",
     "officer.granted_exclusion_key": "Gave a supervisor the exclusion key",
     "exclusion_key.created": "Made the exclusion key",
+    "exclusion_key.rotated": "Rotated the exclusion key",
     "officer.unlocked": "Lifted a lockout",
     "officer.deactivated": "Deactivated an officer",
     "officer.role_changed": "Set an officer's role",

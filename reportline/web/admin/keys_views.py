@@ -1,5 +1,6 @@
 """The supervisors' keys page under /triage/admin/keys: the inventory of the unit's keys
-(as `reportline keys status`), and a unit key rotation with its progress.
+(as `reportline keys status`), a unit key rotation with its progress, and an exclusion
+key rotation (one transaction, done within the request).
 
 A rotation started here runs in a thread of this server process, with the
 supervisor's unlocked keys in memory only; its progress is read from the
@@ -18,13 +19,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.wrappers import Response as BaseResponse
 
 from reportline import utcnow
+from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey
-from reportline.services import instance, key_inventory, keyring, rotation
-from reportline.services.errors import ServiceError
+from reportline.services import exclusion_rotation, instance, key_inventory, keyring, rotation
+from reportline.services.errors import NoKeyAccess, ServiceError
 from reportline.web.admin.views import blueprint
 from reportline.web.context import now, settings
 from reportline.web.database import get_session
 from reportline.web.forms import ActionForm
+from reportline.web.triage import access
 
 log = logging.getLogger(__name__)
 NO_RECOVERY_PIN = (
@@ -37,7 +40,13 @@ UNKNOWN_ROTATION = (
 )
 
 
-def _page(refused: str | None = None) -> tuple[str, int]:
+NOT_HELD = (
+    "You do not hold the current exclusion key, so you cannot rotate it. A supervisor who "
+    "holds it can, or the operator with the recovery key (reportline keys rotate-exclusion)."
+)
+
+
+def _page(refused: str | None = None, exclusion_refused: str | None = None) -> tuple[str, int]:
     found = key_inventory.inventory(get_session())
     return render_template(
         "admin/keys.html",
@@ -46,8 +55,9 @@ def _page(refused: str | None = None) -> tuple[str, int]:
         running_here=_running_here(),
         unknown_rotation=_unknown_rotation(found),
         refused=refused,
+        exclusion_refused=exclusion_refused,
         form=ActionForm(),
-    ), (409 if refused else 200)
+    ), (409 if refused or exclusion_refused else 200)
 
 
 def _unknown_rotation(found: key_inventory.Inventory) -> bool:
@@ -110,6 +120,47 @@ def rotate_unit_key() -> BaseResponse | tuple[str, int]:
     worker.start()
     flash("The unit key rotation has started. Reports are still taken meanwhile.", "success")
     return redirect(url_for("triage.admin.keys"), code=303)
+
+
+@blueprint.post("/keys/rotate-exclusion")
+def rotate_exclusion_key() -> BaseResponse | tuple[str, int]:
+    """Rotate the exclusion key with the signed-in supervisor's own keys, at once; a
+    refusal changes nothing and says why next to the button."""
+    if not ActionForm().validate():
+        return redirect(url_for("triage.admin.keys"), code=303)
+    db = get_session()
+    lock = rotation.RotationLock(current_app.extensions["reportline.engine"])
+    try:
+        lock.acquire()
+    except ServiceError:
+        return _page(exclusion_refused=_sentence(exclusion_rotation.BUSY))
+    try:
+        done = exclusion_rotation.rotate_and_pin(
+            db,
+            access.current_group_keys(),
+            g.signed_in.officer.email,
+            now(),
+            settings().instance_path,
+        )
+    except NoKeyAccess:
+        db.rollback()
+        return _page(exclusion_refused=NOT_HELD)
+    except (ServiceError, DecryptionError) as exc:
+        db.rollback()
+        why = str(exc) if "nothing was changed" in str(exc) else f"nothing was changed: {exc}"
+        return _page(exclusion_refused=_sentence(why))
+    finally:
+        lock.release()
+    flash(
+        f"The exclusion key was rotated: reports with an exclusion are now sealed to "
+        f"{done.to_fingerprint}, which a removed supervisor never held.",
+        "success",
+    )
+    return redirect(url_for("triage.admin.keys"), code=303)
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:].rstrip(".") + "."
 
 
 def _rotate(

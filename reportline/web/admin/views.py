@@ -40,6 +40,11 @@ ROTATION_OFFER = (
     "A copy of the unit key they may have kept still opens the reports it opened. "
     "Rotate the unit key so that it opens none that arrive later."
 )
+# Offered after any action that took a copy of the exclusion key away.
+EXCLUSION_ROTATION_OFFER = (
+    "They held the exclusion key: a copy they may have kept opens reports with an exclusion. "
+    "Rotate the exclusion key so that it opens none that arrive later."
+)
 blueprint.before_request(access.require_supervisor)
 
 
@@ -118,19 +123,24 @@ def _act(
 ) -> BaseResponse:
     """Do `action(officer, me)`, which returns what to tell the supervisor, and go back
     to the officer's page; a refusal changes nothing and says why. `offer_rotation`:
-    after success, also offer a unit key rotation (the keys page)."""
+    after success, also offer a unit key rotation (the keys page); an exclusion key
+    rotation is offered whenever the action took their copy of that key away."""
     db = get_session()
     officer = _officer(officer_id)
+    held_exclusion_key = exclusion_keys.holds_a_copy(db, officer.id)
     try:
         message = action(officer, g.signed_in.officer)
     except ServiceError as exc:
         db.rollback()
         flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
     else:
+        lost_exclusion_key = held_exclusion_key and not exclusion_keys.holds_a_copy(db, officer.id)
         db.commit()
         flash(message, "success")
         if offer_rotation:
             flash(ROTATION_OFFER, "rotate")
+        if lost_exclusion_key:
+            flash(EXCLUSION_ROTATION_OFFER, "rotate-exclusion")
     return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
 
 
@@ -175,12 +185,15 @@ def _show_new_link(officer_id: int, purpose: str) -> str | BaseResponse:
         "reset": enrolment.reset_second_factor,
         "password": passwords.reset_forgotten_password,
     }[purpose]
+    held_exclusion_key = exclusion_keys.holds_a_copy(db, officer.id)
     try:
         token = make(db, officer, g.signed_in.officer, now(), instance.integrity_key(settings()))
     except ServiceError as exc:
         db.rollback()
         flash(_("Nothing was changed: %(why)s.", why=str(exc)), "error")
         return redirect(url_for("triage.admin.officer_detail", officer_id=officer_id), code=303)
+    if held_exclusion_key and not exclusion_keys.holds_a_copy(db, officer.id):
+        flash(EXCLUSION_ROTATION_OFFER, "rotate-exclusion")  # a password reset
     db.commit()
     link = url_for("triage.enrol", token=token, _external=True)
     return render_template("admin/invited.html", officer=officer, link=link, purpose=purpose)
