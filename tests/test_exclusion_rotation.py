@@ -6,6 +6,7 @@ pending case; a refusal changes nothing. On every backend."""
 from __future__ import annotations
 
 import json
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from reportline.models import (
 from reportline.services import (
     cases,
     exclusion_keys,
+    exclusion_rotation,
     instance,
     keyring,
     officers,
@@ -369,3 +371,39 @@ def test_a_released_rotation_lock_lets_another_connection_take_it(app: Flask, db
     second = rotation.RotationLock(db.get_bind().engine)
     second.acquire()
     second.release()
+
+
+def test_a_report_sent_while_a_rotation_commits_is_sealed_to_the_new_key(
+    app: Flask,
+    group: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    clock: MovableClock,
+    reporter: FlaskClient,
+    instance_path: Path,
+) -> None:
+    """The new pin is written just before the rotation commits: a report that reads it
+    meanwhile waits for the commit, and is neither refused nor sealed to the old key."""
+    failures: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            submit_report(reporter, what_happened="excluded meanwhile", exclude=EXCLUDE)
+        except BaseException as exc:  # reported below, in the test's own thread
+            failures.append(exc)
+
+    with instance.database_session(db.info["settings"]) as session:
+        opened = keyring.unlock_group_keys_with_recovery_key(
+            session, app.extensions["test.recovery_key"]
+        )
+        pins = instance.read_pins(instance_path)
+        done = exclusion_rotation.rotate(session, opened, "cli", clock(), pins)
+        instance.pin_exclusion_key(instance_path, done.to_fingerprint)
+        sender = threading.Thread(target=send)
+        sender.start()
+        session.commit()
+    sender.join(timeout=120)
+    assert not sender.is_alive() and failures == []
+    assert len(_pending(db)) == 3
+    _rotated_properly(db, app, unit, group, instance_path)
+    assert not _opens_any_exclusion_seal(db, group["kept"])
