@@ -26,7 +26,7 @@ class UnitKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     # Submissions find the pinned key by it, one indexed row per report.
-    fingerprint: Mapped[str] = mapped_column(String(16), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(16), index=True, unique=True)
     # False once retired by a rotation: nothing is sealed to it any more.
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
@@ -83,7 +83,7 @@ class ExclusionKey(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
-    fingerprint: Mapped[str] = mapped_column(String(16), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(16), index=True, unique=True)
     created_at: Mapped[datetime]
     retired_at: Mapped[datetime | None]
 
@@ -163,7 +163,9 @@ class KeyRotation(Base):
 
 class ResealWaiting(Base):
     """A restricted case whose seal to an officer was lost with their key pair (a password
-    reset): a supervisor who can read the case seals it to their new key."""
+    reset): a supervisor who can read the case seals it to their new key. `mac` (under
+    the integrity key, `integrity.reseal_waiting_mac`) stops a database writer listing a
+    case as waiting for themselves; a row without one holds nothing."""
 
     __tablename__ = "reseal_waiting"
     __table_args__ = ({"sqlite_with_rowid": False},)
@@ -175,3 +177,4 @@ class ResealWaiting(Base):
         ForeignKey("officers.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     since: Mapped[date]
+    mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))

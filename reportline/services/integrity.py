@@ -57,6 +57,14 @@ def key_grant_mac(
     return _mac(key, context(purpose, officer=officer_id, epoch=epoch, **{kind: key_id}), sealed)
 
 
+def reseal_waiting_mac(key: bytes, case_id: int, officer_id: int, epoch: int) -> bytes:
+    """The MAC over a re-seal waiting row: a case that an officer read before a password
+    reset, bound to their access epoch after it. A row planted in the database, or one
+    kept from before a revoke or a role change, does not hold."""
+    header = context("reseal-waiting-row", case=case_id, officer=officer_id, epoch=epoch)
+    return hmac.new(key, header, "sha256").digest()
+
+
 def unit_key_grant_mac(
     key: bytes, officer_id: int, unit_key_id: int, epoch: int, sealed: bytes
 ) -> bytes:

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, select, text
 from sqlalchemy.orm import Session
 
 from reportline.crypto.context import context
@@ -40,6 +40,7 @@ from reportline.models import (
     ExclusionKeyGrant,
     Officer,
     RecoveryKey,
+    ResealWaiting,
     UnitKey,
     UnitKeyGrant,
 )
@@ -433,6 +434,16 @@ def set_access_state(session: Session, officer: Officer, *, active: bool) -> Non
     role_held = officer.role_mac is not None and hmac.compare_digest(
         officer.role_mac, integrity.officer_role_mac(key, officer.id, officer.role, epoch)
     )
+    waiting = [
+        row
+        for row in session.scalars(
+            select(ResealWaiting).where(ResealWaiting.officer_id == officer.id)
+        )
+        if row.mac is not None
+        and hmac.compare_digest(
+            row.mac, integrity.reseal_waiting_mac(key, row.case_id, officer.id, epoch)
+        )
+    ]
     officer.active = active
     officer.access_epoch = epoch + 1
     officer.state_mac = integrity.officer_state_mac(key, officer.id, active, officer.access_epoch)
@@ -441,6 +452,8 @@ def set_access_state(session: Session, officer: Officer, *, active: bool) -> Non
         if role_held
         else None
     )
+    for row in waiting:  # re-seals that waited keep waiting (a revoke deletes them itself)
+        row.mac = integrity.reseal_waiting_mac(key, row.case_id, officer.id, officer.access_epoch)
 
 
 def advance_epoch(session: Session, officer: Officer) -> None:
@@ -806,3 +819,21 @@ def parse_recovery_key(text: str) -> PrivateKey:
     if hashlib.sha256(raw).digest()[:4] != checksum:
         raise DecryptionError("the recovery key file is damaged (checksum mismatch)")
     return PrivateKey(raw)
+
+
+# A rotation holds it (rotation.RotationLock); a change of access takes its shared side.
+ROTATION_ADVISORY_LOCK = 0x524C_524F_5441  # "RLROTA"
+
+
+def no_rotation_running(session: Session) -> bool:
+    """On PostgreSQL, take the shared side of the rotation lock until the transaction ends
+    and say whether it was free: a change that deletes unit key seals (`set_access`) waits
+    for no rotation batch, which could be waiting for it (a deadlock). SQLite: True
+    (writers take turns)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(
+        session.execute(
+            text("SELECT pg_try_advisory_xact_lock_shared(:key)"), {"key": ROTATION_ADVISORY_LOCK}
+        ).scalar()
+    )

@@ -29,11 +29,14 @@ class Verified:
     verified_at: datetime
 
 
-def _current(session: Session, recovery_private: PrivateKey) -> RecoveryKey:
+def _current(
+    session: Session, recovery_private: PrivateKey, for_update: bool = False
+) -> RecoveryKey:
     fingerprint = recovery_private.public_key().fingerprint
-    recovery = session.scalars(
-        select(RecoveryKey).where(RecoveryKey.fingerprint == fingerprint)
-    ).first()
+    query = select(RecoveryKey).where(RecoveryKey.fingerprint == fingerprint)
+    if for_update:  # a change of access share-locks it before any case row
+        query = query.with_for_update().execution_options(populate_existing=True)
+    recovery = session.scalars(query).first()
     if recovery is None or recovery.public_key != recovery_private.public_key().raw:
         raise NoKeyAccess("this recovery key does not belong to this instance")
     if recovery.retired_at is not None:
@@ -111,7 +114,7 @@ def replace(
     caller writes it out once, and pins it). Raises NoKeyAccess for a key of another
     instance, a replaced one, one the config (`recovery_pin`) does not pin, or one that
     does not open the pinned exclusion key (`exclusion_pin`)."""
-    old = _current(session, old_private)
+    old = _current(session, old_private, for_update=True)
     _check_pin(old, recovery_pin, required=True)
     opened = keyring.unlock_with_recovery_key(session, old_private)
     opened_groups = keyring.unlock_group_keys_with_recovery_key(session, old_private)

@@ -120,11 +120,29 @@ def readers(session: Session, case_id: int) -> list[int]:
     )
 
 
-def waiting(session: Session, case_id: int) -> list[int]:
-    """The officers whose seal on the case was lost with a password reset."""
-    return sorted(
-        session.scalars(select(ResealWaiting.officer_id).where(ResealWaiting.case_id == case_id))
+def _waiting_holds(session: Session, row: ResealWaiting, officer: Officer) -> bool:
+    """Whether a re-seal waiting row is genuine: its MAC names the case, the officer and
+    their current access epoch (a row planted in the database, or kept from before a
+    revoke, does not hold)."""
+    key: bytes | None = session.info.get("integrity_key")
+    return (
+        key is not None
+        and row.mac is not None
+        and hmac.compare_digest(
+            row.mac,
+            integrity.reseal_waiting_mac(key, row.case_id, officer.id, officer.access_epoch),
+        )
     )
+
+
+def waiting(session: Session, case_id: int) -> list[int]:
+    """The officers whose seal on the case was lost with a password reset (rows that hold)."""
+    rows = session.execute(
+        select(ResealWaiting, Officer)
+        .join(Officer, Officer.id == ResealWaiting.officer_id)
+        .where(ResealWaiting.case_id == case_id)
+    ).all()
+    return sorted(officer.id for row, officer in rows if _waiting_holds(session, row, officer))
 
 
 def access_version(case: Case, reader_ids: list[int], waiting_ids: list[int]) -> str:
@@ -245,10 +263,16 @@ def _emails(session: Session, ids: set[int]) -> dict[int, str]:
 
 
 def pinned_recovery_key(session: Session, recovery_pin: str | None) -> RecoveryKey:
-    """The recovery key the instance config pins; raise AccessRefused without one."""
+    """The recovery key the instance config pins, share-locked (taken before any case row):
+    a replacement (`recovery.replace`, which locks it for update) cannot retire it until
+    this transaction ends, and one that retired it meanwhile leaves nothing to seal to.
+    Raise AccessRefused without one."""
     if recovery_pin is not None:
         for recovery in session.scalars(
-            select(RecoveryKey).where(RecoveryKey.retired_at.is_(None))
+            select(RecoveryKey)
+            .where(RecoveryKey.retired_at.is_(None))
+            .with_for_update(read=True)
+            .execution_options(populate_existing=True)
         ):
             if hmac.compare_digest(instance.recovery_pin(recovery.public_key), recovery_pin):
                 return recovery
@@ -286,6 +310,13 @@ def set_access(
     """
     if not roles.is_supervisor(session, by):
         raise AccessRefused("only a supervisor sets who may read a case")
+    if not keyring.no_rotation_running(session):
+        raise AccessRefused(
+            "a key rotation is running: change who may read the case when it "
+            "has finished"
+        )
+    # The recovery key before the case row, the order a replacement takes them in.
+    recovery = None if chosen is None else pinned_recovery_key(session, pins.recovery)
     case = cases.get_case(session, case_id, for_update=True)
     check_visible(session, case.id, keys)
     if access_version(case, readers(session, case.id), waiting(session, case.id)) != (
@@ -305,7 +336,7 @@ def set_access(
         new_seals.append(cases.seal_to(case.id, cases.UNIT_KEY, unit_key_id, secret, unit_public))
         access = cases.UNIT_ACCESS
     else:
-        recovery = pinned_recovery_key(session, pins.recovery)
+        assert recovery is not None
         officers = _chosen_officers(session, chosen)
         for officer in officers:
             assert officer.public_key is not None  # may_read checked it
@@ -414,12 +445,17 @@ def await_reseal(session: Session, officer: Officer, now: datetime) -> int:
     session.execute(
         delete(CaseSeal).where(CaseSeal.holder == cases.OFFICER, CaseSeal.holder_id == officer.id)
     )
+    key = keyring.session_integrity_key(session)
+    # Rows still waiting from an earlier reset were carried to the new epoch with it.
     already = set(
         session.scalars(select(ResealWaiting.case_id).where(ResealWaiting.officer_id == officer.id))
     )
     for case_id in found:
         if case_id not in already:
-            session.add(ResealWaiting(case_id=case_id, officer_id=officer.id, since=now.date()))
+            mac = integrity.reseal_waiting_mac(key, case_id, officer.id, officer.access_epoch)
+            session.add(
+                ResealWaiting(case_id=case_id, officer_id=officer.id, since=now.date(), mac=mac)
+            )
     session.flush()
     return len(found)
 
@@ -453,6 +489,7 @@ def waiting_list(session: Session) -> list[Waiting]:
             may_read(session, officer),
         )
         for row, officer in rows
+        if _waiting_holds(session, row, officer)
     ]
 
 
@@ -465,11 +502,11 @@ def reseal(
     if not roles.is_supervisor(session, by):
         raise AccessRefused("only a supervisor re-seals a case")
     row = session.get(ResealWaiting, (case_id, officer_id), with_for_update=True)
-    if row is None:
+    officer = session.get(Officer, officer_id)
+    if row is None or officer is None or not _waiting_holds(session, row, officer):
         raise NotFound("nothing waits for that re-seal")
     case = cases.get_case(session, case_id, for_update=True)
-    officer = session.get(Officer, officer_id)
-    if officer is None or not may_read(session, officer):
+    if not may_read(session, officer):
         raise AccessRefused(
             "they have no new key pair or no access to reports yet: give them access first"
         )

@@ -54,7 +54,7 @@ from reportline.services.keyring import UnitKeyring
 
 BATCH = 1000
 # A number only ReportLine's rotations take as a PostgreSQL advisory lock.
-ADVISORY_LOCK = 0x524C_524F_5441  # "RLROTA"
+ADVISORY_LOCK = keyring.ROTATION_ADVISORY_LOCK
 
 
 class RotationRunning(ServiceError):

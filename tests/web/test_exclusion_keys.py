@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reportline.crypto.errors import DecryptionError
@@ -208,12 +209,14 @@ def test_an_exclusion_key_that_is_not_the_pinned_one_is_refused(
         )
     )
     assert keyring.pinned_exclusion_key(db, pin) == (key_id, public)
-    # The same key given the pinned fingerprint in the database: refused.
-    db.execute(
-        insert(ExclusionKey).values(public_key=attacker.raw, fingerprint=pin, created_at=clock())
-    )
-    with pytest.raises(DecryptionError):
-        keyring.pinned_exclusion_key(db, pin)
+    # The same key given the pinned fingerprint in the database: one pin names one row.
+    with pytest.raises(IntegrityError):
+        db.execute(
+            insert(ExclusionKey).values(
+                public_key=attacker.raw, fingerprint=pin, created_at=clock()
+            )
+        )
+    db.rollback()
     db.execute(delete(ExclusionKey).where(ExclusionKey.id != key_id))
     # The pinned row's public key swapped: refused, also by a server that checked it before.
     server = keyring.PinnedExclusionKey(pin, instance_path / "config.toml")
