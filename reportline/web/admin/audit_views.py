@@ -18,12 +18,13 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from reportline.db import begin_read_only
 from reportline.models import AuditEntry
-from reportline.services import alerts, audit, cases, officers
+from reportline.services import alerts, audit, cases, officers, restriction
 from reportline.web.admin.forms import AuditFilterForm
 from reportline.web.admin.views import blueprint
 from reportline.web.context import now
 from reportline.web.database import get_session
 from reportline.web.forms import ActionForm, choices
+from reportline.web.triage import access
 
 PAGE_SIZE = 50
 # Entries after the last full check that a view of the log checks itself: a few
@@ -105,6 +106,7 @@ class Row:
     action: str
     reference: str | None
     details: str
+    hidden: bool = False  # about a case this officer cannot read: no reference, no details
 
 
 def _who(actor: str) -> str:
@@ -148,7 +150,17 @@ def _details(detail: str, emails: dict[int, str]) -> str:
     )
 
 
-def _row(entry: AuditEntry, emails: dict[int, str]) -> Row:
+def _row(entry: AuditEntry, emails: dict[int, str], hidden: frozenset[int]) -> Row:
+    if entry.case_id is not None and entry.case_id in hidden:
+        return Row(
+            entry=entry,
+            when=_when(entry.at),
+            who=_who(entry.actor),
+            action=str(ACTIONS.get(entry.action, entry.action)),
+            reference=None,
+            details="",
+            hidden=True,
+        )
     return Row(
         entry=entry,
         when=_when(entry.at),
@@ -213,8 +225,14 @@ def audit_log() -> str | tuple[str, int]:
         db.rollback()
         return _page(form, bad_page=True), 400
     filters = audit.EntryFilter(_actor(form, emails), form.action.data or None, form.case_id())
+    # A restricted case this officer cannot read does not exist for them here either
+    # (docs/security.md, "Restricted cases"): its entries keep their place, unnamed.
+    hidden = restriction.visibility(db, access.current_keyring()).hidden
     status = audit.chain_status(db, VIEW_CHECK_LIMIT)
-    page = audit.entry_page(db, filters, PAGE_SIZE, before=before, after=after)
+    if filters.case_id is not None and filters.case_id in hidden:
+        page = audit.EntryPage([], None, None)
+    else:
+        page = audit.entry_page(db, filters, PAGE_SIZE, before=before, after=after)
     db.commit()
     used = {"officer": form.officer.data, "action": form.action.data}
     audit.record(
@@ -234,7 +252,7 @@ def audit_log() -> str | tuple[str, int]:
         form,
         status=status,
         page=page,
-        rows=[_row(entry, emails) for entry in page.entries],
+        rows=[_row(entry, emails, hidden) for entry in page.entries],
         check_form=ActionForm(),
     )
 

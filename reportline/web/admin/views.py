@@ -24,6 +24,7 @@ from reportline.services import (
     officers,
     passwords,
     queue,
+    restriction,
     roles,
 )
 from reportline.services.case_checks import CaseTampered
@@ -303,8 +304,16 @@ def reactivate(officer_id: int) -> BaseResponse:
 
 @blueprint.get("/officers/<int:officer_id>/reset-password")
 def confirm_reset_password(officer_id: int) -> str:
-    """What resetting a forgotten password does, and the button that does it."""
-    return _confirm(_officer(officer_id), "reset_password")
+    """What resetting a forgotten password does, and the button that does it: with how
+    many restricted cases wait for a re-seal, and how many no other supervisor reads."""
+    officer = _officer(officer_id)
+    db = get_session()
+    return _confirm(
+        officer,
+        "reset_password",
+        restricted=len(restriction.officer_cases(db, officer.id)),
+        unmanaged=restriction.cases_left_without_supervisor(db, officer),
+    )
 
 
 @blueprint.post("/officers/<int:officer_id>/reset-password")
