@@ -4,17 +4,18 @@ everyone else everywhere (queue, counts, filters, case URLs, alerts); on every b
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import open_sealed
-from reportline.models import AuditEntry, Case, CaseSeal, Officer, RecoveryKey
+from reportline.models import AuditEntry, Case, CaseSeal, Officer, RecoveryKey, ResealWaiting
 from reportline.services import (
     alert_delivery,
     alert_mail,
@@ -24,8 +25,10 @@ from reportline.services import (
     keyring,
     officers,
     passwords,
+    recovery,
     restriction,
     roles,
+    rotation,
     triage_index,
 )
 from reportline.services.alert_schedule import Schedule
@@ -333,6 +336,145 @@ def test_a_reset_password_waits_for_a_reseal_that_a_supervisor_makes_in_one_clic
     secret = cases.open_case_secret(case, keyring.unlock_unit_keys(db, reader.officer_id, key))
     assert cases.open_report(secret, case)["what_happened"] == SECRET
     assert "case.resealed" in db.scalars(select(AuditEntry.action)).all()
+
+
+def test_a_reseal_planted_in_the_database_is_neither_listed_nor_carried_out(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    """A database writer lists a restricted case as waiting for their own new key: the
+    supervisor is not offered it and the re-seal address refuses it."""
+    outsider, boss, reference = team["outsider"], team["boss"], team["reference"]
+    restrict_case(db, unit, team["case_id"], [unit.officer_id, team["reader"].officer_id], clock())
+    db.add(
+        ResealWaiting(
+            case_id=team["case_id"],
+            officer_id=outsider.officer_id,
+            since=clock().date(),
+            mac=b"\0" * 32,
+        )
+    )
+    db.commit()
+    page = boss.get("/triage/admin/keys").get_data(as_text=True)
+    action = f"/triage/admin/cases/{reference}/reseal/{outsider.officer_id}"
+    assert action not in page
+    access = boss.get(f"/triage/admin/cases/{reference}/access").get_data(as_text=True)
+    assert f'value="{outsider.officer_id}" checked' not in access
+    refused = boss.post(action, data={"csrf_token": csrf_token(page)}, follow_redirects=True)
+    assert "Nothing was changed: nothing waits for that re-seal." in refused.get_data(as_text=True)
+    assert ("officer", outsider.officer_id) not in _seals(db, team["case_id"])
+
+
+def test_the_audit_log_names_a_restricted_case_only_to_its_readers(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    reference, boss = team["reference"], team["boss"]
+    restrict_case(db, unit, team["case_id"], [unit.officer_id, team["reader"].officer_id], clock())
+    chief = _client(app, team["chief"], clock)  # a supervisor who is not a reader
+    page = chief.get("/triage/admin/audit").get_data(as_text=True)
+    assert reference not in page and "A restricted case you cannot read" in page
+    filtered = chief.get(f"/triage/admin/audit?case={reference}").get_data(as_text=True)
+    assert "No entries match these filters." in filtered
+    mine = boss.get(f"/triage/admin/audit?case={reference}").get_data(as_text=True)
+    assert reference in mine and "A restricted case you cannot read" not in mine
+
+
+def test_resetting_the_only_supervisor_reader_warns_that_recover_is_the_way_back(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    chief, reader, boss = team["chief"], team["reader"], team["boss"]
+    restrict_case(db, unit, team["case_id"], [chief.officer_id, reader.officer_id], clock())
+    page = boss.get(f"/triage/admin/officers/{chief.officer_id}/reset-password")
+    text = " ".join(page.get_data(as_text=True).split())
+    assert "1 restricted case they may read will wait" in text
+    assert "only supervisor who can read 1 restricted case" in text
+    assert "reportline recover" in text
+    other = boss.get(f"/triage/admin/officers/{reader.officer_id}/reset-password")
+    assert "only supervisor who can read" not in other.get_data(as_text=True)
+
+
+def test_a_waiting_reseal_survives_a_role_change_but_not_a_deactivation_put_back(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    reader, case_id = team["reader"], team["case_id"]
+    restrict_case(db, unit, case_id, [unit.officer_id, reader.officer_id], clock())
+    reader_row, boss_row = db.get(Officer, reader.officer_id), db.get(Officer, unit.officer_id)
+    assert reader_row is not None and boss_row is not None
+    integrity_key = instance.integrity_key(db.info["settings"])
+    passwords.reset_forgotten_password(db, reader_row, boss_row, clock(), integrity_key)
+    db.commit()
+    assert restriction.waiting(db, case_id) == [reader.officer_id]
+    roles.change_role(db, reader_row, "supervisor", boss_row, clock())
+    db.commit()
+    assert restriction.waiting(db, case_id) == [reader.officer_id]  # carried to the new epoch
+    kept = db.get(ResealWaiting, (case_id, reader.officer_id))
+    assert kept is not None
+    copy = (kept.since, kept.mac)
+    officers.deactivate(db, reader_row, boss_row, clock())
+    db.commit()
+    assert restriction.waiting(db, case_id) == []
+    officers.reactivate(db, reader_row, boss_row, clock())
+    db.add(ResealWaiting(case_id=case_id, officer_id=reader.officer_id, since=copy[0], mac=copy[1]))
+    db.commit()
+    assert restriction.waiting(db, case_id) == []  # the row from before it is dead
+
+
+def test_a_restriction_made_while_the_recovery_key_is_replaced_is_never_sealed_to_the_old_one(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    """The replacement holds the recovery key row; a restriction waits for it, then finds
+    the key it would seal to retired and refuses (on SQLite, writers queue anyway)."""
+    make_session: sessionmaker[Session] = app.extensions["reportline.sessionmaker"]
+    old_private = app.extensions["test.recovery_key"]
+    pins = instance.read_pins(db.info["settings"].instance_path)
+    outcome: dict[str, object] = {}
+
+    def restrict() -> None:
+        with make_session() as session:
+            session.info.update(db.info)
+            try:
+                restrict_case(session, unit, team["case_id"], [unit.officer_id], clock())
+                outcome["restrict"] = "restricted"
+            except ServiceError as exc:
+                outcome["restrict"] = str(exc)
+
+    with make_session() as first:
+        recovery.replace(first, old_private, clock(), pins.recovery, pins.exclusion)
+        other = threading.Thread(target=restrict)
+        other.start()
+        other.join(timeout=1)  # it waits for the replacement's locks
+        first.commit()
+    other.join()
+
+    assert "no recovery key is pinned" in str(outcome["restrict"])
+    assert {holder for holder, _ in _seals(db, team["case_id"])} == {"unit_key"}
+    retired = db.scalars(select(RecoveryKey.id).where(RecoveryKey.retired_at.is_not(None))).one()
+    assert ("recovery", retired) not in _seals(db, team["case_id"])
+
+
+def test_a_change_of_access_waits_for_no_running_rotation(
+    app: Flask,
+    unit: Enrolled,
+    db: Session,
+    clock: MovableClock,
+    team: dict[str, Any],
+    backend: str,
+) -> None:
+    """On PostgreSQL a rotation batch and a restriction could wait for each other: while a
+    rotation runs, a change of access is refused and changes nothing. SQLite's writers
+    take turns, so there it goes through."""
+    lock = rotation.RotationLock(app.extensions["reportline.engine"])
+    lock.acquire()
+    try:
+        if backend == "postgresql":
+            with pytest.raises(ServiceError, match="a key rotation is running"):
+                restrict_case(db, unit, team["case_id"], [unit.officer_id], clock())
+            assert {holder for holder, _ in _seals(db, team["case_id"])} == {"unit_key"}
+        else:
+            restrict_case(db, unit, team["case_id"], [unit.officer_id], clock())
+            assert "unit_key" not in {holder for holder, _ in _seals(db, team["case_id"])}
+    finally:
+        lock.release()
+    restrict_case(db, unit, team["case_id"], [unit.officer_id, team["chief"].officer_id], clock())
 
 
 def test_replies_and_deadlines_of_a_restricted_case_are_counted_only_for_its_readers(
