@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,19 +77,34 @@ class _Pair:
 
 
 def visibility(session: Session, keys: UnitKeyring) -> Visibility:
-    """Which cases that are not the unit's this keyring can open (by their seals)."""
-    candidates = list(session.scalars(select(Case.id).where(NOT_UNIT)))
+    """Which cases that are not the unit's this keyring can open (by their seals).
+
+    Read through the narrow index on (holder, holder_id, case_id), never the seal rows
+    themselves: a case that is not the unit's has no unit key seal (a change of access
+    deletes them), so the seals that open one are the officer's own, a held exclusion
+    group key's, or the recovery key's.
+    """
+    candidates = frozenset(session.scalars(select(Case.id).where(NOT_UNIT)))
     if not candidates:
         return Visibility(frozenset(), frozenset())
-    pairs: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for case_id, holder, holder_id in session.execute(
-        select(CaseSeal.case_id, CaseSeal.holder, CaseSeal.holder_id).where(
-            CaseSeal.case_id.in_(candidates)
+    held: list[tuple[str, list[int]]] = []
+    if keys.officer_id is not None and keys.officer_key is not None:
+        held.append((cases.OFFICER, [keys.officer_id]))
+    if keys.group_keys:
+        held.append((cases.EXCLUSION_GROUP, sorted(keys.group_keys)))
+    if keys.recovery is not None:
+        held.append((cases.RECOVERY, [keys.recovery[0]]))
+    opened: set[int] = set()
+    for holder, ids in held:
+        opened.update(
+            session.scalars(
+                select(CaseSeal.case_id).where(
+                    CaseSeal.holder == holder, CaseSeal.holder_id.in_(ids)
+                )
+            )
         )
-    ):
-        pairs[case_id].append((holder, holder_id))
-    readable = {case_id for case_id in candidates if _can_open(pairs[case_id], keys)}
-    return Visibility(frozenset(candidates) - readable, frozenset(readable))
+    readable = candidates & opened
+    return Visibility(candidates - readable, frozenset(readable))
 
 
 def hidden_from(session: Session, case_id: int, keys: UnitKeyring) -> bool:
@@ -312,8 +328,7 @@ def set_access(
         raise AccessRefused("only a supervisor sets who may read a case")
     if not keyring.no_rotation_running(session):
         raise AccessRefused(
-            "a key rotation is running: change who may read the case when it "
-            "has finished"
+            "a key rotation is running: change who may read the case when it has finished"
         )
     # The recovery key before the case row, the order a replacement takes them in.
     recovery = None if chosen is None else pinned_recovery_key(session, pins.recovery)
@@ -350,7 +365,7 @@ def set_access(
             case.assignee_declared_on = None
     for old in list(case.seals):
         session.delete(old)
-    session.execute(delete(ResealWaiting).where(ResealWaiting.case_id == case.id))
+    _consume_waiting(session, case.id)
     session.flush()
     session.expire(case, ["seals"])
     session.add_all(new_seals)
@@ -437,6 +452,23 @@ def drop_seals(session: Session, officer: Officer) -> int:
     return len(removed)
 
 
+def _consume_waiting(session: Session, case_id: int, officer_id: int | None = None) -> None:
+    """Delete the case's re-seal waiting rows (one officer's, or all) and raise each
+    officer's access epoch, so a copy of a deleted row put back holds nothing (their
+    grants and other waiting rows are carried over)."""
+    query = select(ResealWaiting).where(ResealWaiting.case_id == case_id)
+    if officer_id is not None:
+        query = query.where(ResealWaiting.officer_id == officer_id)
+    rows = session.scalars(query).all()
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    for officer_id_ in sorted({row.officer_id for row in rows}):
+        officer = session.get(Officer, officer_id_)
+        if officer is not None:
+            keyring.advance_epoch(session, officer)
+
+
 def await_reseal(session: Session, officer: Officer, now: datetime) -> int:
     """A password reset forgets the officer's key pair: their seals can no longer open.
     Delete them and list each case as waiting for a supervisor to re-seal it to the
@@ -446,10 +478,15 @@ def await_reseal(session: Session, officer: Officer, now: datetime) -> int:
         delete(CaseSeal).where(CaseSeal.holder == cases.OFFICER, CaseSeal.holder_id == officer.id)
     )
     key = keyring.session_integrity_key(session)
-    # Rows still waiting from an earlier reset were carried to the new epoch with it.
-    already = set(
-        session.scalars(select(ResealWaiting.case_id).where(ResealWaiting.officer_id == officer.id))
-    )
+    # Rows still waiting from an earlier reset were carried to the new epoch with it;
+    # any other row of theirs (planted) is dropped, so it cannot stand in for a genuine one.
+    already = set()
+    for row in session.scalars(select(ResealWaiting).where(ResealWaiting.officer_id == officer.id)):
+        if _waiting_holds(session, row, officer):
+            already.add(row.case_id)
+        else:
+            session.delete(row)
+    session.flush()
     for case_id in found:
         if case_id not in already:
             mac = integrity.reseal_waiting_mac(key, case_id, officer.id, officer.access_epoch)
@@ -516,8 +553,7 @@ def reseal(
     for old in list(case.seals):
         if old.holder == cases.OFFICER and old.holder_id == officer.id:
             session.delete(old)
-    session.delete(row)
-    session.flush()
+    _consume_waiting(session, case.id, officer.id)
     session.expire(case, ["seals"])
     session.add(
         cases.seal_to(case.id, cases.OFFICER, officer.id, secret, PublicKey(officer.public_key))
@@ -581,6 +617,36 @@ def restricted_cases(session: Session) -> list[RestrictedLine]:
     return lines
 
 
+# The categories and flags of restricted cases' records, opened once per record version
+# and kept in this process's memory only (never at rest): a sealed filter over many
+# restricted cases would otherwise open every record on every request. Served only for
+# cases the viewer's keyring opens (the caller's `readable`). Bounded; oldest out.
+_CARRIED: OrderedDict[tuple[int, int], tuple[frozenset[str], frozenset[str]]] = OrderedDict()
+_CARRIED_LIMIT = 50_000
+_CARRIED_LOCK = threading.Lock()
+
+
+def _record_terms(
+    session: Session, keys: UnitKeyring, case: Case
+) -> tuple[frozenset[str], frozenset[str]] | None:
+    key = (case.id, case.triage_version)
+    with _CARRIED_LOCK:
+        found = _CARRIED.get(key)
+    if found is not None:
+        return found
+    try:
+        secret = cases.open_case_secret(case, keys)
+        record = case_record.current_record(session, case, secret)
+    except (DecryptionError, NoKeyAccess):
+        return None
+    found = (frozenset(record.categories), frozenset(record.risk_flags))
+    with _CARRIED_LOCK:
+        _CARRIED[key] = found
+        while len(_CARRIED) > _CARRIED_LIMIT:
+            _CARRIED.popitem(last=False)
+    return found
+
+
 def carrying(
     session: Session,
     keys: UnitKeyring,
@@ -588,20 +654,31 @@ def carrying(
     category: str | None,
     flag: str | None,
 ) -> set[int]:
-    """Of the restricted cases given (those this keyring opens: few), the ones whose
-    triage record carries `category` and `flag`, each record opened in memory (they are
-    kept out of the sealed triage index)."""
+    """Of the restricted cases given (those this keyring opens), the ones whose triage
+    record carries `category` and `flag`, each record opened in memory (they are kept
+    out of the sealed triage index) once per version (`_CARRIED`)."""
     found = set()
-    for case in session.scalars(select(Case).where(Case.id.in_(list(case_ids)))):
-        try:
-            secret = cases.open_case_secret(case, keys)
-            record = case_record.current_record(session, case, secret)
-        except (DecryptionError, NoKeyAccess):
+    wanted = set(case_ids)
+    # Through ix_cases_not_unit, which holds the version: no case row is read.
+    versions = {
+        case_id: version
+        for case_id, version in session.execute(
+            select(Case.id, Case.triage_version).where(NOT_UNIT)
+        )
+        if case_id in wanted
+    }
+    with _CARRIED_LOCK:
+        known = {i: _CARRIED.get((i, v)) for i, v in versions.items()}
+    missing = [i for i, terms in known.items() if terms is None]
+    if missing:
+        for case in session.scalars(select(Case).where(Case.id.in_(missing))):
+            known[case.id] = _record_terms(session, keys, case)
+    for case_id, terms in known.items():
+        if terms is None:
             continue
-        if (category is None or category in record.categories) and (
-            flag is None or flag in record.risk_flags
-        ):
-            found.add(case.id)
+        categories, flags = terms
+        if (category is None or category in categories) and (flag is None or flag in flags):
+            found.add(case_id)
     return found
 
 
@@ -629,12 +706,7 @@ def recover_unread(
         for old in list(case.seals):
             if old.holder == cases.OFFICER and old.holder_id == officer.id:
                 session.delete(old)
-        session.execute(
-            delete(ResealWaiting).where(
-                ResealWaiting.case_id == case.id, ResealWaiting.officer_id == officer.id
-            )
-        )
-        session.flush()
+        _consume_waiting(session, case.id, officer.id)
         session.expire(case, ["seals"])
         public = PublicKey(officer.public_key)
         session.add(cases.seal_to(case.id, cases.OFFICER, officer.id, secret, public))

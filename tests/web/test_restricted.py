@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reportline.crypto.errors import DecryptionError
@@ -364,7 +364,58 @@ def test_a_reseal_planted_in_the_database_is_neither_listed_nor_carried_out(
     assert ("officer", outsider.officer_id) not in _seals(db, team["case_id"])
 
 
-def test_the_audit_log_names_a_restricted_case_only_to_its_readers(
+def test_a_reseal_row_put_back_after_it_was_used_or_overruled_holds_nothing(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    """A database writer keeps a copy of a genuine waiting row and puts it back after the
+    re-seal was made, or after a supervisor took the officer off the case: neither is
+    offered again."""
+    reader, case_id = team["reader"], team["case_id"]
+    restrict_case(db, unit, case_id, [unit.officer_id, reader.officer_id], clock())
+    reader_row, boss_row = db.get(Officer, reader.officer_id), db.get(Officer, unit.officer_id)
+    assert reader_row is not None and boss_row is not None
+    settings = db.info["settings"]
+    passwords.reset_forgotten_password(
+        db, reader_row, boss_row, clock(), instance.integrity_key(settings)
+    )
+    db.commit()
+    row = db.get(ResealWaiting, (case_id, reader.officer_id))
+    assert row is not None
+    copy = {"case_id": case_id, "officer_id": reader.officer_id, "since": row.since}
+    copy["mac"] = row.mac
+    officers.set_password(
+        reader_row,
+        OFFICER_PASSWORD,
+        instance.argon2_cost(settings),
+        instance.integrity_key(settings),
+    )
+    opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    keyring.grant_unit_key(
+        db, opened, reader_row, boss_row, clock(), instance.integrity_key(settings)
+    )
+    db.commit()
+    keys = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    restriction.reseal(db, keys, case_id, reader.officer_id, boss_row, clock())
+    db.commit()
+    db.add(ResealWaiting(**copy))
+    db.commit()
+    assert restriction.waiting(db, case_id) == []  # used: the copy is dead
+    db.execute(delete(ResealWaiting))
+    passwords.reset_forgotten_password(  # forgotten again: a new genuine row
+        db, reader_row, boss_row, clock(), instance.integrity_key(settings)
+    )
+    db.commit()
+    again = db.get(ResealWaiting, (case_id, reader.officer_id))
+    assert again is not None and restriction.waiting(db, case_id) == [reader.officer_id]
+    copy = {**copy, "since": again.since, "mac": again.mac}
+    restrict_case(db, unit, case_id, [unit.officer_id], clock())  # taken off the case
+    db.add(ResealWaiting(**copy))
+    db.commit()
+    assert restriction.waiting(db, case_id) == []
+    assert ("officer", reader.officer_id) not in _seals(db, case_id)
+
+
+def test_the_audit_log_and_keys_page_name_a_restricted_case_only_to_its_readers(
     app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
 ) -> None:
     reference, boss = team["reference"], team["boss"]
@@ -376,6 +427,10 @@ def test_the_audit_log_names_a_restricted_case_only_to_its_readers(
     assert "No entries match these filters." in filtered
     mine = boss.get(f"/triage/admin/audit?case={reference}").get_data(as_text=True)
     assert reference in mine and "A restricted case you cannot read" not in mine
+    keys_page = " ".join(chief.get("/triage/admin/keys").get_data(as_text=True).split())
+    assert reference not in keys_page
+    assert "1 restricted case you cannot read is not listed here" in keys_page
+    assert reference in boss.get("/triage/admin/keys").get_data(as_text=True)
 
 
 def test_resetting_the_only_supervisor_reader_warns_that_recover_is_the_way_back(
