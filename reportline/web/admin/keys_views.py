@@ -10,6 +10,7 @@ resume it (docs/operating.md).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -21,7 +22,15 @@ from werkzeug.wrappers import Response as BaseResponse
 from reportline import utcnow
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey
-from reportline.services import exclusion_rotation, instance, key_inventory, keyring, rotation
+from reportline.services import (
+    cases,
+    exclusion_rotation,
+    instance,
+    key_inventory,
+    keyring,
+    restriction,
+    rotation,
+)
 from reportline.services.errors import NoKeyAccess, ServiceError
 from reportline.web.admin.views import blueprint
 from reportline.web.context import now, settings
@@ -47,10 +56,23 @@ NOT_HELD = (
 
 
 def _page(refused: str | None = None, exclusion_refused: str | None = None) -> tuple[str, int]:
-    found = key_inventory.inventory(get_session())
+    db = get_session()
+    found = key_inventory.inventory(db)
+    # A restricted case this supervisor cannot read is only counted here, as in the queue
+    # (docs/security.md, "Restricted cases"); `reportline keys status` lists every one.
+    hidden = restriction.visibility(db, access.current_keyring()).hidden
+    shown = tuple(
+        line for line in found.restricted if cases.parse_reference(line.reference) not in hidden
+    )
+    found = dataclasses.replace(
+        found,
+        restricted=shown,
+        waiting=tuple(line for line in found.waiting if line.case_id not in hidden),
+    )
     return render_template(
         "admin/keys.html",
         found=found,
+        hidden_restricted=len(hidden),
         now=now(),
         running_here=_running_here(),
         unknown_rotation=_unknown_rotation(found),
@@ -153,9 +175,12 @@ def rotate_exclusion_key() -> BaseResponse | tuple[str, int]:
         lock.release()
     flash(
         f"The exclusion key was rotated: reports with an exclusion are now sealed to "
-        f"{done.to_fingerprint}, which a removed supervisor never held.",
+        f"{done.to_fingerprint}, held by {', '.join(done.holders) or 'no supervisor'} and "
+        "the recovery key. Check that list.",
         "success",
     )
+    for warning in exclusion_rotation.warnings(done):
+        flash(warning[0].upper() + warning[1:], "error")
     return redirect(url_for("triage.admin.keys"), code=303)
 
 
