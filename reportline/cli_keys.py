@@ -344,6 +344,8 @@ def rotate_exclusion(recovery_key_file: Path | None, email: str | None) -> None:
         f"{done.to_fingerprint} (exclusion_key_fingerprint); {done.resealed} re-sealed."
     )
     click.echo(f"Held by {', '.join(done.holders) or 'no supervisor'} and the recovery key.")
+    for warning in exclusion_rotation.warnings(done):
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @keys.command("status")

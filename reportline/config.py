@@ -81,6 +81,9 @@ class Settings:
     # Written by `init` or `keys init-exclusion`: the exclusion group's key, which reports
     # whose reporter asks to keep someone in the unit out are sealed to (docs/crypto.md).
     exclusion_key_fingerprint: str | None = None
+    # Written by `keys rotate-exclusion` just before it commits: the key it moves to,
+    # taken only once the pinned one is retired (a crash between the two writes).
+    exclusion_key_fingerprint_next: str | None = None
     # The route outside the unit the report form offers a reporter who must keep out
     # someone who reads such reports first (e.g. the IOPC's reporting line): its words
     # and its address (https only: a plain-http link would show the proxy a reporter
@@ -147,6 +150,7 @@ _STR_SETTINGS = {
     "unit_key_fingerprint_next",
     "recovery_key_sha256",
     "exclusion_key_fingerprint",
+    "exclusion_key_fingerprint_next",
     "exclusion_route_text",
     "exclusion_route_url",
     "reporter_error_log",
@@ -232,7 +236,12 @@ def _build(raw: Mapping[str, Any], instance_path: Path) -> Settings:
             "national_categories", raw["national_categories"]
         )
     _mail_settings(raw, values, instance_path)
-    for name in ("unit_key_fingerprint", "unit_key_fingerprint_next", "exclusion_key_fingerprint"):
+    for name in (
+        "unit_key_fingerprint",
+        "unit_key_fingerprint_next",
+        "exclusion_key_fingerprint",
+        "exclusion_key_fingerprint_next",
+    ):
         pin = values.get(name)
         if pin is not None and not re.fullmatch(r"[0-9a-f]{16}", pin):
             raise ConfigError(f"{name} must be the 16 hex digits `init` printed.")

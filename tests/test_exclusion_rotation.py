@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from reportline.cli import main
 from reportline.crypto.errors import DecryptionError
-from reportline.crypto.keys import PrivateKey, open_sealed
+from reportline.crypto.keys import PrivateKey, generate_private_key, open_sealed
 from reportline.models import (
     AuditEntry,
     Case,
@@ -287,6 +287,96 @@ def test_refused_rotations_say_why_and_change_nothing(
     assert none_yet.exit_code == 1 and "no exclusion key yet" in none_yet.output
     assert "reportline keys init-exclusion" in none_yet.output
     assert db.scalars(select(ExclusionKey.id)).all() == []
+
+
+def test_a_planted_seal_or_a_swapped_member_key_does_not_stop_the_rotation(
+    app: Flask,
+    group: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    reporter: FlaskClient,
+    instance_path: Path,
+) -> None:
+    """A removed supervisor who can write the database plants a seal no key opens, and
+    swaps a member's public key: the rotation still retires the key they kept, leaves
+    the swapped member out and the planted seal where it is, and says both."""
+    pending = _pending(db)[0]
+    db.add(
+        CaseSeal(case_id=pending.id, holder=cases.EXCLUSION_GROUP, holder_id=999, sealed=b"x" * 64)
+    )
+    db.execute(
+        update(Officer)
+        .where(Officer.id == group["deputy"].officer_id)
+        .values(public_key=generate_private_key().public_key().raw)
+    )
+    db.commit()
+    result = _rotate("--recovery-key-file", str(group["key_file"]))
+    assert result.exit_code == 0, result.output
+    assert "not given the new key" in result.output and "deputy@unit.example" in result.output
+    assert "1 case seal could not be opened" in result.output
+    db.expire_all()
+    old, new = db.scalars(select(ExclusionKey).order_by(ExclusionKey.id)).all()
+    assert old.retired_at is not None and _pin(instance_path) == new.fingerprint
+    holders = db.scalars(
+        select(ExclusionKeyGrant.officer_id).where(ExclusionKeyGrant.exclusion_key_id == new.id)
+    ).all()
+    assert group["deputy"].officer_id not in holders and unit.officer_id in holders
+    submit_report(reporter, what_happened="excluded after the rotation", exclude=EXCLUDE)
+    assert not _opens_any_exclusion_seal(db, group["kept"])
+    assert _reads_every_pending_case(db, _member_ring(db, unit)) == 3
+
+
+def _interrupted(app: Flask, db: Session, instance_path: Path, commit: bool) -> str:
+    """A rotation whose process dies after its first config write (the new key as
+    `_next`), before its commit or after it; returns the new key's fingerprint."""
+    make_session: sessionmaker[Session] = app.extensions["reportline.sessionmaker"]
+    with make_session() as session:
+        session.info.update(db.info)
+        opened = keyring.unlock_group_keys_with_recovery_key(
+            session, app.extensions["test.recovery_key"]
+        )
+        pins = instance.read_pins(instance_path)
+        done = exclusion_rotation.rotate(session, opened, "cli", MovableClock()(), pins)
+        instance.pin_exclusion_key(instance_path, pins.exclusion, done.to_fingerprint)
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    return done.to_fingerprint
+
+
+def _sealed_to(db: Session) -> set[str]:
+    db.expire_all()
+    keys = {key.id: key.fingerprint for key in db.scalars(select(ExclusionKey))}
+    seals = db.scalars(select(CaseSeal).where(CaseSeal.holder == cases.EXCLUSION_GROUP))
+    return {keys[seal.holder_id] for seal in seals}
+
+
+def test_a_rotation_that_dies_between_its_config_writes_leaves_reports_flowing(
+    app: Flask,
+    group: dict[str, Any],
+    unit: Enrolled,
+    db: Session,
+    reporter: FlaskClient,
+    instance_path: Path,
+) -> None:
+    old = _pin(instance_path)
+    # Died before its commit: the pinned key stays current and takes reports.
+    _interrupted(app, db, instance_path, commit=False)
+    submit_report(reporter, what_happened="excluded before", exclude=EXCLUDE)
+    assert _sealed_to(db) == {old}
+    # Died after it: the pinned key is retired, the `_next` one takes reports at once.
+    new = _interrupted(app, db, instance_path, commit=True)
+    assert _pin(instance_path) == old
+    submit_report(reporter, what_happened="excluded after", exclude=EXCLUDE)
+    assert _sealed_to(db) == {new}
+    assert _reads_every_pending_case(db, _member_ring(db, unit)) == 4
+    # The next run settles the config first, then rotates.
+    result = _rotate("--recovery-key-file", str(group["key_file"]))
+    assert result.exit_code == 0, result.output
+    assert "exclusion_key_fingerprint_next" not in _config(instance_path)
+    assert _pin(instance_path) not in (old, new)
+    assert _reads_every_pending_case(db, _member_ring(db, unit)) == 4
 
 
 def _press(client: FlaskClient) -> Any:

@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey, PublicKey, open_sealed
 from reportline.models import Case, CaseSeal, ExclusionKey, ExclusionKeyGrant, Officer
 from reportline.services import audit, cases, exclusion_keys, instance, integrity, keyring
@@ -39,12 +40,15 @@ NO_KEY = "this instance has no exclusion key yet: make it with `reportline keys 
 @dataclass(frozen=True)
 class Rotated:
     """What a rotation did: the retired and the new key's fingerprints, the members
-    given the new one, and how many cases were re-sealed."""
+    given the new one, how many cases were re-sealed, the members left out (their
+    public key fails its MAC) and the seals left under an older key (unopenable)."""
 
     from_fingerprint: str
     to_fingerprint: str
     holders: tuple[str, ...]
     resealed: int
+    left_out: tuple[str, ...] = ()
+    kept: int = 0
 
 
 def pinned_current(session: Session, pin: str | None) -> ExclusionKey:
@@ -76,10 +80,11 @@ def pinned_current(session: Session, pin: str | None) -> ExclusionKey:
     return current
 
 
-def _holders(session: Session, current_id: int) -> list[Officer]:
+def _holders(session: Session, current_id: int) -> tuple[list[Officer], list[Officer]]:
     """The members holding the current generation by a grant that holds, row-locked so a
-    removal committing meanwhile waits and then takes the new key away too. Raises
-    DecryptionError if one's public key was swapped in the database."""
+    removal committing meanwhile waits and then takes the new key away too; and those
+    left out because their public key fails its MAC (swapped in the database): one
+    such row must not stop the rotation that takes a removed member's copy away."""
     locked = session.execute(
         select(Officer, ExclusionKeyGrant)
         .join(ExclusionKeyGrant, ExclusionKeyGrant.officer_id == Officer.id)
@@ -95,16 +100,26 @@ def _holders(session: Session, current_id: int) -> list[Officer]:
         and exclusion_keys.is_member(session, officer)
     ]
     key = keyring.session_integrity_key(session)
+    kept, left_out = [], []
     for officer in holders:
-        integrity.check_officer_key(key, officer)
-    return holders
+        try:
+            integrity.check_officer_key(key, officer)
+        except DecryptionError:
+            left_out.append(officer)
+        else:
+            kept.append(officer)
+    return kept, left_out
 
 
-def _reseal(session: Session, group_keys: Mapping[int, PrivateKey], new: ExclusionKey) -> int:
-    """Move every case seal of an older generation to `new`; return how many moved.
-    The cases are locked first, so a change of access committing meanwhile (which
-    deletes the seal) is seen, never undone. Raises NoKeyAccess for a seal under a
-    generation `group_keys` lacks, DecryptionError for an altered seal."""
+def _reseal(
+    session: Session, group_keys: Mapping[int, PrivateKey], new: ExclusionKey
+) -> tuple[int, int]:
+    """Move every case seal of an older generation to `new`; return how many moved and
+    how many were left where they are: a seal under a generation `group_keys` lacks, or
+    one that does not open (altered or planted), stays under its generation, whose
+    grants stay. So a planted seal cannot stop the rotation, which is for reports that
+    arrive later. The cases are locked first, so a change of access committing
+    meanwhile (which deletes the seal) is seen, never undone."""
     older = (CaseSeal.holder == cases.EXCLUSION_GROUP) & (CaseSeal.holder_id != new.id)
     session.execute(
         select(Case.id)
@@ -113,25 +128,42 @@ def _reseal(session: Session, group_keys: Mapping[int, PrivateKey], new: Exclusi
         .with_for_update()
     ).all()
     public = PublicKey(new.public_key)
-    moved = 0
+    moved = kept = 0
     for row in session.scalars(select(CaseSeal).where(older).order_by(CaseSeal.case_id)).all():
         private = group_keys.get(row.holder_id)
-        if private is None:
-            raise NoKeyAccess(
-                "a case is sealed to an exclusion key the key given does not open: use the "
-                "recovery key (`reportline keys rotate-exclusion --recovery-key-file PATH`)"
+        try:
+            if private is None:
+                raise DecryptionError("no key for this generation")
+            raw = open_sealed(
+                row.sealed,
+                private,
+                cases.seal_context(row.case_id, cases.EXCLUSION_GROUP, row.holder_id),
             )
-        raw = open_sealed(
-            row.sealed,
-            private,
-            cases.seal_context(row.case_id, cases.EXCLUSION_GROUP, row.holder_id),
-        )
+        except DecryptionError:
+            kept += 1
+            continue
         secret = cases.CaseSecret(raw)
         session.add(cases.seal_to(row.case_id, cases.EXCLUSION_GROUP, new.id, secret, public))
         session.delete(row)
         moved += 1
     session.flush()
-    return moved
+    return moved, kept
+
+
+def warnings(done: Rotated) -> list[str]:
+    """What a supervisor must look into after a rotation that left something out."""
+    found = []
+    if done.left_out:
+        found.append(
+            f"not given the new key, their public key failing its check (altered in the "
+            f"database?): {', '.join(done.left_out)}"
+        )
+    if done.kept:
+        found.append(
+            f"{done.kept} case seal{'s' if done.kept != 1 else ''} could not be opened and "
+            "stayed under an older exclusion key (altered or planted in the database?)"
+        )
+    return found
 
 
 def rotate(
@@ -156,15 +188,22 @@ def rotate(
     opened = group_keys.get(current.id)
     if opened is None or opened.public_key().fingerprint != current.fingerprint:
         raise NoKeyAccess("the key given does not open the current exclusion key")
-    holders = _holders(session, current.id)
+    holders, left_out = _holders(session, current.id)
     new, new_private = exclusion_keys.create_key(session, now)
     for officer in holders:
         keyring.seal_grant(session, new.id, new_private, officer, now, kind=keyring.EXCLUSION)
     exclusion_keys.seal_to_recovery(session, new, new_private, recovery, now)
-    resealed = _reseal(session, group_keys, new)
+    resealed, kept = _reseal(session, group_keys, new)
     current.retired_at = now
     audit.record(
-        session, actor, "exclusion_key.rotated", now, exclusion_key=new.id, holders=len(holders)
+        session,
+        actor,
+        "exclusion_key.rotated",
+        now,
+        exclusion_key=new.id,
+        holders=len(holders),
+        left_out=len(left_out),
+        seals_kept=kept,
     )
     session.flush()
     return Rotated(
@@ -172,6 +211,8 @@ def rotate(
         new.fingerprint,
         tuple(officer.email for officer in holders),
         resealed,
+        tuple(officer.email for officer in left_out),
+        kept,
     )
 
 
@@ -185,12 +226,34 @@ def rotate_and_pin(
     """`rotate` with the instance config's pins, then commit, the new pin written first
     and put back if the commit fails (the other way round a committed key would have
     no pin). Raises as `rotate`, having changed nothing."""
-    pins = instance.read_pins(instance_path)
+    pins = settle(session, instance_path)
     rotated = rotate(session, group_keys, actor, now, pins)
-    instance.pin_exclusion_key(instance_path, rotated.to_fingerprint)
+    # The new key as `_next` first: if this process dies before or after the commit,
+    # servers take the pinned key while it is current, else the next one
+    # (`keyring.PinnedExclusionKey`), and the next run settles the config.
+    instance.pin_exclusion_key(instance_path, pins.exclusion, rotated.to_fingerprint)
     try:
         session.commit()
     except Exception:
         instance.pin_exclusion_key(instance_path, pins.exclusion)
         raise
+    instance.pin_exclusion_key(instance_path, rotated.to_fingerprint)
     return rotated
+
+
+def settle(session: Session, instance_path: Path) -> instance.Pins:
+    """Finish the config of a rotation that was interrupted between its two writes: pin
+    the `_next` key if the database holds it as current (the rotation committed), else
+    drop it. Returns the pins as they are then."""
+    pins = instance.read_pins(instance_path)
+    if pins.exclusion_next is None:
+        return pins
+    row = session.scalars(
+        select(ExclusionKey).where(ExclusionKey.fingerprint == pins.exclusion_next)
+    ).first()
+    committed = row is not None and row.retired_at is None
+    if committed:
+        assert row is not None
+        integrity.check_pinned_key(pins.exclusion_next, row.public_key, "the exclusion key")
+    instance.pin_exclusion_key(instance_path, pins.exclusion_next if committed else pins.exclusion)
+    return instance.read_pins(instance_path)

@@ -88,6 +88,7 @@ _OLD_PIN_COMMENT = (
 PIN_SETTING, NEXT_PIN_SETTING = "unit_key_fingerprint", "unit_key_fingerprint_next"
 RECOVERY_PIN_SETTING = "recovery_key_sha256"
 EXCLUSION_PIN_SETTING = "exclusion_key_fingerprint"
+EXCLUSION_NEXT_PIN_SETTING = "exclusion_key_fingerprint_next"
 _COMMENTS = {
     PIN_SETTING: _PIN_COMMENT,
     NEXT_PIN_SETTING: (
@@ -100,6 +101,9 @@ _COMMENTS = {
     EXCLUSION_PIN_SETTING: (
         "# The exclusion group's key, the only one reports with an exclusion are sealed to\n"
         "# (written by `init` or `keys init-exclusion`; docs/crypto.md).\n"
+    ),
+    EXCLUSION_NEXT_PIN_SETTING: (
+        "# The exclusion key a rotation is committing (written by `keys rotate-exclusion`).\n"
     ),
 }
 
@@ -114,6 +118,7 @@ class Pins:
     next: str | None
     recovery: str | None = None
     exclusion: str | None = None
+    exclusion_next: str | None = None
 
 
 def read_pins(instance: Path) -> Pins:
@@ -124,7 +129,13 @@ def read_pins(instance: Path) -> Pins:
         values = tomllib.loads(config.read_text("utf-8")) if config.exists() else {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SetupError(f"cannot read the key pins in {config}: {exc}") from exc
-    names = (PIN_SETTING, NEXT_PIN_SETTING, RECOVERY_PIN_SETTING, EXCLUSION_PIN_SETTING)
+    names = (
+        PIN_SETTING,
+        NEXT_PIN_SETTING,
+        RECOVERY_PIN_SETTING,
+        EXCLUSION_PIN_SETTING,
+        EXCLUSION_NEXT_PIN_SETTING,
+    )
     found = [values.get(name) for name in names]
     return Pins(*(value if isinstance(value, str) else None for value in found))
 
@@ -143,10 +154,16 @@ def pin_recovery_key(instance: Path, public_key_sha256: str | None) -> None:
     _set(instance, {RECOVERY_PIN_SETTING: public_key_sha256})
 
 
-def pin_exclusion_key(instance: Path, fingerprint: str | None) -> None:
+def pin_exclusion_key(
+    instance: Path, fingerprint: str | None, next_fingerprint: str | None = None
+) -> None:
     """Record the exclusion group's key fingerprint: reports with an exclusion are sealed
-    to that key only (`keyring.PinnedExclusionKey`)."""
-    _set(instance, {EXCLUSION_PIN_SETTING: fingerprint})
+    to that key only (`keyring.PinnedExclusionKey`). `next_fingerprint`: the key a
+    rotation is about to commit, taken only once the pinned one is retired."""
+    _set(
+        instance,
+        {EXCLUSION_PIN_SETTING: fingerprint, EXCLUSION_NEXT_PIN_SETTING: next_fingerprint},
+    )
 
 
 def recovery_pin(public_key: bytes) -> str:

@@ -249,12 +249,19 @@ class PinnedExclusionKey(_ConfigPin):
         # Read once more with the config read afresh: a server started before
         # `keys init-exclusion` wrote the pin finds it, and so does a report that waited
         # for a rotation (`exclusion_rotation`) to retire the key it read.
-        for reread in (False, True):
-            pin = self._current_pin(reread)
-            if reread:
+        for attempt in ("as loaded", "reread", "next"):
+            pin = self._current_pin(attempt == "reread")
+            if attempt == "reread":
                 # A rotation writes the new pin just before it commits the new row:
                 # wait for the current row it holds, then the new one is there.
                 session.execute(_CURRENT_EXCLUSION_KEYS).all()
+            elif attempt == "next":
+                # A rotation interrupted after its commit, before its last config write:
+                # the pinned key is retired and `_next` names the one it committed.
+                following = _next_exclusion_pin(self._config_path)
+                if following is None:
+                    continue
+                pin = following
             row = (
                 None
                 if pin is None
@@ -285,6 +292,17 @@ class PinnedExclusionKey(_ConfigPin):
             integrity.check_pinned_key(pin, exclusion_key.public_key, "the exclusion key")
             checked = self._checked[pin] = (row.id, PublicKey(exclusion_key.public_key))
         return checked
+
+
+def _next_exclusion_pin(config_path: Path | None) -> str | None:
+    """`exclusion_key_fingerprint_next` as the config file says now (None without one)."""
+    if config_path is None:
+        return None
+    try:
+        pin = tomllib.loads(config_path.read_text("utf-8")).get("exclusion_key_fingerprint_next")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return pin if isinstance(pin, str) and re.fullmatch(r"[0-9a-f]{16}", pin) else None
 
 
 def pinned_exclusion_key(session: Session, fingerprint: str | None) -> tuple[int, PublicKey]:
