@@ -88,11 +88,15 @@ class Case(Base):
             postgresql_where=text(IS_POSSIBLE_FLOOD),
         ),
         # The cases not every unit key holder may read (few): what each queue view
-        # leaves out for an officer who cannot open them (services.restriction).
+        # leaves out for an officer who cannot open them (services.restriction), with
+        # what it reads of them, so the (wide) case rows are not read.
         Index(
             "ix_cases_not_unit",
             "access",
             "id",
+            "status",
+            "unread_by_unit",
+            "triage_version",
             sqlite_where=text(NOT_UNIT),
             postgresql_where=text(NOT_UNIT),
         ),
