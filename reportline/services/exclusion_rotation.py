@@ -180,8 +180,9 @@ def rotate(
     stay: no report is sealed to it afterwards.
     Raises SetupError without an exclusion key, RotationRefused for a current key or
     recovery key the config does not pin, NoKeyAccess if `group_keys` does not open
-    the current key (or an older one a case is still sealed to), DecryptionError for
-    an altered row; nothing is changed then.
+    the current key, DecryptionError for an altered pinned row; nothing is changed
+    then. Seals it cannot open and members whose key fails its MAC are left out and
+    named (`warnings`).
     """
     current = pinned_current(session, pins.exclusion)
     recovery = pinned_recovery_key(session, pins.recovery)
@@ -232,11 +233,7 @@ def rotate_and_pin(
     # servers take the pinned key while it is current, else the next one
     # (`keyring.PinnedExclusionKey`), and the next run settles the config.
     instance.pin_exclusion_key(instance_path, pins.exclusion, rotated.to_fingerprint)
-    try:
-        session.commit()
-    except Exception:
-        instance.pin_exclusion_key(instance_path, pins.exclusion)
-        raise
+    session.commit()  # if it fails, `_next` stays: servers and `settle` ask the database
     instance.pin_exclusion_key(instance_path, rotated.to_fingerprint)
     return rotated
 

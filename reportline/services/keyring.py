@@ -485,7 +485,9 @@ def advance_epoch(session: Session, officer: Officer) -> None:
         ),
     ]
     held = [grant for grant in grants if grant_holds(session, officer, grant)]
-    set_access_state(session, officer, active=officer.active)
+    # Active only by a state that holds: `active` set in the database alone is not
+    # MAC'd afresh here.
+    set_access_state(session, officer, active=state_holds(session, officer))
     for grant in held:
         grant.mac = _grant_mac(key, officer, grant)
 
@@ -632,7 +634,7 @@ def revoke_unit_key(session: Session, officer: Officer) -> int:
         session.delete(grant)
         removed += 1
     revoke_group_keys(session, officer)
-    set_access_state(session, officer, active=officer.active)
+    set_access_state(session, officer, active=state_holds(session, officer))
     session.flush()
     return removed
 

@@ -460,13 +460,17 @@ def _consume_waiting(session: Session, case_id: int, officer_id: int | None = No
     if officer_id is not None:
         query = query.where(ResealWaiting.officer_id == officer_id)
     rows = session.scalars(query).all()
+    held = set()
     for row in rows:
+        officer = session.get(Officer, row.officer_id)
+        if officer is not None and _waiting_holds(session, row, officer):
+            held.add(officer.id)  # a row that never held is worthless when put back
         session.delete(row)
     session.flush()
-    for officer_id_ in sorted({row.officer_id for row in rows}):
+    for officer_id_ in sorted(held):
         officer = session.get(Officer, officer_id_)
-        if officer is not None:
-            keyring.advance_epoch(session, officer)
+        assert officer is not None
+        keyring.advance_epoch(session, officer)
 
 
 def await_reseal(session: Session, officer: Officer, now: datetime) -> int:
@@ -619,32 +623,46 @@ def restricted_cases(session: Session) -> list[RestrictedLine]:
 
 # The categories and flags of restricted cases' records, opened once per record version
 # and kept in this process's memory only (never at rest): a sealed filter over many
-# restricted cases would otherwise open every record on every request. Served only for
-# cases the viewer's keyring opens (the caller's `readable`). Bounded; oldest out.
-_CARRIED: OrderedDict[tuple[int, int], tuple[frozenset[str], frozenset[str]]] = OrderedDict()
+# restricted cases would otherwise open every record on every request. An entry names
+# the seal holders whose own key opened it, and is served only to them: a seal planted
+# in the database makes a case look readable, never its terms. Bounded; oldest out.
+_Terms = tuple[frozenset[str], frozenset[str]]
+_CARRIED: OrderedDict[tuple[int, int], tuple[_Terms, set[tuple[str, int]]]] = OrderedDict()
 _CARRIED_LIMIT = 50_000
 _CARRIED_LOCK = threading.Lock()
 
 
-def _record_terms(
-    session: Session, keys: UnitKeyring, case: Case
-) -> tuple[frozenset[str], frozenset[str]] | None:
-    key = (case.id, case.triage_version)
-    with _CARRIED_LOCK:
-        found = _CARRIED.get(key)
-    if found is not None:
-        return found
+def _holders_of(keys: UnitKeyring) -> set[tuple[str, int]]:
+    """The seal holders a keyring speaks for (as `visibility` reads them)."""
+    found = set()
+    if keys.officer_id is not None and keys.officer_key is not None:
+        found.add((cases.OFFICER, keys.officer_id))
+    found.update((cases.EXCLUSION_GROUP, group_id) for group_id in keys.group_keys)
+    if keys.recovery is not None:
+        found.add((cases.RECOVERY, keys.recovery[0]))
+    return found
+
+
+def _record_terms(session: Session, keys: UnitKeyring, case: Case) -> _Terms | None:
+    """The record's terms, opened with this keyring's own seal, and remembered for it."""
+    seal_ = cases.openable_seal(list(case.seals), keys)
     try:
         secret = cases.open_case_secret(case, keys)
         record = case_record.current_record(session, case, secret)
     except (DecryptionError, NoKeyAccess):
         return None
-    found = (frozenset(record.categories), frozenset(record.risk_flags))
+    terms = (frozenset(record.categories), frozenset(record.risk_flags))
+    opener = (seal_.holder, seal_.holder_id) if seal_ is not None else None
     with _CARRIED_LOCK:
-        _CARRIED[key] = found
+        entry = _CARRIED.get((case.id, case.triage_version))
+        if entry is None or entry[0] != terms:
+            entry = (terms, set())
+            _CARRIED[(case.id, case.triage_version)] = entry
+        if opener is not None:
+            entry[1].add(opener)
         while len(_CARRIED) > _CARRIED_LIMIT:
             _CARRIED.popitem(last=False)
-    return found
+    return terms
 
 
 def carrying(
@@ -656,9 +674,10 @@ def carrying(
 ) -> set[int]:
     """Of the restricted cases given (those this keyring opens), the ones whose triage
     record carries `category` and `flag`, each record opened in memory (they are kept
-    out of the sealed triage index) once per version (`_CARRIED`)."""
+    out of the sealed triage index) once per version and holder (`_CARRIED`)."""
     found = set()
     wanted = set(case_ids)
+    mine = _holders_of(keys)
     # Through ix_cases_not_unit, which holds the version: no case row is read.
     versions = {
         case_id: version
@@ -667,9 +686,13 @@ def carrying(
         )
         if case_id in wanted
     }
+    known: dict[int, _Terms | None] = {}
     with _CARRIED_LOCK:
-        known = {i: _CARRIED.get((i, v)) for i, v in versions.items()}
-    missing = [i for i, terms in known.items() if terms is None]
+        for case_id, version in versions.items():
+            entry = _CARRIED.get((case_id, version))
+            if entry is not None and entry[1] & mine:
+                known[case_id] = entry[0]
+    missing = [case_id for case_id in versions if case_id not in known]
     if missing:
         for case in session.scalars(select(Case).where(Case.id.in_(missing))):
             known[case.id] = _record_terms(session, keys, case)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from reportline.crypto.errors import DecryptionError
@@ -413,6 +413,56 @@ def test_a_reseal_row_put_back_after_it_was_used_or_overruled_holds_nothing(
     db.commit()
     assert restriction.waiting(db, case_id) == []
     assert ("officer", reader.officer_id) not in _seals(db, case_id)
+
+
+def test_a_deactivation_undone_in_the_database_stays_undone_through_a_change_of_access(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    """A database writer sets a deactivated supervisor active again and plants a re-seal
+    row for them: changing the case's access (which deletes its rows) does not make the
+    state they wrote authentic."""
+    chief = team["chief"]
+    chief_row, boss_row = db.get(Officer, chief.officer_id), db.get(Officer, unit.officer_id)
+    assert chief_row is not None and boss_row is not None
+    officers.deactivate(db, chief_row, boss_row, clock())
+    db.commit()
+    db.execute(update(Officer).where(Officer.id == chief.officer_id).values(active=True))
+    db.add(
+        ResealWaiting(
+            case_id=team["case_id"],
+            officer_id=chief.officer_id,
+            since=clock().date(),
+            mac=b"\0" * 32,
+        )
+    )
+    db.commit()
+    restrict_case(db, unit, team["case_id"], [unit.officer_id], clock())
+    db.expire_all()
+    chief_row = db.get(Officer, chief.officer_id)
+    assert chief_row is not None
+    assert not keyring.state_holds(db, chief_row) and not roles.is_supervisor(db, chief_row)
+    assert sign_in(app.test_client(), chief, clock).status_code != 303
+
+
+def test_a_planted_seal_lists_nothing_from_what_a_reader_filtered_before(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock, team: dict[str, Any]
+) -> None:
+    """The terms a sealed filter opened for a reader stay theirs: a database writer who
+    plants a seal in another supervisor's name gets the case no filter lists for them."""
+    reference, boss = team["reference"], team["boss"]
+    restrict_case(db, unit, team["case_id"], [unit.officer_id, team["reader"].officer_id], clock())
+    assert reference in boss.get(f"/triage/?category={CATEGORY}").get_data(as_text=True)
+    db.add(
+        CaseSeal(
+            case_id=team["case_id"],
+            holder=cases.OFFICER,
+            holder_id=team["chief"].officer_id,
+            sealed=b"x" * 64,
+        )
+    )
+    db.commit()
+    chief = _client(app, team["chief"], clock)
+    assert reference not in chief.get(f"/triage/?category={CATEGORY}").get_data(as_text=True)
 
 
 def test_the_audit_log_and_keys_page_name_a_restricted_case_only_to_its_readers(
