@@ -408,7 +408,11 @@ def test_a_reseal_row_put_back_after_it_was_used_or_overruled_holds_nothing(
     again = db.get(ResealWaiting, (case_id, reader.officer_id))
     assert again is not None and restriction.waiting(db, case_id) == [reader.officer_id]
     copy = {**copy, "since": again.since, "mac": again.mac}
-    restrict_case(db, unit, case_id, [unit.officer_id], clock())  # taken off the case
+    # The writer spoils the row's MAC first, hoping the change of access then leaves
+    # the epoch alone, and puts the genuine copy back after.
+    db.execute(update(ResealWaiting).values(mac=b"\0" * 32))
+    chief = team["chief"].officer_id
+    restrict_case(db, unit, case_id, [unit.officer_id, chief], clock())  # they stay off it
     db.add(ResealWaiting(**copy))
     db.commit()
     assert restriction.waiting(db, case_id) == []
