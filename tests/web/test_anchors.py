@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reportline.crypto.keys import generate_private_key
@@ -71,11 +72,20 @@ def test_a_planted_key_under_the_pinned_fingerprint_stops_reports_rather_than_ta
 ) -> None:
     genuine = db.scalars(select(UnitKey)).one()
     planted = generate_private_key().public_key()
-    db.add(
-        UnitKey(
-            public_key=planted.raw, fingerprint=genuine.fingerprint, active=True, created_at=clock()
+    # A second row under the pinned fingerprint: the database refuses it (unique).
+    with pytest.raises(IntegrityError):
+        db.add(
+            UnitKey(
+                public_key=planted.raw,
+                fingerprint=genuine.fingerprint,
+                active=True,
+                created_at=clock(),
+            )
         )
-    )
+        db.commit()
+    db.rollback()
+    # The pinned row's own public key replaced by the planted one instead.
+    db.execute(update(UnitKey).where(UnitKey.id == genuine.id).values(public_key=planted.raw))
     db.commit()
     quiet_errors.extensions.pop("reportline.unit_key", None)
     assert _send_report(reporter) == 500
