@@ -152,13 +152,22 @@ class _ConfigPin:
         mtime = _mtime(self._config_path)
         if (reread or mtime != self._config_mtime) and self._config_path is not None:
             self._config_mtime = mtime
-            try:
-                pin = tomllib.loads(self._config_path.read_text("utf-8")).get(self.setting)
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                pin = None  # a half-edited file: keep the last pin until it parses
-            if isinstance(pin, str) and re.fullmatch(r"[0-9a-f]{16}", pin):
+            pin = _pin_in_file(self._config_path, self.setting)
+            if pin is not None:
                 self.fingerprint = pin  # else kept, as at load (config.py checks the same)
         return self.fingerprint
+
+
+def _pin_in_file(config_path: Path | None, setting: str) -> str | None:
+    """A 16-hex pin as the config file says now; None without one, or for a half-edited
+    file (a caller keeps its last pin until it parses)."""
+    if config_path is None:
+        return None
+    try:
+        pin = tomllib.loads(config_path.read_text("utf-8")).get(setting)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return pin if isinstance(pin, str) and re.fullmatch(r"[0-9a-f]{16}", pin) else None
 
 
 class PinnedUnitKey(_ConfigPin):
@@ -258,7 +267,7 @@ class PinnedExclusionKey(_ConfigPin):
             elif attempt == "next":
                 # A rotation interrupted after its commit, before its last config write:
                 # the pinned key is retired and `_next` names the one it committed.
-                following = _next_exclusion_pin(self._config_path)
+                following = _pin_in_file(self._config_path, "exclusion_key_fingerprint_next")
                 if following is None:
                     continue
                 pin = following
@@ -292,17 +301,6 @@ class PinnedExclusionKey(_ConfigPin):
             integrity.check_pinned_key(pin, exclusion_key.public_key, "the exclusion key")
             checked = self._checked[pin] = (row.id, PublicKey(exclusion_key.public_key))
         return checked
-
-
-def _next_exclusion_pin(config_path: Path | None) -> str | None:
-    """`exclusion_key_fingerprint_next` as the config file says now (None without one)."""
-    if config_path is None:
-        return None
-    try:
-        pin = tomllib.loads(config_path.read_text("utf-8")).get("exclusion_key_fingerprint_next")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None
-    return pin if isinstance(pin, str) and re.fullmatch(r"[0-9a-f]{16}", pin) else None
 
 
 def pinned_exclusion_key(session: Session, fingerprint: str | None) -> tuple[int, PublicKey]:

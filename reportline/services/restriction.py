@@ -76,6 +76,17 @@ class _Pair:
     holder_id: int
 
 
+def _holders_of(keys: UnitKeyring) -> set[tuple[str, int]]:
+    """The seal holders besides unit key generations a keyring opens seals of."""
+    found = set()
+    if keys.officer_id is not None and keys.officer_key is not None:
+        found.add((cases.OFFICER, keys.officer_id))
+    found.update((cases.EXCLUSION_GROUP, group_id) for group_id in keys.group_keys)
+    if keys.recovery is not None:
+        found.add((cases.RECOVERY, keys.recovery[0]))
+    return found
+
+
 def visibility(session: Session, keys: UnitKeyring) -> Visibility:
     """Which cases that are not the unit's this keyring can open (by their seals).
 
@@ -87,19 +98,15 @@ def visibility(session: Session, keys: UnitKeyring) -> Visibility:
     candidates = frozenset(session.scalars(select(Case.id).where(NOT_UNIT)))
     if not candidates:
         return Visibility(frozenset(), frozenset())
-    held: list[tuple[str, list[int]]] = []
-    if keys.officer_id is not None and keys.officer_key is not None:
-        held.append((cases.OFFICER, [keys.officer_id]))
-    if keys.group_keys:
-        held.append((cases.EXCLUSION_GROUP, sorted(keys.group_keys)))
-    if keys.recovery is not None:
-        held.append((cases.RECOVERY, [keys.recovery[0]]))
+    by_holder: dict[str, list[int]] = defaultdict(list)
+    for holder, holder_id in _holders_of(keys):
+        by_holder[holder].append(holder_id)
     opened: set[int] = set()
-    for holder, ids in held:
+    for holder, ids in by_holder.items():
         opened.update(
             session.scalars(
                 select(CaseSeal.case_id).where(
-                    CaseSeal.holder == holder, CaseSeal.holder_id.in_(ids)
+                    CaseSeal.holder == holder, CaseSeal.holder_id.in_(sorted(ids))
                 )
             )
         )
@@ -628,17 +635,6 @@ _Terms = tuple[frozenset[str], frozenset[str]]
 _CARRIED: OrderedDict[tuple[int, int], tuple[_Terms, set[tuple[str, int]]]] = OrderedDict()
 _CARRIED_LIMIT = 50_000
 _CARRIED_LOCK = threading.Lock()
-
-
-def _holders_of(keys: UnitKeyring) -> set[tuple[str, int]]:
-    """The seal holders a keyring speaks for (as `visibility` reads them)."""
-    found = set()
-    if keys.officer_id is not None and keys.officer_key is not None:
-        found.add((cases.OFFICER, keys.officer_id))
-    found.update((cases.EXCLUSION_GROUP, group_id) for group_id in keys.group_keys)
-    if keys.recovery is not None:
-        found.add((cases.RECOVERY, keys.recovery[0]))
-    return found
 
 
 def _record_terms(session: Session, keys: UnitKeyring, case: Case) -> _Terms | None:

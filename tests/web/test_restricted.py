@@ -121,6 +121,35 @@ def _seals(db: Session, case_id: int) -> set[tuple[str, int]]:
     }
 
 
+def _reset(db: Session, who: Officer, by: Officer, clock: MovableClock) -> None:
+    """A supervisor resets the officer's forgotten password; committed."""
+    integrity_key = instance.integrity_key(db.info["settings"])
+    passwords.reset_forgotten_password(db, who, by, clock(), integrity_key)
+    db.commit()
+
+
+def _new_key_and_access(
+    db: Session, unit: Enrolled, who: Officer, by: Officer, clock: MovableClock
+) -> None:
+    """After a reset: the officer sets a new password (a new key pair) and `unit` gives
+    them the unit key again; committed."""
+    settings = db.info["settings"]
+    integrity_key = instance.integrity_key(settings)
+    officers.set_password(who, OFFICER_PASSWORD, instance.argon2_cost(settings), integrity_key)
+    db.commit()
+    opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
+    keyring.grant_unit_key(db, opened, who, by, clock(), integrity_key)
+    db.commit()
+
+
+def _plant_waiting(db: Session, case_id: int, officer_id: int, clock: MovableClock) -> None:
+    """A re-seal waiting row written in the database alone (a MAC that cannot hold)."""
+    db.add(
+        ResealWaiting(case_id=case_id, officer_id=officer_id, since=clock().date(), mac=b"\0" * 32)
+    )
+    db.commit()
+
+
 def _recovery_id(db: Session) -> int:
     return db.scalars(select(RecoveryKey.id).where(RecoveryKey.retired_at.is_(None))).one()
 
@@ -303,27 +332,12 @@ def test_a_reset_password_waits_for_a_reseal_that_a_supervisor_makes_in_one_clic
     restrict_case(db, unit, team["case_id"], [unit.officer_id, reader.officer_id], clock())
     reader_row, boss_row = db.get(Officer, reader.officer_id), db.get(Officer, unit.officer_id)
     assert reader_row is not None and boss_row is not None
-    settings = db.info["settings"]
-    passwords.reset_forgotten_password(
-        db, reader_row, boss_row, clock(), instance.integrity_key(settings)
-    )
-    db.commit()
+    _reset(db, reader_row, boss_row, clock)
     assert ("officer", reader.officer_id) not in _seals(db, team["case_id"])
     page = boss.get("/triage/admin/keys").get_data(as_text=True)
     assert reference in page and "Once they have set a new password" in page
     # They choose a new password (a new key pair) and are given access again.
-    officers.set_password(
-        reader_row,
-        OFFICER_PASSWORD,
-        instance.argon2_cost(settings),
-        instance.integrity_key(settings),
-    )
-    db.commit()
-    opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
-    keyring.grant_unit_key(
-        db, opened, reader_row, boss_row, clock(), instance.integrity_key(settings)
-    )
-    db.commit()
+    _new_key_and_access(db, unit, reader_row, boss_row, clock)
     page = boss.get("/triage/admin/keys").get_data(as_text=True)
     action = f"/triage/admin/cases/{reference}/reseal/{reader.officer_id}"
     assert action in page
@@ -345,15 +359,7 @@ def test_a_reseal_planted_in_the_database_is_neither_listed_nor_carried_out(
     supervisor is not offered it and the re-seal address refuses it."""
     outsider, boss, reference = team["outsider"], team["boss"], team["reference"]
     restrict_case(db, unit, team["case_id"], [unit.officer_id, team["reader"].officer_id], clock())
-    db.add(
-        ResealWaiting(
-            case_id=team["case_id"],
-            officer_id=outsider.officer_id,
-            since=clock().date(),
-            mac=b"\0" * 32,
-        )
-    )
-    db.commit()
+    _plant_waiting(db, team["case_id"], outsider.officer_id, clock)
     page = boss.get("/triage/admin/keys").get_data(as_text=True)
     action = f"/triage/admin/cases/{reference}/reseal/{outsider.officer_id}"
     assert action not in page
@@ -374,26 +380,12 @@ def test_a_reseal_row_put_back_after_it_was_used_or_overruled_holds_nothing(
     restrict_case(db, unit, case_id, [unit.officer_id, reader.officer_id], clock())
     reader_row, boss_row = db.get(Officer, reader.officer_id), db.get(Officer, unit.officer_id)
     assert reader_row is not None and boss_row is not None
-    settings = db.info["settings"]
-    passwords.reset_forgotten_password(
-        db, reader_row, boss_row, clock(), instance.integrity_key(settings)
-    )
-    db.commit()
+    _reset(db, reader_row, boss_row, clock)
     row = db.get(ResealWaiting, (case_id, reader.officer_id))
     assert row is not None
     copy = {"case_id": case_id, "officer_id": reader.officer_id, "since": row.since}
     copy["mac"] = row.mac
-    officers.set_password(
-        reader_row,
-        OFFICER_PASSWORD,
-        instance.argon2_cost(settings),
-        instance.integrity_key(settings),
-    )
-    opened = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
-    keyring.grant_unit_key(
-        db, opened, reader_row, boss_row, clock(), instance.integrity_key(settings)
-    )
-    db.commit()
+    _new_key_and_access(db, unit, reader_row, boss_row, clock)
     keys = keyring.unlock_unit_keys(db, unit.officer_id, unlock_officer_key(db, unit))
     restriction.reseal(db, keys, case_id, reader.officer_id, boss_row, clock())
     db.commit()
@@ -401,10 +393,7 @@ def test_a_reseal_row_put_back_after_it_was_used_or_overruled_holds_nothing(
     db.commit()
     assert restriction.waiting(db, case_id) == []  # used: the copy is dead
     db.execute(delete(ResealWaiting))
-    passwords.reset_forgotten_password(  # forgotten again: a new genuine row
-        db, reader_row, boss_row, clock(), instance.integrity_key(settings)
-    )
-    db.commit()
+    _reset(db, reader_row, boss_row, clock)  # forgotten again: a new genuine row
     again = db.get(ResealWaiting, (case_id, reader.officer_id))
     assert again is not None and restriction.waiting(db, case_id) == [reader.officer_id]
     copy = {**copy, "since": again.since, "mac": again.mac}
@@ -431,15 +420,7 @@ def test_a_deactivation_undone_in_the_database_stays_undone_through_a_change_of_
     officers.deactivate(db, chief_row, boss_row, clock())
     db.commit()
     db.execute(update(Officer).where(Officer.id == chief.officer_id).values(active=True))
-    db.add(
-        ResealWaiting(
-            case_id=team["case_id"],
-            officer_id=chief.officer_id,
-            since=clock().date(),
-            mac=b"\0" * 32,
-        )
-    )
-    db.commit()
+    _plant_waiting(db, team["case_id"], chief.officer_id, clock)
     restrict_case(db, unit, team["case_id"], [unit.officer_id], clock())
     db.expire_all()
     chief_row = db.get(Officer, chief.officer_id)
@@ -508,9 +489,7 @@ def test_a_waiting_reseal_survives_a_role_change_but_not_a_deactivation_put_back
     restrict_case(db, unit, case_id, [unit.officer_id, reader.officer_id], clock())
     reader_row, boss_row = db.get(Officer, reader.officer_id), db.get(Officer, unit.officer_id)
     assert reader_row is not None and boss_row is not None
-    integrity_key = instance.integrity_key(db.info["settings"])
-    passwords.reset_forgotten_password(db, reader_row, boss_row, clock(), integrity_key)
-    db.commit()
+    _reset(db, reader_row, boss_row, clock)
     assert restriction.waiting(db, case_id) == [reader.officer_id]
     roles.change_role(db, reader_row, "supervisor", boss_row, clock())
     db.commit()

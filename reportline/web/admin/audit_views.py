@@ -151,23 +151,17 @@ def _details(detail: str, emails: dict[int, str]) -> str:
 
 
 def _row(entry: AuditEntry, emails: dict[int, str], hidden: frozenset[int]) -> Row:
-    if entry.case_id is not None and entry.case_id in hidden:
-        return Row(
-            entry=entry,
-            when=_when(entry.at),
-            who=_who(entry.actor),
-            action=str(ACTIONS.get(entry.action, entry.action)),
-            reference=None,
-            details="",
-            hidden=True,
-        )
+    unnamed = entry.case_id is not None and entry.case_id in hidden
     return Row(
         entry=entry,
         when=_when(entry.at),
         who=_who(entry.actor),
         action=str(ACTIONS.get(entry.action, entry.action)),
-        reference=cases.reference(entry.case_id) if entry.case_id is not None else None,
-        details=_details(entry.detail, emails),
+        reference=(
+            cases.reference(entry.case_id) if entry.case_id is not None and not unnamed else None
+        ),
+        details="" if unnamed else _details(entry.detail, emails),
+        hidden=unnamed,
     )
 
 
