@@ -107,6 +107,16 @@ class Settings:
     alert_times: tuple[time, ...] = tuple(time(hour) for hour in range(8, 19))
     alert_days: tuple[int, ...] = (0, 1, 2, 3, 4)
     notify_in_process: bool = True
+    # Evidence files (services.evidence; docs/security.md, "Evidence"). A file sent
+    # without JavaScript arrives in one request body, which is held in memory whole:
+    # `evidence_form_max_bytes` caps that body (and is the hard cap of any request
+    # body). With JavaScript a file arrives in sealed chunks, up to the per-file limit.
+    evidence_file_max_bytes: int = 50 * 1024 * 1024
+    evidence_report_max_bytes: int = 200 * 1024 * 1024
+    evidence_quota_bytes: int = 20 * 1024 * 1024 * 1024
+    evidence_form_max_bytes: int = 16 * 1024 * 1024
+    # The largest image, in pixels, that is decoded to be cleaned (memory: 3-4 bytes each).
+    evidence_max_pixels: int = 16_000_000
 
     @property
     def mail_configured(self) -> bool:
@@ -140,6 +150,11 @@ _INT_SETTINGS: dict[str, int] = {
     "flood_window_minutes": 1,
     "flood_max_reports": 0,
     "receipt_keep_minutes": 1,
+    "evidence_file_max_bytes": 1,
+    "evidence_report_max_bytes": 1,
+    "evidence_quota_bytes": 0,
+    "evidence_form_max_bytes": 65536,
+    "evidence_max_pixels": 1,
 }
 _BOOL_SETTINGS = {"https", "housekeeping_in_process", "smtp_starttls", "notify_in_process"}
 _STR_SETTINGS = {
