@@ -1,0 +1,160 @@
+"""Evidence cleaning: PDF and Office documents lose the names and dates they carry."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+
+import pikepdf
+import pytest
+from PIL import Image
+
+from reportline.cleaning import CleaningLimits, FileRefused, RefusalReason, clean_file
+from tests.unit import cleaning_samples as samples
+
+LIMITS = CleaningLimits(max_bytes=50 * 1024 * 1024, max_pixels=16_000_000)
+
+
+def refusal(data: bytes, limits: CleaningLimits = LIMITS) -> FileRefused:
+    with pytest.raises(FileRefused) as caught:
+        clean_file(data, limits)
+    return caught.value
+
+
+def test_a_pdf_loses_its_info_xmp_id_annotation_author_and_picture_exif() -> None:
+    original = samples.tagged_pdf()
+    cleaned = clean_file(original, LIMITS)
+
+    assert (cleaned.kind, cleaned.media_type, cleaned.extension) == (
+        "pdf",
+        "application/pdf",
+        ".pdf",
+    )
+    assert samples.CANARY not in cleaned.data
+    with (
+        pikepdf.open(io.BytesIO(original)) as before,
+        pikepdf.open(io.BytesIO(cleaned.data)) as pdf,
+    ):
+        assert pikepdf.Name.Info not in pdf.trailer
+        assert pikepdf.Name.Metadata not in pdf.Root
+        assert pdf.trailer.ID[0] != before.trailer.ID[0]
+        assert pikepdf.Name.T not in pdf.pages[0].Annots[0]
+        assert len(pdf.pages) == 1
+        image = pdf.pages[0].Resources.XObject.Im0
+        picture = Image.open(io.BytesIO(image.read_raw_bytes()))
+        assert picture.size == (60, 40) and not picture.getexif()
+    assert {"author", "document-info", "xmp", "document-id", "annotation-authors"} <= set(
+        cleaned.removed
+    )
+    assert "image-metadata" in cleaned.removed
+
+
+def test_a_password_protected_pdf_is_refused_with_advice_to_remove_the_password() -> None:
+    refused = refusal(samples.tagged_pdf(encrypt=True))
+    assert refused.reason is RefusalReason.UNREADABLE
+    assert "password" in str(refused)
+
+
+def test_a_truncated_pdf_is_refused_as_unreadable() -> None:
+    pdf = samples.tagged_pdf()
+    assert refusal(pdf[:200]).reason is RefusalReason.UNREADABLE
+
+
+def test_a_word_document_loses_every_name_its_dates_and_revision_ids() -> None:
+    cleaned = clean_file(samples.zipped(samples.docx_parts()), LIMITS)
+
+    assert (cleaned.kind, cleaned.extension) == ("document", ".docx")
+    assert cleaned.media_type.endswith("wordprocessingml.document")
+    parts = samples.unzipped(cleaned.data)
+    assert [name for name, data in parts.items() if samples.CANARY in data] == []
+    assert not {"docProps/custom.xml", "docProps/thumbnail.jpeg", "word/people.xml"} & set(parts)
+    assert b"people.xml" not in parts["word/_rels/document.xml.rels"]
+    assert b"custom.xml" not in parts["[Content_Types].xml"]
+    assert b"thumbnail" not in parts["_rels/.rels"]
+    document = parts["word/document.xml"]
+    assert b"Evidence text stays." in document and b"<w:ins" in document
+    assert b"w:date" not in document and b"rsid" not in document
+    assert b"Comment text stays." in parts["word/comments.xml"]
+    assert b"rsids" not in parts["word/settings.xml"]
+    assert b"<Pages>1</Pages>" in parts["docProps/app.xml"]
+    expected = {"author", "company", "custom-properties", "thumbnail", "comment-authors"}
+    expected |= {"tracked-change-authors", "edit-times", "revision-ids", "file-paths"}
+    assert expected | {"image-metadata"} <= set(cleaned.removed)
+
+
+def test_a_picture_inside_a_word_document_loses_its_gps_and_keeps_its_size() -> None:
+    cleaned = clean_file(samples.zipped(samples.docx_parts()), LIMITS)
+
+    picture = Image.open(io.BytesIO(samples.unzipped(cleaned.data)["word/media/image1.jpeg"]))
+    assert picture.format == "JPEG" and picture.size == (60, 40) and not picture.getexif()
+
+
+def test_a_macro_enabled_document_is_refused_with_advice() -> None:
+    parts = samples.docx_parts(samples.DOCM_MAIN)
+    parts["word/vbaProject.bin"] = b"\xd0\xcf\x11\xe0 macro"
+    refused = refusal(samples.zipped(parts))
+    assert refused.reason is RefusalReason.MACRO_DOCUMENT
+    assert ".docx" in str(refused)
+
+
+def test_a_macro_project_hidden_in_a_docx_is_refused() -> None:
+    parts = samples.docx_parts()
+    parts["word/vbaProject.bin"] = b"macro"
+    assert refusal(samples.zipped(parts)).reason is RefusalReason.MACRO_DOCUMENT
+
+
+def test_a_plain_zip_archive_is_refused() -> None:
+    archive = samples.zipped({"notes.txt": b"hello", "photo.jpg": samples.camera_jpeg()})
+    assert refusal(archive).reason is RefusalReason.TYPE_NOT_ALLOWED
+
+
+def test_a_docx_hiding_a_zip_bomb_is_refused_before_it_is_unpacked() -> None:
+    parts = samples.docx_parts()
+    parts["word/media/huge.bin"] = bytes(40 * 1024 * 1024)  # packs to ~40 kB
+    assert refusal(samples.zipped(parts)).reason is RefusalReason.DECOMPRESSION_BOMB
+
+
+def test_a_docx_unpacking_to_more_than_the_total_limit_is_refused() -> None:
+    small = CleaningLimits(max_bytes=LIMITS.max_bytes, max_pixels=100_000, max_unzipped_bytes=4096)
+    data = samples.zipped(samples.docx_parts())
+    assert refusal(data, small).reason is RefusalReason.DECOMPRESSION_BOMB
+
+
+def test_a_docx_with_too_many_members_is_refused() -> None:
+    small = CleaningLimits(max_bytes=LIMITS.max_bytes, max_pixels=100_000, max_zip_members=5)
+    data = samples.zipped(samples.docx_parts())
+    assert refusal(data, small).reason is RefusalReason.DECOMPRESSION_BOMB
+
+
+def test_a_member_that_understates_its_size_is_refused() -> None:
+    parts = samples.docx_parts()
+    parts["word/media/big.bin"] = bytes(3 * 1024 * 1024)
+    data = bytearray(samples.zipped(parts))
+    # Declare 1 kB in the central directory for the 3 MB member: the ratio check passes.
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        member = archive.getinfo("word/media/big.bin")
+    entry = _central_entry(bytes(data), member.filename)
+    struct.pack_into("<I", data, entry + 24, 1024)
+    # zipfile stops at the declared size and the CRC then fails; counting is a second guard.
+    assert refusal(bytes(data)).reason is RefusalReason.UNREADABLE
+
+
+def _central_entry(data: bytes, name: str) -> int:
+    """Offset of the central directory record for ``name``."""
+    pos = data.find(b"PK\x01\x02")
+    while pos != -1:
+        name_length = struct.unpack_from("<H", data, pos + 28)[0]
+        if data[pos + 46 : pos + 46 + name_length].decode() == name:
+            return pos
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    raise AssertionError(name)
+
+
+def test_a_document_with_a_doctype_is_refused() -> None:
+    parts = samples.docx_parts()
+    parts["word/document.xml"] = (
+        b'<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "aaaaaaaaaa">]><w:document '
+        b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">&a;</w:document>'
+    )
+    assert refusal(samples.zipped(parts)).reason is RefusalReason.UNREADABLE
