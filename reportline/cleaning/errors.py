@@ -25,7 +25,7 @@ SENTENCES: dict[RefusalReason, str] = {
     RefusalReason.EMPTY: "The file is empty.",
     RefusalReason.TYPE_NOT_ALLOWED: (
         "This type of file is not accepted. Send pictures (JPEG, PNG, WebP, GIF, HEIC), "
-        "PDF, Word, Excel or PowerPoint documents, plain text, audio or video."
+        "PDF, Word, Excel, PowerPoint or OpenDocument files, plain text, audio or video."
     ),
     RefusalReason.TOO_LARGE: "The file is too large.",
     RefusalReason.TOO_MANY_PIXELS: (

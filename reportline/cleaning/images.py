@@ -41,7 +41,7 @@ def clean_image(data: bytes, max_pixels: int) -> CleanedFile:
 
     Raises FileRefused (TYPE_NOT_ALLOWED, TOO_MANY_PIXELS, DECOMPRESSION_BOMB, UNREADABLE).
     """
-    with _Opened(data, max_pixels) as image:
+    with _open(data, max_pixels) as image:
         removed = _metadata_found(image)
         if getattr(image, "n_frames", 1) > 1:
             removed.add("later-frames")
@@ -62,60 +62,30 @@ def clean_image(data: bytes, max_pixels: int) -> CleanedFile:
     )
 
 
-def strip_embedded_image(data: bytes, max_pixels: int) -> tuple[bytes, set[str]] | None:
-    """Re-encode a JPEG or PNG found inside a document in its own format, without metadata.
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The decoded first frame, refused by its header's size before any decoding.
 
-    The orientation is left alone (the document's layout fixes the drawn size).
-    Returns None for other formats, which are kept as they are.
-    Raises FileRefused (TOO_MANY_PIXELS, DECOMPRESSION_BOMB, UNREADABLE).
+    Raises FileRefused (TYPE_NOT_ALLOWED, TOO_MANY_PIXELS, DECOMPRESSION_BOMB, UNREADABLE).
     """
     try:
-        kind = Image.open(io.BytesIO(data)).format
-    except (OSError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return None
-    if kind not in {"JPEG", "PNG"}:
-        return None
-    with _Opened(data, max_pixels) as image:
-        removed = _metadata_found(image)
-        if not removed:
-            return data, removed
-        pixels = _pixels(image)
-        as_jpeg = image.format == "JPEG"
-        return _save(pixels, as_jpeg, keep_quality=as_jpeg and pixels is image).data, removed
-
-
-class _Opened:
-    """Context manager: the decoded picture, refused before decoding if over the pixel budget."""
-
-    def __init__(self, data: bytes, max_pixels: int) -> None:
-        self._data = data
-        self._max_pixels = max_pixels
-        self._image: Image.Image | None = None
-
-    def __enter__(self) -> Image.Image:
-        # Pillow warns (then errors) on huge pictures when it opens them; the
-        # warning is a refusal here, not a line in a log.
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(io.BytesIO(self._data))
-                self._image = image
-                if image.format not in ALLOWED_FORMATS:
-                    raise FileRefused(RefusalReason.TYPE_NOT_ALLOWED)
-                width, height = image.size
-                if width * height > self._max_pixels:
-                    raise FileRefused(RefusalReason.TOO_MANY_PIXELS)
-                image.seek(0)
-                image.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise FileRefused(RefusalReason.DECOMPRESSION_BOMB) from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise FileRefused(RefusalReason.UNREADABLE) from exc
-        return image
-
-    def __exit__(self, *exc: object) -> None:
-        if self._image is not None:
-            self._image.close()
+        # Pillow warns on a huge picture as it opens it (and errors on a larger one): the
+        # warning is a refusal here, not a log line. catch_warnings is process-wide, but
+        # any thread that sees this filter meanwhile only gets a stricter refusal.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        if image.format not in ALLOWED_FORMATS:
+            raise FileRefused(RefusalReason.TYPE_NOT_ALLOWED)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise FileRefused(RefusalReason.TOO_MANY_PIXELS)
+        image.seek(0)
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise FileRefused(RefusalReason.DECOMPRESSION_BOMB) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise FileRefused(RefusalReason.UNREADABLE) from exc
+    return image
 
 
 def _metadata_found(image: Image.Image) -> set[str]:
@@ -146,18 +116,26 @@ def _metadata_found(image: Image.Image) -> set[str]:
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
-    """Apply an embedded colour profile to the pixels so the profile can be dropped."""
+    """Apply an embedded colour profile to the pixels so the profile can be dropped
+    (in place when the mode allows; an sRGB profile changes nothing and is skipped)."""
     icc = image.info.get("icc_profile")
     if not icc or image.mode not in {"RGB", "RGBA", "L", "CMYK"}:
         return image
     try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if ImageCms.getProfileDescription(source).strip().startswith("sRGB"):
+            return image
         out_mode = "RGBA" if image.mode == "RGBA" else "RGB"
         converted = ImageCms.profileToProfile(
-            image, io.BytesIO(icc), ImageCms.createProfile("sRGB"), outputMode=out_mode
+            image,
+            source,
+            ImageCms.createProfile("sRGB"),
+            outputMode=out_mode,
+            inPlace=out_mode == image.mode,
         )
     except (ImageCms.PyCMSError, OSError, ValueError):
         return image  # a broken profile: the pixels are kept as they are, the profile dropped
-    return converted if converted is not None else image
+    return image if converted is None else converted
 
 
 def _pixels(image: Image.Image) -> Image.Image:

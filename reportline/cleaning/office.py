@@ -14,8 +14,8 @@ import zipfile
 
 from reportline.cleaning.archive import iter_members
 from reportline.cleaning.errors import FileRefused, RefusalReason
-from reportline.cleaning.images import strip_embedded_image
 from reportline.cleaning.model import CleanedFile, CleaningLimits
+from reportline.cleaning.segments import strip_picture_metadata
 from reportline.cleaning.xmlparts import (
     X15AC,
     W,
@@ -127,11 +127,10 @@ def _clean_part(
     if name.endswith((".xml", ".rels")):
         return _clean_xml_part(name, data, gone)
     if "/media/" in name:
-        found = strip_embedded_image(data, limits.max_pixels)
+        found = strip_picture_metadata(data)
         if found is None:
             return data, set()
-        cleaned, codes = found
-        return cleaned, {"image-metadata"} if codes else set()
+        return found[0], {"image-metadata"} if found[1] else set()
     if "/embeddings/" in name and folder in {"word", "xl", "ppt"}:
         return _clean_embedded(name, data, limits, depth)
     return data, set()

@@ -8,8 +8,8 @@ import pikepdf
 from pikepdf import Dictionary, Name, Stream
 
 from reportline.cleaning.errors import FileRefused, RefusalReason
-from reportline.cleaning.jpeg_segments import strip_jpeg_metadata
 from reportline.cleaning.model import CleanedFile
+from reportline.cleaning.segments import strip_jpeg_metadata
 
 ENCRYPTED_SENTENCE = (
     "The PDF is protected by a password. Remove the password (for example by printing it "
@@ -126,9 +126,10 @@ def _strip_picture(image: Stream) -> set[str]:
     """Remove EXIF, XMP, IPTC and comments from a JPEG picture stored as it is (DCTDecode)."""
     if image.get(Name.Filter) != Name.DCTDecode:
         return set()
-    stripped = strip_jpeg_metadata(image.read_raw_bytes())
-    if stripped is None:
+    found = strip_jpeg_metadata(image.read_raw_bytes())
+    if found is None or not found[1]:
         return set()
+    stripped = found[0]
     parms = image.get(Name.DecodeParms)
     image.write(
         stripped,

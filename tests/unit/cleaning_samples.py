@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
+import struct
 import subprocess
 import zipfile
+import zlib
 
 import pikepdf
 from PIL import ExifTags, Image, ImageCms
@@ -87,10 +88,14 @@ def picture(fmt: str, **options: object) -> bytes:
 
 
 def pixel_bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
-    """A small PNG declaring a huge picture: only the header matters."""
+    """A tiny PNG whose header declares a huge picture (the header is all that is read)."""
     out = io.BytesIO()
-    Image.new("1", (width, height)).save(out, "PNG")
-    return out.getvalue()
+    Image.new("1", (8, 8)).save(out, "PNG")
+    data = bytearray(out.getvalue())
+    ihdr = data.find(b"IHDR")
+    struct.pack_into(">II", data, ihdr + 4, width, height)
+    struct.pack_into(">I", data, ihdr + 17, zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    return bytes(data)
 
 
 def tagged_pdf(encrypt: bool = False) -> bytes:
@@ -197,6 +202,7 @@ def docx_parts(main_type: str = DOCX_MAIN) -> dict[str, bytes]:
         "word/_rels/settings.xml.rels": settings_rels.encode(),
         "word/_rels/document.xml.rels": doc_rels.encode(),
         "word/media/image1.jpeg": camera_jpeg(),
+        "word/media/image2.png": tagged_png(),
         "docProps/core.xml": core.encode(),
         "docProps/app.xml": app.encode(),
         "docProps/custom.xml": custom.encode(),
@@ -217,16 +223,15 @@ def unzipped(data: bytes) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def ffmpeg_output(args: list[str], muxer: str) -> bytes:
+def ffmpeg_output(args: list[str], muxer: str, pass_fds: tuple[int, ...] = ()) -> bytes:
     """Run ffmpeg with lavfi sources into a memory file (nothing written to disk)."""
     ffmpeg = shutil.which("ffmpeg")
     assert ffmpeg is not None
     with memory_file("sample") as fd:
         subprocess.run(
             [ffmpeg, "-nostdin", "-loglevel", "error", *args, "-f", muxer, "-y", f"/dev/fd/{fd}"],
-            pass_fds=(fd,),
+            pass_fds=(fd, *pass_fds),
             check=True,
-            env={**os.environ},
         )
         return read_all(fd)
 
@@ -252,3 +257,99 @@ def tagged_mp3() -> bytes:
     return ffmpeg_output(
         ["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "libmp3lame", *TAGS], "mp3"
     )
+
+
+XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+PPTX_MAIN = "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"
+SML = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def xlsx_parts() -> dict[str, bytes]:
+    """A workbook whose legacy comments, threaded-comment persons and saved path name people."""
+    ct = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
+<Default Extension="xml" ContentType="application/xml"/>
+<Override PartName="/xl/workbook.xml" ContentType="{XLSX_MAIN}"/></Types>"""
+    workbook = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<workbook xmlns="{SML}" xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" xmlns:x15ac="http://schemas.microsoft.com/office/spreadsheetml/2010/11/ac">
+<mc:AlternateContent><mc:Choice Requires="x15"><x15ac:absPath url="C:\\Users\\CanaryUser\\Desktop\\"/></mc:Choice></mc:AlternateContent>
+<sheets><sheet name="Payments" sheetId="1"/></sheets></workbook>"""
+    comments = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<comments xmlns="{SML}"><authors><author>CanaryExcelAuthor</author></authors>
+<commentList><comment ref="A1" authorId="0"><text><t>Cell note stays.</t></text></comment></commentList></comments>"""
+    persons = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<personList xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"><person displayName="CanaryPerson" id="{1}" userId="canary@example.org" providerId="AD"/></personList>"""
+    return {
+        "[Content_Types].xml": ct.encode(),
+        "xl/workbook.xml": workbook.encode(),
+        "xl/comments1.xml": comments.encode(),
+        "xl/persons/person.xml": persons.encode(),
+    }
+
+
+def pptx_parts() -> dict[str, bytes]:
+    """A presentation whose comment authors are named."""
+    ct = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
+<Default Extension="xml" ContentType="application/xml"/>
+<Override PartName="/ppt/presentation.xml" ContentType="{PPTX_MAIN}"/></Types>"""
+    authors = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<p:cmAuthorLst xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"><p:cmAuthor id="1" name="CanaryPresenter" initials="CanaryCP" lastIdx="1" clrIdx="0"/></p:cmAuthorLst>"""
+    presentation = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<p:presentation xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"/>"""
+    return {
+        "[Content_Types].xml": ct.encode(),
+        "ppt/presentation.xml": presentation.encode(),
+        "ppt/commentAuthors.xml": authors.encode(),
+    }
+
+
+ODT = "application/vnd.oasis.opendocument.text"
+
+
+def odt_parts(macro: bool = False, encrypted: bool = False) -> dict[str, bytes]:
+    """A text document whose metadata, tracked change, comment and printer name it carries."""
+    ns = (
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+        'xmlns:config="urn:oasis:names:tc:opendocument:xmlns:config:1.0"'
+    )
+    encryption = '<manifest:encryption-data manifest:checksum="x"/>' if encrypted else ""
+    manifest = f"""<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">
+<manifest:file-entry manifest:full-path="/" manifest:media-type="{ODT}"/>
+<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">{encryption}</manifest:file-entry>
+<manifest:file-entry manifest:full-path="Thumbnails/thumbnail.png" manifest:media-type="image/png"/>
+</manifest:manifest>"""
+    meta = f"""<?xml version="1.0" encoding="UTF-8"?>
+<office:document-meta {ns}><office:meta>
+<meta:initial-creator>CanaryInitialCreator</meta:initial-creator><dc:creator>CanaryCreator</dc:creator>
+<meta:creation-date>2026-01-02T03:04:05</meta:creation-date><meta:editing-duration>PT1H</meta:editing-duration>
+<meta:generator>CanaryGenerator</meta:generator><meta:user-defined meta:name="Canary">x</meta:user-defined>
+<meta:document-statistic meta:page-count="1"/></office:meta></office:document-meta>"""
+    content = f"""<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content {ns}><office:body><office:text>
+<text:tracked-changes><text:changed-region text:id="ct1"><text:insertion><office:change-info>
+<dc:creator>CanaryChanger</dc:creator><dc:date>2026-01-02T03:04:05</dc:date></office:change-info>
+</text:insertion></text:changed-region></text:tracked-changes>
+<text:p>Evidence text stays.<office:annotation><dc:creator>CanaryCommenter</dc:creator>
+<meta:creator-initials>CanaryCC</meta:creator-initials><text:p>Note stays.</text:p></office:annotation></text:p>
+</office:text></office:body></office:document-content>"""
+    settings = f"""<?xml version="1.0" encoding="UTF-8"?>
+<office:document-settings {ns}><office:settings><config:config-item-set config:name="ooo:configuration-settings">
+<config:config-item config:name="PrinterName" config:type="string">CanaryPrinter</config:config-item>
+</config:config-item-set></office:settings></office:document-settings>"""
+    parts = {
+        "mimetype": ODT.encode(),
+        "META-INF/manifest.xml": manifest.encode(),
+        "meta.xml": meta.encode(),
+        "content.xml": content.encode(),
+        "settings.xml": settings.encode(),
+        "Thumbnails/thumbnail.png": tagged_png(),
+        "Pictures/photo.jpg": camera_jpeg(),
+    }
+    if macro:
+        parts["Basic/Standard/Module1.xml"] = b"<module/>"
+    return parts

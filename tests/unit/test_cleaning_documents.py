@@ -158,3 +158,69 @@ def test_a_document_with_a_doctype_is_refused() -> None:
         b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">&a;</w:document>'
     )
     assert refusal(samples.zipped(parts)).reason is RefusalReason.UNREADABLE
+
+
+def test_a_workbook_loses_comment_authors_persons_and_its_saved_path() -> None:
+    cleaned = clean_file(samples.zipped(samples.xlsx_parts()), LIMITS)
+
+    assert (cleaned.extension, cleaned.kind) == (".xlsx", "document")
+    parts = samples.unzipped(cleaned.data)
+    assert [name for name, data in parts.items() if samples.CANARY in data] == []
+    assert b"Cell note stays." in parts["xl/comments1.xml"]
+    assert b"Payments" in parts["xl/workbook.xml"]
+    assert {"comment-authors", "file-paths"} <= set(cleaned.removed)
+
+
+def test_a_presentation_loses_its_comment_authors() -> None:
+    cleaned = clean_file(samples.zipped(samples.pptx_parts()), LIMITS)
+
+    assert cleaned.extension == ".pptx"
+    assert samples.CANARY not in samples.unzipped(cleaned.data)["ppt/commentAuthors.xml"]
+    assert "comment-authors" in cleaned.removed
+
+
+def test_an_opendocument_text_loses_its_metadata_authors_printer_and_thumbnail() -> None:
+    cleaned = clean_file(samples.zipped(samples.odt_parts()), LIMITS)
+
+    assert (cleaned.extension, cleaned.media_type) == (".odt", samples.ODT)
+    parts = samples.unzipped(cleaned.data)
+    assert [name for name, data in parts.items() if samples.CANARY in data] == []
+    with zipfile.ZipFile(io.BytesIO(cleaned.data)) as archive:
+        first = archive.infolist()[0]
+    assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
+    assert "Thumbnails/thumbnail.png" not in parts
+    assert b"Thumbnails" not in parts["META-INF/manifest.xml"]
+    content = parts["content.xml"]
+    assert b"Evidence text stays." in content and b"Note stays." in content
+    assert b"document-statistic" in parts["meta.xml"]
+    picture = Image.open(io.BytesIO(parts["Pictures/photo.jpg"]))
+    assert picture.size == (60, 40) and not picture.getexif()
+    expected = {"author", "edit-times", "thumbnail", "comment-authors", "tracked-change-authors"}
+    assert expected | {"document-info", "image-metadata"} <= set(cleaned.removed)
+
+
+def test_an_opendocument_with_macros_is_refused() -> None:
+    refused = refusal(samples.zipped(samples.odt_parts(macro=True)))
+    assert refused.reason is RefusalReason.MACRO_DOCUMENT
+
+
+def test_a_password_protected_opendocument_is_refused_as_unreadable() -> None:
+    refused = refusal(samples.zipped(samples.odt_parts(encrypted=True)))
+    assert refused.reason is RefusalReason.UNREADABLE and "password" in str(refused)
+
+
+def test_a_workbook_embedded_in_a_word_document_is_cleaned_too() -> None:
+    parts = samples.docx_parts()
+    parts["word/embeddings/Chart_Data.xlsx"] = samples.zipped(samples.xlsx_parts())
+    cleaned = clean_file(samples.zipped(parts), LIMITS)
+
+    inner = samples.unzipped(samples.unzipped(cleaned.data)["word/embeddings/Chart_Data.xlsx"])
+    assert [name for name, data in inner.items() if samples.CANARY in data] == []
+    assert b"Payments" in inner["xl/workbook.xml"]
+
+
+def test_an_embedded_object_from_another_program_cannot_be_cleaned_so_is_refused() -> None:
+    parts = samples.docx_parts()
+    parts["word/embeddings/oleObject1.bin"] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
+    refused = refusal(samples.zipped(parts))
+    assert refused.reason is RefusalReason.CANNOT_CLEAN and "PDF" in str(refused)

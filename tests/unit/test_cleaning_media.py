@@ -125,3 +125,60 @@ def test_a_scanner_that_cannot_work_means_not_scanned(
     fake_scanner(tmp_path, "clamdscan", "ERROR: Could not connect to clamd", 2)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert scan_with_clamav(b"harmless") is False
+
+
+@pytest.mark.parametrize(
+    ("args", "muxer", "media_type", "extension", "kind"),
+    [
+        (["-c:a", "pcm_s16le"], "wav", "audio/wav", ".wav", "audio"),
+        (["-c:a", "flac"], "flac", "audio/flac", ".flac", "audio"),
+        (["-c:a", "libvorbis"], "ogg", "audio/ogg", ".ogg", "audio"),
+        (["-c:a", "libopus"], "ogg", "audio/ogg", ".opus", "audio"),
+        (["-c:a", "aac"], "ipod", "audio/mp4", ".m4a", "audio"),
+        (["-c:a", "libopus"], "webm", "audio/webm", ".webm", "audio"),
+    ],
+    ids=["wav", "flac", "ogg", "opus", "m4a", "webm-audio"],
+)
+def test_each_audio_container_is_kept_and_loses_its_tags(
+    args: list[str], muxer: str, media_type: str, extension: str, kind: str
+) -> None:
+    original = samples.ffmpeg_output(
+        ["-f", "lavfi", "-i", "sine=duration=1", *args, *samples.TAGS], muxer
+    )
+    assert samples.CANARY in original
+    cleaned = clean_file(original, LIMITS)
+
+    assert (cleaned.kind, cleaned.media_type, cleaned.extension) == (kind, media_type, extension)
+    assert samples.CANARY not in cleaned.data
+    assert [s["codec_type"] for s in probe(cleaned.data)["streams"]] == ["audio"]
+
+
+def test_a_webm_video_keeps_its_streams_and_loses_its_tags() -> None:
+    original = samples.ffmpeg_output(
+        [
+            *("-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10"),
+            *("-c:v", "libvpx", "-b:v", "200k", *samples.TAGS),
+        ],
+        "webm",
+    )
+    cleaned = clean_file(original, LIMITS)
+
+    assert (cleaned.kind, cleaned.media_type, cleaned.extension) == ("video", "video/webm", ".webm")
+    assert samples.CANARY not in cleaned.data
+
+
+def test_a_video_with_a_subtitle_track_loses_the_track() -> None:
+    with memory_file("subtitles", b"1\n00:00:00,000 --> 00:00:01,000\nCanarySubtitle\n") as fd:
+        original = samples.ffmpeg_output(
+            [
+                *("-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10"),
+                *("-f", "srt", "-i", f"/dev/fd/{fd}", "-map", "0", "-map", "1"),
+                *("-c:v", "mpeg4", "-c:s", "srt"),
+            ],
+            "matroska",
+            pass_fds=(fd,),
+        )
+    cleaned = clean_file(original, LIMITS)
+
+    assert (cleaned.media_type, cleaned.extension) == ("video/x-matroska", ".mkv")
+    assert samples.CANARY not in cleaned.data and "extra-streams" in cleaned.removed
