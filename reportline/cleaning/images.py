@@ -1,6 +1,6 @@
 """Pictures: decoded with Pillow within a pixel budget, re-encoded without metadata.
 
-JPEG and HEIC/HEIF become JPEG; PNG, WebP and GIF become PNG (lossless, so no
+JPEG, HEIC/HEIF and AVIF become JPEG; PNG, WebP and GIF become PNG (lossless, so no
 second lossy pass over evidence). Only pixels are carried over: EXIF (with GPS
 and maker notes), XMP, IPTC, comments, text chunks, thumbnails and the colour
 profile are never written (a profile is applied to the pixels first).
@@ -20,7 +20,9 @@ from reportline.cleaning.model import CleanedFile
 
 pillow_heif.register_heif_opener()
 
-ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "HEIF"})
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "HEIF", "AVIF"})
+# Formats browsers and viewers do not all show: re-encoded as JPEG.
+_TO_JPEG = frozenset({"JPEG", "HEIF", "AVIF"})
 PREVIEW_SIDE = 1600
 JPEG_QUALITY = 95
 # EXIF tags that name the device: make, model, maker note, serial numbers, lens.
@@ -47,7 +49,7 @@ def clean_image(data: bytes, max_pixels: int) -> CleanedFile:
             removed.add("later-frames")
         ImageOps.exif_transpose(image, in_place=True)
         pixels = _pixels(image)
-        as_jpeg = image.format in {"JPEG", "HEIF"}
+        as_jpeg = image.format in _TO_JPEG
         result = _save(pixels, as_jpeg, keep_quality=image.format == "JPEG" and pixels is image)
         pixels.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         preview = _save(pixels, as_jpeg)

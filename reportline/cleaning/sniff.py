@@ -17,8 +17,10 @@ class Family(StrEnum):
     UNKNOWN = "unknown"
 
 
-# ISO base media "ftyp" brands of HEIF/HEIC pictures (the rest are MP4/MOV/M4A).
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+# ISO base media "ftyp" brands of HEIF/HEIC and AVIF pictures (the rest are MP4/MOV/M4A).
+_PICTURE_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+)
 # QuickTime files without "ftyp" start with one of these atoms.
 _QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
 _PDF_SEARCH = 1024  # readers accept a few bytes of junk before %PDF-
@@ -32,7 +34,7 @@ def sniff(data: bytes) -> Family:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return Family.IMAGE
     if head[4:8] == b"ftyp":
-        return Family.IMAGE if head[8:12] in _HEIF_BRANDS else Family.MEDIA
+        return Family.IMAGE if head[8:12] in _PICTURE_BRANDS else Family.MEDIA
     if b"%PDF-" in data[:_PDF_SEARCH]:
         return Family.PDF
     if head.startswith(b"PK\x03\x04"):

@@ -78,9 +78,10 @@ def test_a_png_loses_its_text_chunks_exif_and_profile() -> None:
         ("WEBP", {"quality": 90, "exif": samples.camera_exif().tobytes()}, "image/png"),
         ("GIF", {"comment": b"CanaryGifComment"}, "image/png"),
         ("HEIF", {"exif": samples.camera_exif().tobytes(), "quality": 90}, "image/jpeg"),
+        ("AVIF", {"exif": samples.camera_exif().tobytes(), "quality": 90}, "image/jpeg"),
     ],
 )
-def test_webp_gif_and_heic_are_re_encoded_without_metadata(
+def test_webp_gif_heic_and_avif_are_re_encoded_without_metadata(
     fmt: str, options: dict[str, object], media_type: str
 ) -> None:
     cleaned = clean_file(samples.picture(fmt, **options), LIMITS)
