@@ -61,7 +61,7 @@ def clean_ooxml(
     """Rewrite an Office Open XML package without identifying metadata.
 
     Raises FileRefused (MACRO_DOCUMENT, TYPE_NOT_ALLOWED, CANNOT_CLEAN for an embedded
-    object, UNREADABLE, DECOMPRESSION_BOMB, TOO_MANY_PIXELS).
+    object, UNREADABLE, DECOMPRESSION_BOMB).
     """
     extension, media_type = _main_type(archive, content_types)
     names = archive.namelist()
@@ -71,6 +71,8 @@ def clean_ooxml(
         removed.add("custom-properties")
     if any(n.startswith("docProps/thumbnail") for n in gone):
         removed.add("thumbnail")
+    if "word/people.xml" in gone:
+        removed.add("author")  # Word's list of everyone who commented or changed the text
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as rewritten:
         for member, data in iter_members(archive, limits):
