@@ -1,16 +1,23 @@
-"""Evidence cleaning: PDF and Office documents lose the names and dates they carry."""
+"""Evidence cleaning: PDF, Office and OpenDocument files lose the names and dates they carry."""
 
 from __future__ import annotations
 
 import io
 import struct
 import zipfile
+from collections.abc import Callable
 
 import pikepdf
 import pytest
 from PIL import Image
 
-from reportline.cleaning import CleaningLimits, FileRefused, RefusalReason, clean_file
+from reportline.cleaning import (
+    REMOVED_LABELS,
+    CleaningLimits,
+    FileRefused,
+    RefusalReason,
+    clean_file,
+)
 from tests.unit import cleaning_samples as samples
 
 LIMITS = CleaningLimits(max_bytes=50 * 1024 * 1024, max_pixels=16_000_000)
@@ -224,3 +231,28 @@ def test_an_embedded_object_from_another_program_cannot_be_cleaned_so_is_refused
     parts["word/embeddings/oleObject1.bin"] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
     refused = refusal(samples.zipped(parts))
     assert refused.reason is RefusalReason.CANNOT_CLEAN and "PDF" in str(refused)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        samples.camera_jpeg,
+        samples.tagged_png,
+        samples.tagged_pdf,
+        lambda: samples.zipped(samples.docx_parts()),
+        lambda: samples.zipped(samples.xlsx_parts()),
+        lambda: samples.zipped(samples.odt_parts()),
+    ],
+    ids=["jpeg", "png", "pdf", "docx", "xlsx", "odt"],
+)
+def test_what_was_removed_is_named_in_the_vocabulary_the_web_layer_translates(
+    build: Callable[[], bytes],
+) -> None:
+    removed = clean_file(build(), LIMITS).removed
+    assert removed and list(removed) == sorted(set(removed))
+    assert set(removed) <= set(REMOVED_LABELS)
+
+
+def test_every_refusal_reason_has_a_sentence_for_the_reporter() -> None:
+    for reason in RefusalReason:
+        assert str(FileRefused(reason)).endswith(".")
