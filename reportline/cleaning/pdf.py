@@ -15,6 +15,8 @@ ENCRYPTED_SENTENCE = (
     "The PDF is protected by a password. Remove the password (for example by printing it "
     "to a new PDF) and send that copy instead."
 )
+# Writers may put a little junk after the last %%EOF; a truncated file has none.
+_EOF_SEARCH = 1024
 # Markup annotations whose /T is the author's name (a form field's /T is its name: kept).
 _NOT_MARKUP = frozenset({"/Widget", "/Link", "/Popup"})
 
@@ -25,6 +27,9 @@ def clean_pdf(data: bytes) -> CleanedFile:
 
     Raises FileRefused (UNREADABLE when damaged or password-protected).
     """
+    if b"%%EOF" not in data[-_EOF_SEARCH:]:
+        # Cut short: qpdf would rebuild what it can and show blank or missing pages.
+        raise FileRefused(RefusalReason.UNREADABLE)
     try:
         pdf = pikepdf.open(io.BytesIO(data))
     except pikepdf.PasswordError:

@@ -63,9 +63,10 @@ def test_a_password_protected_pdf_is_refused_with_advice_to_remove_the_password(
     assert "password" in str(refused)
 
 
-def test_a_truncated_pdf_is_refused_as_unreadable() -> None:
+@pytest.mark.parametrize("kept", [0.05, 0.5, 0.95])
+def test_a_truncated_pdf_is_refused_as_unreadable(kept: float) -> None:
     pdf = samples.tagged_pdf()
-    assert refusal(pdf[:200]).reason is RefusalReason.UNREADABLE
+    assert refusal(pdf[: int(len(pdf) * kept)]).reason is RefusalReason.UNREADABLE
 
 
 def test_a_word_document_loses_every_name_its_dates_and_revision_ids() -> None:
@@ -256,3 +257,19 @@ def test_what_was_removed_is_named_in_the_vocabulary_the_web_layer_translates(
 def test_every_refusal_reason_has_a_sentence_for_the_reporter() -> None:
     for reason in RefusalReason:
         assert str(FileRefused(reason)).endswith(".")
+
+
+def test_a_pdf_loses_its_scripts_and_attached_files() -> None:
+    pdf = pikepdf.open(io.BytesIO(samples.tagged_pdf()))
+    script = pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS=pikepdf.String("app.alert(1)"))
+    pdf.Root.OpenAction = pdf.make_indirect(script)
+    attached = pikepdf.AttachedFileSpec(pdf, b"CanaryAttachment", filename="note.txt")
+    pdf.attachments["note.txt"] = attached
+    out = io.BytesIO()
+    pdf.save(out)
+    cleaned = clean_file(out.getvalue(), LIMITS)
+
+    assert b"app.alert" not in cleaned.data and samples.CANARY not in cleaned.data
+    with pikepdf.open(io.BytesIO(cleaned.data)) as result:
+        assert pikepdf.Name.OpenAction not in result.Root and not result.attachments
+    assert {"scripts", "attachments"} <= set(cleaned.removed)
