@@ -13,6 +13,13 @@ from reportline.models.alerts import (
 from reportline.models.audit import AuditEntry
 from reportline.models.case import Case, Message, QueueLedger, StatusChange
 from reportline.models.casework import Note, TriageIndex, TriageRecord
+from reportline.models.evidence import (
+    EvidenceChunk,
+    EvidenceFile,
+    OrphanMark,
+    Upload,
+    UploadChunk,
+)
 from reportline.models.keys import (
     CaseSeal,
     ExclusionKey,
@@ -36,6 +43,8 @@ __all__ = [
     "Case",
     "CaseSeal",
     "EnrolmentInvite",
+    "EvidenceChunk",
+    "EvidenceFile",
     "ExclusionKey",
     "ExclusionKeyGrant",
     "KeyRotation",
@@ -43,6 +52,7 @@ __all__ = [
     "Note",
     "Officer",
     "OfficerSession",
+    "OrphanMark",
     "PendingAlert",
     "QueueLedger",
     "RecoveryCode",
@@ -57,5 +67,7 @@ __all__ = [
     "TriageRecord",
     "UnitKey",
     "UnitKeyGrant",
+    "Upload",
+    "UploadChunk",
     "UrgentMark",
 ]

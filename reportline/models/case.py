@@ -136,6 +136,8 @@ class Case(Base):
     # Versions of the sealed triage record, and internal notes (services.casework).
     triage_version: Mapped[int] = mapped_column(default=0, server_default="0")
     note_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Evidence files (models.evidence), numbered 1 ... evidence_count; in the state MAC.
+    evidence_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # "unit", "restricted" (sealed to named officers and the recovery key, never to the
     # unit key) or "pending" (docs/security.md, "Restricted cases"); in the state MAC.
     access: Mapped[str] = mapped_column(String(16), default="unit", server_default="unit")

@@ -39,6 +39,7 @@ class Fault(Enum):
     HISTORY = "its status history was altered"
     RECORD = "its triage record was altered, removed or added to"
     NOTES = "a note was altered, removed or added"
+    EVIDENCE = "an evidence file was altered, removed or added, or its chunks are missing"
 
 
 class ItemProblem(Enum):

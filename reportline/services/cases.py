@@ -151,6 +151,8 @@ def state_mac(mac_key: bytes, case: Case) -> bytes:
         later["triage"] = case.triage_version
     if case.note_count:
         later["notes"] = case.note_count
+    if case.evidence_count:
+        later["evidence"] = case.evidence_count
     if case.access != UNIT_ACCESS:
         later["access"] = case.access
     if case.reporter_excluded:

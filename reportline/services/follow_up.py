@@ -11,6 +11,7 @@ the session row to the case. The idle timeout lives in the signed cookie.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -22,7 +23,7 @@ from reportline.crypto.envelope import Recipient
 from reportline.crypto.keys import PrivateKey
 from reportline.crypto.receipt import parse_receipt
 from reportline.models import Case, Message, ReporterSession, StatusChange
-from reportline.services import case_checks, cases, deadlines, dialogue
+from reportline.services import case_checks, cases, deadlines, dialogue, evidence
 from reportline.services.errors import ReceiptNotFound, SessionExpired
 from reportline.services.sessions import (
     SessionToken,
@@ -174,8 +175,15 @@ def _exclusion(case: Case) -> str | None:
     return {cases.PENDING: "pending", cases.RESTRICTED: "set"}.get(case.access, "unit")
 
 
-def reply(session: Session, reporter: SignedInReporter, text: str, today: date) -> None:
-    """Add the reporter's reply or new information, sealed to the case and to themselves.
+def reply(
+    session: Session,
+    reporter: SignedInReporter,
+    text: str,
+    today: date,
+    files: Sequence[evidence.PreparedFile] = (),
+) -> None:
+    """Add the reporter's reply or new information, sealed to the case and to themselves,
+    with the files it brought (stored already: services.evidence.store_cleaned).
 
     Raises MessageInvalid for an empty or over-long message, CaseTampered when
     something stored about the case failed its check.
@@ -193,3 +201,5 @@ def reply(session: Session, reporter: SignedInReporter, text: str, today: date) 
         raise case_checks.CaseTampered(frozenset({case_checks.Fault.HISTORY}))
     keys = cases.bound_keys(case, reporter.private_key)
     dialogue.add_message(session, case, "reporter", text, today, keys)
+    if files:
+        evidence.attach(session, case, keys, files, today)

@@ -1,4 +1,5 @@
-"""Housekeeping: expired sessions, old throttle counters, spent forms and kept receipts.
+"""Housekeeping: expired sessions, old throttle counters, spent forms, kept receipts,
+uploads no form was sent for and orphaned evidence chunks.
 
 `reportline serve` runs it every minute by itself (`housekeeping_in_process`),
 or cron runs `reportline purge`. Running it twice does no harm; each run of
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from reportline.config import Settings
 from reportline.models import OfficerSession, ReporterSession, SpentForm
-from reportline.services import throttle
+from reportline.services import throttle, uploads
+from reportline.services.evidence_store import DatabaseChunkStore, sweep_orphans
 
 
 def purge_expired(
@@ -38,8 +40,11 @@ def purge_expired(
     )
     throttle.purge(session, now)
     purge_spent_forms(session, now, settings)
+    uploads.purge_stale(session, now.date())
     if receipt_round:
         age_kept_receipts(session)
+        # Orphaned evidence chunks go two rounds after they are first seen (evidence_store).
+        sweep_orphans(session, DatabaseChunkStore(session))
 
 
 def spent_form_days(settings: Settings) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from hashlib import sha256
@@ -39,6 +40,9 @@ from reportline.models import Case, CaseSeal, SpentForm, UnitKey
 from reportline.models.case import PRIORITY_NOT_SET
 from reportline.services import alerts, cases, keyring, ledger
 from reportline.services.errors import ServiceError, SetupError
+from reportline.services.evidence import PreparedFile
+from reportline.services.evidence import insert_rows as insert_evidence_rows
+from reportline.services.evidence import new_case_rows as evidence_rows
 from reportline.services.form_tickets import FormTicket
 
 CATEGORIES = (
@@ -159,6 +163,7 @@ def submit_report(
     possible_flood: bool = False,
     urgent_alert_at: datetime | None = None,
     exclusion: ExclusionSeals | None = None,
+    evidence: Sequence[PreparedFile] = (),
 ) -> Submitted:
     """Spend the form's one-time value, then seal and add a new case; return the receipt.
 
@@ -189,8 +194,16 @@ def submit_report(
     at_risk = draft.at_risk == "yes"
     # Every seal first, then the statements: on SQLite the first statement takes the
     # one write lock, and every other reporter waits while it is held.
-    case, seal = _sealed_case(
-        draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood, excluding
+    case, seal, files = _sealed_case(
+        draft,
+        receipt,
+        keys.pepper,
+        unit_key_id,
+        unit_public,
+        today,
+        possible_flood,
+        excluding,
+        evidence,
     )
     spent = {
         "token_hash": spent_hash(keys.spent_form_key, ticket),
@@ -215,10 +228,19 @@ def submit_report(
                 raise SetupError("three random case ids in a row were taken")
         pin, unit_key_id, unit_public = current
         # The id and the key are in every seal's associated data: seal again.
-        case, seal = _sealed_case(
-            draft, receipt, keys.pepper, unit_key_id, unit_public, today, possible_flood, excluding
+        case, seal, files = _sealed_case(
+            draft,
+            receipt,
+            keys.pepper,
+            unit_key_id,
+            unit_public,
+            today,
+            possible_flood,
+            excluding,
+            evidence,
         )
     session.execute(_statements(dialect).seal, seal)
+    insert_evidence_rows(session, files)
     ledger.adjust(session, before=False, after=True)
     if at_risk and urgent_alert_at is not None:
         if excluding is None:
@@ -358,10 +380,11 @@ def _sealed_case(
     today: date,
     possible_flood: bool,
     exclusion: ExclusionSeals | None = None,
-) -> tuple[Case, list[dict[str, Any]]]:
-    """A new case with a random id, the report sealed under a fresh case secret, and
-    the rows of its secret sealed to the unit key (or, with `exclusion`, to the
-    exclusion key and the recovery key)."""
+    evidence: Sequence[PreparedFile] = (),
+) -> tuple[Case, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A new case with a random id, the report sealed under a fresh case secret, the
+    rows of its secret sealed to the unit key (or, with `exclusion`, to the exclusion
+    key and the recovery key), and the rows of its evidence files."""
     secret = cases.CaseSecret(new_key())
     case_id = random_id()
     case_public = secret.private_key().public_key()
@@ -395,32 +418,40 @@ def _sealed_case(
         priority=PRIORITY_NOT_SET,
         triage_version=0,
         note_count=0,
+        evidence_count=len(evidence),
         access=cases.UNIT_ACCESS if exclusion is None else cases.PENDING,
         reporter_excluded=exclusion is not None,
     )
     cases.seal_state(case, secret.mac_key())
+    files = evidence_rows(
+        case_id, cases.CaseKeys(case_public, reporter_public, secret.mac_key()), evidence, today
+    )
     if exclusion is None:
-        return case, [cases.seal_row(case_id, unit_key_id, secret, unit_public)]
-    return case, [
-        _seal_columns(
-            cases.seal_to(
-                case_id,
-                cases.EXCLUSION_GROUP,
-                exclusion.exclusion_key_id,
-                secret,
-                exclusion.exclusion_public,
-            )
-        ),
-        _seal_columns(
-            cases.seal_to(
-                case_id,
-                cases.RECOVERY,
-                exclusion.recovery_key_id,
-                secret,
-                exclusion.recovery_public,
-            )
-        ),
-    ]
+        return case, [cases.seal_row(case_id, unit_key_id, secret, unit_public)], files
+    return (
+        case,
+        [
+            _seal_columns(
+                cases.seal_to(
+                    case_id,
+                    cases.EXCLUSION_GROUP,
+                    exclusion.exclusion_key_id,
+                    secret,
+                    exclusion.exclusion_public,
+                )
+            ),
+            _seal_columns(
+                cases.seal_to(
+                    case_id,
+                    cases.RECOVERY,
+                    exclusion.recovery_key_id,
+                    secret,
+                    exclusion.recovery_public,
+                )
+            ),
+        ],
+        files,
+    )
 
 
 def _seal_columns(seal: CaseSeal) -> dict[str, Any]:

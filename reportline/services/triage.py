@@ -21,7 +21,16 @@ from reportline.crypto.errors import DecryptionError
 from reportline.db import random_id
 from reportline.models import Case, Message, Officer, StatusChange
 from reportline.models.case import PRIORITY_NOT_SET
-from reportline.services import audit, case_checks, case_record, cases, deadlines, dialogue, ledger
+from reportline.services import (
+    audit,
+    case_checks,
+    case_record,
+    cases,
+    deadlines,
+    dialogue,
+    evidence,
+    ledger,
+)
 from reportline.services.case_checks import (
     CaseTampered,
     Fault,
@@ -30,6 +39,7 @@ from reportline.services.case_checks import (
     positions_to_show,
 )
 from reportline.services.errors import InvalidTransition
+from reportline.services.evidence_store import DatabaseChunkStore
 from reportline.services.keyring import UnitKeyring
 from reportline.services.triage_record import RecordVersion, TriageRecordData
 
@@ -90,6 +100,8 @@ class OpenedCase:
     was_referred: bool = False
     # Replies no officer had read when the case was read (`read_case` leaves them so).
     unread_replies: int = 0
+    # The evidence files, each checked (services.evidence); one failing is a fault.
+    evidence: list[evidence.EvidenceItem] = field(default_factory=list)
 
     @property
     def writable(self) -> bool:
@@ -204,6 +216,7 @@ def _read(session: Session, case: Case, keyring: UnitKeyring, now: datetime) -> 
     history: list[StatusEntry] = []
     record_versions: list[RecordVersion] = []
     notes: list[case_record.NoteView] = []
+    files: list[evidence.EvidenceItem] = []
     if checked.secret is not None:
         secret = checked.secret
         entries = dialogue.read_dialogue(
@@ -220,6 +233,16 @@ def _read(session: Session, case: Case, keyring: UnitKeyring, now: datetime) -> 
         notes, notes_intact = case_record.read_notes(session, case, secret, emails)
         if not notes_intact:
             faults.add(Fault.NOTES)
+        files, files_intact = evidence.read_evidence(
+            session,
+            DatabaseChunkStore(session),
+            case,
+            Recipient.CASE,
+            secret.private_key(),
+            secret.mac_key(),
+        )
+        if not files_intact:
+            faults.add(Fault.EVIDENCE)
     return OpenedCase(
         case_id=case.id,
         reference=cases.reference(case.id),
@@ -249,6 +272,7 @@ def _read(session: Session, case: Case, keyring: UnitKeyring, now: datetime) -> 
         feedback_given_on=case.feedback_given_on,
         was_referred=any(entry.to_status == "referred" for entry in history),
         unread_replies=case.unread_by_unit,
+        evidence=files,
     )
 
 
@@ -278,6 +302,17 @@ def intact_keys(session: Session, case: Case, keyring: UnitKeyring) -> cases.Cas
             faults.add(Fault.RECORD)
         if not case_record.read_notes(session, case, secret, {})[1]:
             faults.add(Fault.NOTES)
+        files, _intact = evidence.read_evidence(
+            session,
+            DatabaseChunkStore(session),
+            case,
+            Recipient.CASE,
+            secret.private_key(),
+            secret.mac_key(),
+        )
+        # A file whose chunks are missing is shown as such; it does not stop casework.
+        if any(item.problem is not None for item in files):
+            faults.add(Fault.EVIDENCE)
     if faults:
         raise CaseTampered(frozenset(faults))
     return checked.keys

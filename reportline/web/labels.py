@@ -81,7 +81,81 @@ FAULTS = {
     # Officer pages are in English: new officer-only text is not marked for translation.
     "RECORD": "Its triage record was changed, or a version of it removed or added.",
     "NOTES": "A note was changed, removed or added.",
+    "EVIDENCE": "An evidence file was changed, removed or added, or part of it is missing.",
 }
+# Why a file was refused (reportline.cleaning.RefusalReason, by name).
+FILE_REFUSED = {
+    "EMPTY": _l("This file is empty. Choose the file again, or another one."),
+    "TYPE_NOT_ALLOWED": _l(
+        "This kind of file cannot be sent. Send a picture (JPEG, PNG, WebP, HEIC), a PDF, "
+        "a Word, Excel or PowerPoint document, plain text, or a common audio or video file."
+    ),
+    "TOO_LARGE": _l("This file is too large to be sent."),
+    "TOO_MANY_PIXELS": _l(
+        "This picture is too large to be cleaned. Send a smaller version or a screenshot of it."
+    ),
+    "DECOMPRESSION_BOMB": _l(
+        "This file unpacks to far more than it seems, so it cannot be taken. Send it another way, "
+        "for example as a PDF."
+    ),
+    "MACRO_DOCUMENT": _l(
+        "Documents with macros cannot be sent. Save it without macros (as .docx, .xlsx or "
+        ".pptx) or as a PDF, and send that."
+    ),
+    "LEGACY_OFFICE": _l(
+        "Old Office files (.doc, .xls, .ppt) cannot be cleaned. Save it as .docx, .xlsx, "
+        ".pptx or a PDF, and send that."
+    ),
+    "MALWARE": _l("This file looks harmful, so it was not taken."),
+    "UNREADABLE": _l(
+        "This file could not be read: it may be damaged or protected by a password. Send a "
+        "copy without a password, or a screenshot of it."
+    ),
+    "CANNOT_CLEAN": _l("This server cannot clean this kind of file, so it cannot be sent here."),
+}
+# What cleaning removed from a file (reportline.cleaning.REMOVED_LABELS, by code).
+REMOVED = {
+    "location": _l("location (GPS)"),
+    "camera": _l("camera or phone make, model and serial number"),
+    "exif": _l("other camera details (dates, settings, software)"),
+    "xmp": _l("hidden XMP details"),
+    "colour-profile": _l("colour profile"),
+    "thumbnail": _l("hidden thumbnail"),
+    "comment": _l("hidden comments"),
+    "text-fields": _l("hidden text fields"),
+    "later-frames": _l("frames after the first of an animation"),
+    "document-info": _l("document details such as title and software"),
+    "document-id": _l("document identifiers"),
+    "author": _l("author and last editor names"),
+    "company": _l("company and manager names"),
+    "custom-properties": _l("custom document details"),
+    "comment-authors": _l("names of people who commented"),
+    "tracked-change-authors": _l("names of people who made tracked changes"),
+    "edit-times": _l("dates and editing times"),
+    "revision-ids": _l("editing session identifiers"),
+    "file-paths": _l("file paths, which can hold user names"),
+    "image-metadata": _l("hidden details of pictures inside the document"),
+    "annotation-authors": _l("names of people who annotated it"),
+    "scripts": _l("scripts and automatic actions"),
+    "attachments": _l("files attached inside it"),
+    "tags": _l("tags such as title, artist and date"),
+    "chapters": _l("chapter titles"),
+    "cover-art": _l("cover picture"),
+    "extra-streams": _l("subtitle and data tracks, such as GPS tracks"),
+}
+
+
+def refusal_message(reason: object, fallback: str) -> str:
+    """What a reporter is told when a file is refused (`fallback`: the cleaner's words)."""
+    label = FILE_REFUSED.get(getattr(reason, "name", ""))
+    return str(label) if label is not None else fallback
+
+
+def removed_labels(codes: tuple[str, ...] | list[str]) -> list[str]:
+    """What was removed, in words, for codes this version knows."""
+    return [str(REMOVED[code]) for code in codes if code in REMOVED]
+
+
 REPORT_FIELDS = (
     ("what_happened", _l("What happened")),
     ("when", _l("When it happened")),
@@ -108,6 +182,7 @@ def register(app: Flask) -> None:
     """Make the label tables available to every template."""
     app.jinja_env.filters["grouped"] = grouped
     app.jinja_env.filters["dict_without_none"] = dict_without_none
+    app.jinja_env.filters["removed_labels"] = removed_labels
     app.jinja_env.globals.update(
         CATEGORY=CATEGORY,
         HOW_KNOWN=HOW_KNOWN,

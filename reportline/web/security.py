@@ -66,6 +66,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 HSTS = "max-age=63072000; includeSubDomains"
+# Set (and removed again) by a view whose response carries its own, stricter CSP.
+STRICTER_CSP_MARK = "X-ReportLine-Own-CSP"
 OFFICER_PREFIX = "/triage"
 
 
@@ -172,7 +174,13 @@ def init_app(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _secure_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
-            response.headers[name] = value
+            # A body that sets its own, stricter policy keeps it (evidence: sandboxed).
+            if name != "Content-Security-Policy" or not response.headers.get(STRICTER_CSP_MARK):
+                response.headers[name] = value
+        response.headers.pop(STRICTER_CSP_MARK, None)
+        if g.get("csp_connect_self"):
+            # A form with files sends them ahead in chunks (static/js/evidence.js).
+            response.headers["Content-Security-Policy"] += "; connect-src 'self'"
         response.headers.pop("Expires", None)
         response.headers.pop("Last-Modified", None)
         if settings.https:

@@ -41,6 +41,8 @@ ACTIONS = {
     "officer.locked": "Locked out after failed sign-ins",
     "queue.viewed": "Viewed the queue",
     "case.viewed": "Opened a case",
+    "evidence.viewed": "Viewed an evidence file's preview",
+    "evidence.downloaded": "Downloaded an evidence file",
     "case.status_changed": "Changed a case's status",
     "case.message_sent": "Wrote to the reporter",
     "case.triage_recorded": "Changed a triage record",

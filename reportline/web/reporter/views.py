@@ -7,6 +7,7 @@ records anything about the visitor.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 from flask import (
@@ -15,6 +16,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -32,16 +34,19 @@ from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PublicKey
 from reportline.crypto.receipt import WORD_COUNT, MalformedReceipt, ReceiptProblem
 from reportline.services import (
+    evidence,
     flood,
     follow_up,
     form_tickets,
     instance,
     restriction,
     submissions,
+    uploads,
 )
 from reportline.services.case_checks import CaseTampered
 from reportline.services.dialogue import MessageInvalid
 from reportline.services.errors import ReceiptNotFound, ServiceError, SessionExpired, Throttled
+from reportline.services.evidence_store import DatabaseChunkStore
 from reportline.services.sessions import decode_token
 from reportline.web.context import (
     flood_meter,
@@ -57,6 +62,7 @@ from reportline.web.database import get_session
 from reportline.web.forms import csrf
 from reportline.web.i18n import LANGUAGES
 from reportline.web.page_cache import render_cached, slot
+from reportline.web.reporter import evidence_input
 from reportline.web.reporter.forms import ReceiptForm, ReplyForm, ReportForm
 
 blueprint = Blueprint("reporter", __name__)
@@ -79,6 +85,7 @@ def report() -> str | tuple[str, int] | Response:
     Every refusal re-shows the form with everything typed (`_report_again`).
     """
     ticket_key = instance.form_ticket_key(settings())
+    evidence_input.allow_uploads()
     if request.method != "POST":
         return render_cached(
             "reporter/report.html",
@@ -86,22 +93,27 @@ def report() -> str | tuple[str, int] | Response:
                 "csrf_value": generate_csrf(),
                 "submission_value": form_tickets.issue(ticket_key, now()),
             },
-            context=lambda: {"form": ReportForm(formdata=None), **_exclusion_context()},
+            context=lambda: {
+                "form": ReportForm(formdata=None),
+                **_exclusion_context(),
+                **evidence_input.slot_context(evidence_input.empty_slots()),
+            },
             # The exclusion question reads differently while no exclusion key is pinned.
             variant="" if pinned_exclusion_key().is_pinned() else "no-exclusion-key",
         )
     form = ReportForm()
+    slots = evidence_input.read_slots()
     ticket = form_tickets.read(ticket_key, form.submission.data)
-    if not form.validate():
-        return _report_again(form, ticket), 400
+    if not form.validate() | (not evidence_input.check_descriptions(slots)):
+        return _report_again(form, ticket, slots), 400
     lifetime = timedelta(hours=settings().form_lifetime_hours)
     if ticket is None or ticket.age(now()) > lifetime:
-        return _report_again(form, None, notice="expired"), 400
+        return _report_again(form, None, slots, notice="expired"), 400
     if form.homepage.data:
         form.homepage.data = ""
-        return _report_again(form, ticket, notice="check"), 400
+        return _report_again(form, ticket, slots, notice="check"), 400
     if ticket.age(now()) < timedelta(seconds=settings().min_form_seconds):
-        return _report_again(form, ticket, notice="check"), 400
+        return _report_again(form, ticket, slots, notice="check"), 400
     db = get_session()
     possible_flood = flood_meter().arrive() and not flood.proof_is_valid(
         ticket.text, form.proof.data, settings().proof_of_work_bits
@@ -113,7 +125,7 @@ def report() -> str | tuple[str, int] | Response:
         except submissions.FormAlreadySent as exc:
             if exc.spent:
                 return render_template("reporter/already_sent.html"), 409
-            page, status = _report_again(form, ticket, notice="busy"), 503
+            page, status = _report_again(form, ticket, slots, notice="busy"), 503
             return Response(page, status, headers={"Retry-After": "300"})
         return _receipt_page(repeated)
     draft = submissions.ReportDraft(
@@ -123,8 +135,13 @@ def report() -> str | tuple[str, int] | Response:
     if draft.exclude:
         exclusion = _exclusion_seals(db)
         if exclusion is None:
-            return _report_again(form, ticket, notice="no-exclusion"), 503
+            return _report_again(form, ticket, slots, notice="no-exclusion"), 503
+    store = DatabaseChunkStore(db)
+    prepared = evidence_input.store_files(db, store, slots)
+    if prepared is None:
+        return _report_again(form, ticket, slots, notice="file"), 400
     try:
+        evidence.verify_stored(store, prepared)
         submitted = submissions.submit_report(
             db,
             draft,
@@ -135,12 +152,22 @@ def report() -> str | tuple[str, int] | Response:
             possible_flood,
             urgent_alert_at=now() if settings().mail_configured else None,
             exclusion=exclusion,
+            evidence=prepared,
         )
     except submissions.FormAlreadySent:
         db.rollback()
+        evidence.discard_unattached(db, store, prepared)
+        db.commit()
         return render_template("reporter/already_sent.html"), 409
+    except evidence.EvidenceLost:
+        db.rollback()
+        return _report_again(form, ticket, slots, notice="file-lost"), 503
     db.commit()
-    return _receipt_page(submitted)
+    if prepared:
+        # A copy of a form that was stored before keeps that report: these are not used.
+        evidence.discard_unattached(db, store, prepared)
+        db.commit()
+    return _receipt_page(submitted, prepared)
 
 
 def _exclusion_context() -> dict[str, object]:
@@ -169,9 +196,22 @@ def _exclusion_seals(db: Session) -> submissions.ExclusionSeals | None:
     )
 
 
-def _receipt_page(submitted: submissions.Submitted) -> str:
-    """The receipt, shown once per report (and again to a copy of its form, for minutes)."""
+def _receipt_page(
+    submitted: submissions.Submitted, files: Sequence[evidence.PreparedFile] = ()
+) -> str:
+    """The receipt, shown once per report (and again to a copy of its form, for minutes).
+
+    With files, it also says what was removed from each (rendered, not cached).
+    """
     receipt = submitted.receipt
+    if files:
+        return render_template(
+            "reporter/receipt.html",
+            receipt_words=list(receipt.words),
+            at_risk=submitted.at_risk,
+            excluded=submitted.excluded,
+            files=[item.description for item in files],
+        )
     return render_cached(
         "reporter/receipt.html",
         slots={f"word{i}": word for i, word in enumerate(receipt.words)},
@@ -186,7 +226,10 @@ def _receipt_page(submitted: submissions.Submitted) -> str:
 
 
 def _report_again(
-    form: ReportForm, ticket: form_tickets.FormTicket | None, notice: str | None = None
+    form: ReportForm,
+    ticket: form_tickets.FormTicket | None,
+    slots: Sequence[evidence_input.Slot],
+    notice: str | None = None,
 ) -> str:
     """The report form again with everything typed: under its own ticket (so the minimum
     time keeps counting from the first fetch), or a fresh one if it had none or expired."""
@@ -199,6 +242,7 @@ def _report_again(
         notice=notice,
         lifetime_hours=settings().form_lifetime_hours,
         **_exclusion_context(),
+        **evidence_input.slot_context(slots),
     )
 
 
@@ -302,25 +346,105 @@ def follow_up_case() -> BaseResponse | str | tuple[str, int]:
         return redirect(url_for("reporter.follow_up_sign_in"), code=303)
     db = get_session()
     form = ReplyForm()
+    slots = evidence_input.empty_slots()
+    evidence_input.allow_uploads()
     status = 200
     if request.method == "POST":
-        if form.validate():
-            try:
-                follow_up.reply(db, reporter, form.message.data or "", today())
-            except MessageInvalid:
-                form.message.errors = [_("Write your message")]
-                status = 400
-            except CaseTampered:
-                db.rollback()
-                status = 409  # the page says part of the record cannot be shown
-            else:
-                db.commit()
+        slots = evidence_input.read_slots()
+        if form.validate() & evidence_input.check_descriptions(slots):
+            status = _send_reply(db, reporter, form, slots)
+            if status == 303:
                 flash(_("Your message has been sent to the unit."), "success")
                 return redirect(url_for("reporter.follow_up_case"), code=303)
         else:
             status = 400
+    return _follow_up_page(db, reporter, form, slots), status
+
+
+def _send_reply(
+    db: Session,
+    reporter: follow_up.SignedInReporter,
+    form: ReplyForm,
+    slots: Sequence[evidence_input.Slot],
+) -> int:
+    """Store the reply's files, then the reply; return 303 once committed, or the status
+    of the page that says what went wrong (nothing of the reply is then kept)."""
+    store = DatabaseChunkStore(db)
+    prepared = evidence_input.store_files(
+        db, store, slots, already=evidence.report_bytes(db, reporter.case.id)
+    )
+    if prepared is None:
+        return 400
+    status = 303
+    try:
+        evidence.verify_stored(store, prepared)
+        follow_up.reply(db, reporter, form.message.data or "", today(), prepared)
+    except MessageInvalid:
+        form.message.errors = [_("Write your message")]
+        status = 400
+    except CaseTampered:
+        status = 409  # the page says part of the record cannot be shown
+    except evidence.EvidenceLost:
+        slots[0].error = _(
+            "Your files were removed while the form was being sent. Choose them again."
+        )
+        status = 503
+    if status != 303:
+        db.rollback()
+        evidence.discard_unattached(db, store, prepared)
+    db.commit()
+    return status
+
+
+def _follow_up_page(
+    db: Session,
+    reporter: follow_up.SignedInReporter,
+    form: ReplyForm,
+    slots: Sequence[evidence_input.Slot],
+) -> str:
     page = follow_up.view(db, reporter)
-    return render_template("reporter/follow_up_case.html", view=page, form=form), status
+    return render_template(
+        "reporter/follow_up_case.html",
+        view=page,
+        form=form,
+        **evidence_input.slot_context(slots),
+    )
+
+
+@blueprint.post("/evidence/chunk")
+def upload_chunk() -> tuple[Response, int]:
+    """One chunk of a file sent ahead of its form by static/js/evidence.js, sealed the
+    moment it arrives (services.uploads). The CSRF token comes in a header."""
+    db = get_session()
+    try:
+        token = uploads.parse_token(request.headers.get("X-Upload-Token"))
+        index = _chunk_index(request.headers.get("X-Chunk-Index"))
+        data = request.get_data(cache=False)
+        evidence.check_room(db, evidence_input.limits(), len(data))
+        received = uploads.add_chunk(
+            db, token, index, data, today(), settings().evidence_file_max_bytes
+        )
+    except uploads.UploadTooLarge:
+        db.rollback()
+        message = evidence_input.limit_message(
+            evidence.EvidenceLimitReached("file", settings().evidence_file_max_bytes)
+        )
+        return jsonify(error=message), 413
+    except evidence.EvidenceLimitReached as exc:
+        db.rollback()
+        return jsonify(error=evidence_input.limit_message(exc)), 507
+    except uploads.UploadInvalid:
+        db.rollback()
+        return jsonify(error=_("This file did not arrive whole. Choose it again.")), 400
+    db.commit()
+    return jsonify(received=received), 200
+
+
+def _chunk_index(text: str | None) -> int:
+    """A chunk's index from its header. Raises UploadInvalid."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 6:
+        raise uploads.UploadInvalid("no chunk index")
+    return int(text)
 
 
 @blueprint.get("/leave")

@@ -1,0 +1,298 @@
+"""Evidence files: a reporter attaches files, officers see them cleaned, nothing in clear."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from reportline.crypto.errors import DecryptionError
+from reportline.models import AuditEntry, EvidenceChunk, EvidenceFile, Upload
+from reportline.services import uploads
+from tests.helpers import (
+    VALID_REPORT,
+    Enrolled,
+    MovableClock,
+    count_cases,
+    csrf_token,
+    first_reference,
+    follow_up_sign_in,
+    receipt_on,
+    report_form,
+)
+from tests.unit.cleaning_samples import camera_jpeg
+from tests.web.test_canary import _database_bytes
+
+TEXT_CANARY = b"CANARYEVIDENCETEXTQ7X"
+
+
+def send_report(client: FlaskClient, files: dict[int, tuple[bytes, str]], **fields: str) -> Any:
+    """Post the report form without JavaScript, files in its own body."""
+    _page, hidden = report_form(client)
+    data: dict[str, Any] = {**VALID_REPORT, **hidden, **fields}
+    for index, (content, name) in files.items():
+        data[f"evidence-{index}-file"] = (io.BytesIO(content), name)
+    return client.post("/report", data=data, content_type="multipart/form-data")
+
+
+def chunks_stored(db: Session) -> int:
+    db.expire_all()
+    return db.scalar(select(func.count()).select_from(EvidenceChunk)) or 0
+
+
+def case_page(officer: FlaskClient, reference: str) -> str:
+    return officer.get(f"/triage/cases/{reference}").get_data(as_text=True)
+
+
+def test_a_photo_sent_without_javascript_reaches_the_officer_cleaned_of_its_location(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    response = send_report(
+        reporter,
+        {0: (camera_jpeg(size=(120, 80)), "IMG_0042.jpg")},
+        **{"evidence-0-description": "The group chat message"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:3000]
+    receipt_page = response.get_data(as_text=True)
+    assert "IMG_0042.jpg" in receipt_page and "location (GPS)" in receipt_page
+    reference = first_reference(supervisor)
+    page = case_page(supervisor, reference)
+    assert "IMG_0042.jpg" in page and "The group chat message" in page
+    file_page = supervisor.get(f"/triage/cases/{reference}/evidence/1").get_data(as_text=True)
+    assert "location (GPS)" in file_page
+    preview = supervisor.get(f"/triage/cases/{reference}/evidence/1/preview")
+    assert preview.status_code == 200 and preview.mimetype in {"image/jpeg", "image/png"}
+    assert b"Canary" not in preview.data
+    preview.close()
+    download = supervisor.get(f"/triage/cases/{reference}/evidence/1/download")
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert "sandbox" in download.headers["Content-Security-Policy"]
+    assert b"Canary" not in download.data
+    picture = Image.open(io.BytesIO(download.data))
+    assert picture.size == (120, 80) and not picture.getexif()
+    actions = db.scalars(select(AuditEntry.action)).all()
+    assert "evidence.viewed" in actions and "evidence.downloaded" in actions
+
+
+def test_file_bytes_never_rest_in_clear(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session, backend: str, instance_path: Path
+) -> None:
+    text = b"Chat log\n" + TEXT_CANARY * 40_000  # 840 KB: many chunks
+    response = send_report(reporter, {0: (text, "chat.txt")})
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    reference = first_reference(supervisor)
+    assert supervisor.get(f"/triage/cases/{reference}/evidence/1/download").data == text
+    at_rest = _database_bytes(backend, db, instance_path)
+    assert TEXT_CANARY not in at_rest and b"chat.txt" not in at_rest
+    assert chunks_stored(db) > 10
+
+
+def test_a_refused_file_keeps_what_was_typed_and_stores_nothing(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    elf = b"\x7fELF\x02\x01\x01" + bytes(200)
+    response = send_report(reporter, {0: (elf, "holiday.jpg")}, what_happened="CANARYTYPEDSTORYQ7X")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "CANARYTYPEDSTORYQ7X" in page and "This kind of file cannot be sent" in page
+    assert count_cases(db) == 0 and chunks_stored(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "This file is empty"),
+        (b"%PDF-1.7\n" + bytes(100), "could not be read"),
+    ],
+)
+def test_an_empty_or_broken_file_is_refused_with_a_clear_message(
+    reporter: FlaskClient, unit: Enrolled, db: Session, content: bytes, message: str
+) -> None:
+    response = send_report(reporter, {1: (content, "x.pdf")})
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert count_cases(db) == 0 and chunks_stored(db) == 0
+
+
+def test_a_file_name_cannot_climb_out_or_carry_control_characters(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    response = send_report(reporter, {0: (b"plain words", "../../etc/passwd\x07\u202e.txt")})
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    reference = first_reference(supervisor)
+    download = supervisor.get(f"/triage/cases/{reference}/evidence/1/download")
+    disposition = download.headers["Content-Disposition"]
+    assert "/" not in disposition.split("filename*")[0] and ".." not in disposition
+    assert "\x07" not in disposition and "%E2%80%AE" not in disposition
+
+
+def test_a_file_over_the_limit_is_refused_and_the_report_kept_for_another_try(
+    make_app: Any, unit: Enrolled, db: Session
+) -> None:
+    small = make_app(evidence_file_max_bytes=1000)
+    response = send_report(small.test_client(), {0: (b"x" * 2000, "long.txt")})
+    assert response.status_code == 400
+    assert "the most one file can be" in response.get_data(as_text=True)
+    assert count_cases(db) == 0 and chunks_stored(db) == 0
+
+
+def test_files_sent_ahead_in_chunks_are_sealed_on_arrival_and_joined_when_the_form_comes(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session, backend: str, instance_path: Path
+) -> None:
+    _page, hidden = report_form(reporter)
+    content = TEXT_CANARY * 40_000  # more than one chunk
+    token = uploads.new_token_text()
+    size = uploads.CHUNK_BYTES
+    for index, start in enumerate(range(0, len(content), size)):
+        answer = reporter.post(
+            "/evidence/chunk",
+            data=content[start : start + size],
+            headers={
+                "X-CSRFToken": hidden["csrf_token"],
+                "X-Upload-Token": token,
+                "X-Chunk-Index": str(index),
+                "Content-Type": "application/octet-stream",
+            },
+        )
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert TEXT_CANARY not in _database_bytes(backend, db, instance_path)
+    data = {
+        **VALID_REPORT,
+        **hidden,
+        "evidence-0-upload": token,
+        "evidence-0-name": "messages.txt",
+        "evidence-0-size": str(len(content)),
+        "evidence-0-description": "What he sent",
+    }
+    response = reporter.post("/report", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    reference = first_reference(supervisor)
+    assert supervisor.get(f"/triage/cases/{reference}/evidence/1/download").data == content
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Upload)) == 0
+    assert TEXT_CANARY not in _database_bytes(backend, db, instance_path)
+
+
+def test_a_chunk_out_of_order_or_without_a_token_is_refused(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    _page, hidden = report_form(reporter)
+    headers = {"X-CSRFToken": hidden["csrf_token"], "X-Upload-Token": uploads.new_token_text()}
+    assert (
+        reporter.post(
+            "/evidence/chunk", data=b"abc", headers={**headers, "X-Chunk-Index": "1"}
+        ).status_code
+        == 400
+    )
+    no_token = {"X-CSRFToken": hidden["csrf_token"], "X-Chunk-Index": "0"}
+    assert reporter.post("/evidence/chunk", data=b"abc", headers=no_token).status_code == 400
+    no_csrf = {"X-Upload-Token": uploads.new_token_text(), "X-Chunk-Index": "0"}
+    assert reporter.post("/evidence/chunk", data=b"abc", headers=no_csrf).status_code == 400
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Upload)) == 0
+
+
+def test_a_reporter_adds_a_file_through_follow_up(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    receipt = receipt_on(
+        send_report(reporter, {0: (b"first file", "one.txt")}).get_data(as_text=True)
+    )
+    follow_up_sign_in(reporter, receipt)
+    page = reporter.get("/follow-up/case").get_data(as_text=True)
+    response = reporter.post(
+        "/follow-up/case",
+        data={
+            "csrf_token": csrf_token(page),
+            "message": "Here is the second screenshot",
+            "evidence-0-file": (io.BytesIO(camera_jpeg()), "second.jpg"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    reference = first_reference(supervisor)
+    page = case_page(supervisor, reference)
+    assert "one.txt" in page and "second.jpg" in page and "Cannot be shown" not in page
+
+
+def test_a_removed_file_or_a_missing_chunk_is_noticed_on_the_case_page(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    send_report(reporter, {0: (b"one" * 30_000, "a.txt"), 1: (b"two", "b.txt")})
+    reference = first_reference(supervisor)
+    first = db.scalars(select(EvidenceFile).where(EvidenceFile.seq == 1)).one()
+    db.execute(
+        EvidenceChunk.__table__.delete().where(
+            EvidenceChunk.file_id == first.id, EvidenceChunk.idx == 1
+        )
+    )
+    db.commit()
+    page = case_page(supervisor, reference)
+    assert "Incomplete" in page and "Part of this file is missing" in page
+    db.execute(EvidenceFile.__table__.delete().where(EvidenceFile.seq == 2))
+    db.commit()
+    assert "An evidence file was changed, removed or added" in case_page(supervisor, reference)
+
+
+def test_chunks_truncated_reordered_or_swapped_between_files_do_not_open(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    send_report(reporter, {0: (b"A" * 200_000, "a.txt"), 1: (b"B" * 200_000, "b.txt")})
+    reference = first_reference(supervisor)
+    first, second = db.scalars(select(EvidenceFile).order_by(EvidenceFile.seq)).all()
+    url = f"/triage/cases/{reference}/evidence/1/download"
+
+    def chunk(file_id: int, idx: int) -> bytes:
+        return db.scalars(
+            select(EvidenceChunk.data).where(
+                EvidenceChunk.file_id == file_id, EvidenceChunk.part == 0, EvidenceChunk.idx == idx
+            )
+        ).one()
+
+    def put(file_id: int, idx: int, data: bytes) -> None:
+        db.execute(
+            update(EvidenceChunk)
+            .where(
+                EvidenceChunk.file_id == file_id, EvidenceChunk.part == 0, EvidenceChunk.idx == idx
+            )
+            .values(data=data)
+        )
+        db.commit()
+
+    original = [chunk(first.id, i) for i in range(first.chunk_count)]
+    put(first.id, 0, original[1])  # reordered
+    with pytest.raises(DecryptionError):
+        supervisor.get(url).get_data()
+    put(first.id, 0, chunk(second.id, 0))  # swapped from another file
+    with pytest.raises(DecryptionError):
+        supervisor.get(url).get_data()
+    flipped = bytearray(original[0])
+    flipped[40] ^= 1
+    put(first.id, 0, bytes(flipped))  # one flipped byte
+    with pytest.raises(DecryptionError):
+        supervisor.get(url).get_data()
+    put(first.id, 0, original[0])
+    assert supervisor.get(url).data == b"A" * 200_000
+
+
+def test_orphaned_chunks_are_removed_by_purge_two_rounds_after_they_are_seen(
+    app: Flask, unit: Enrolled, db: Session, clock: MovableClock
+) -> None:
+    from reportline.services.evidence_store import DatabaseChunkStore, sweep_orphans
+
+    store = DatabaseChunkStore(db)
+    store.put(77, 0, [b"sealed bytes"])
+    db.commit()
+    assert sweep_orphans(db, store) == 0  # marked
+    db.commit()
+    assert chunks_stored(db) == 1
+    assert sweep_orphans(db, store) == 1
+    db.commit()
+    assert chunks_stored(db) == 0
