@@ -205,6 +205,9 @@ class TriageRecordForm(Form):
         "Triage decision", choices=choices({"": "Not decided yet", **DECISIONS}), default=""
     )
     rationale = TextAreaField("Rationale for the decision", validators=[max_length(MAX_LONG_TEXT)])
+    allegation_summary = TextAreaField(
+        "Summary of the allegation", validators=[max_length(MAX_LONG_TEXT)]
+    )
     intelligence_ref = StringField(
         "Intelligence record reference", validators=[max_length(MAX_SHORT_TEXT)]
     )
