@@ -234,6 +234,7 @@ TRIAGE_RECORD = {
     "handling_conditions": "Not to be shared outside the unit",
     "decision": "investigate",
     "rationale": "Two lookups with no policing purpose",
+    "allegation_summary": "An officer is said to have searched force systems for a relative",
     "intelligence_ref": "INT-2026-0042",
     "investigation_ref": "OP-TIDEWAY",
     "links-0-kind": "related_to",

@@ -162,6 +162,9 @@ class TriageRecordData:
     handling_conditions: str = ""
     decision: str = ""
     rationale: str = ""
+    # The officer's own account of what is alleged, in neutral words: what a sanitised
+    # hand-over gives instead of the reporter's words (services/handover.py).
+    allegation_summary: str = ""
     intelligence_ref: str = ""
     investigation_ref: str = ""
     links: tuple[Link, ...] = ()
@@ -253,7 +256,7 @@ def validate(data: TriageRecordData, national_categories: tuple[str, ...]) -> No
     for name in ("intelligence_ref", "investigation_ref", "referral_reference"):
         if len(getattr(data, name)) > MAX_SHORT_TEXT:
             problems[name] = f"Use {MAX_SHORT_TEXT} characters or fewer"
-    for name in ("rationale", "outcome_rationale", "handling_conditions"):
+    for name in ("rationale", "allegation_summary", "outcome_rationale", "handling_conditions"):
         if len(getattr(data, name)) > MAX_LONG_TEXT:
             problems[name] = f"Use {MAX_LONG_TEXT:,} characters or fewer"
     if len(data.links) > MAX_LINKS or any(link.kind not in LINK_KINDS for link in data.links):

@@ -22,6 +22,7 @@ from reportline.web.triage import (  # noqa: F401 (registers their routes)
     alert_views,
     casework_views,
     evidence_views,
+    handover_views,
     password_views,
 )
 from reportline.web.triage.views import blueprint as triage_blueprint

@@ -53,6 +53,7 @@ ACTIONS = {
     "case.note_added": "Added a note",
     "case.note_corrected": "Corrected a note",
     "case.integrity_failed": "Case failed its integrity check",
+    "case.exported": "Exported a case for hand-over",
     "case.flood_mark_removed": "Moved a report out of the possible flood",
     "case.deleted": "Deleted a case",
     "cases.scanned": "Checked closed cases for changes",

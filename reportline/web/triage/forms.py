@@ -16,10 +16,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo
+from wtforms.validators import DataRequired, EqualTo, ValidationError
 
 from reportline.services.casework import MAX_NOTE_LENGTH
 from reportline.services.dialogue import MAX_MESSAGE_LENGTH
+from reportline.services.handover_zip import MIN_PASSPHRASE_LENGTH
 from reportline.services.officers import MAX_PASSWORD_LENGTH
 from reportline.services.triage import MAX_REASON_LENGTH
 from reportline.services.triage_record import (
@@ -38,7 +39,7 @@ from reportline.services.triage_record import (
     RISK_FLAGS,
     SOURCE_EVALUATION,
 )
-from reportline.web.forms import Form, choices, max_length
+from reportline.web.forms import ChoiceField, Form, choices, max_length
 from reportline.web.labels import STATUS
 
 
@@ -205,6 +206,9 @@ class TriageRecordForm(Form):
         "Triage decision", choices=choices({"": "Not decided yet", **DECISIONS}), default=""
     )
     rationale = TextAreaField("Rationale for the decision", validators=[max_length(MAX_LONG_TEXT)])
+    allegation_summary = TextAreaField(
+        "Summary of the allegation", validators=[max_length(MAX_LONG_TEXT)]
+    )
     intelligence_ref = StringField(
         "Intelligence record reference", validators=[max_length(MAX_SHORT_TEXT)]
     )
@@ -237,3 +241,45 @@ class NoteForm(Form):
         "Note (seen only by the unit)",
         validators=[DataRequired(message="Write the note"), max_length(MAX_NOTE_LENGTH)],
     )
+
+
+# The longest passphrase taken (the zip's AES key is derived from it).
+MAX_PASSPHRASE_LENGTH = 256
+
+
+class ExportForm(Form):
+    """Export the case for hand-over: which variant, what a sanitised one adds back, and
+    an optional passphrase (typed twice) that encrypts the archive. The passphrase is
+    never stored or logged."""
+
+    variant = ChoiceField(
+        "What to export",
+        choices=choices(
+            {
+                "sanitised": "Sanitised: the triage record, your summary of the allegation, "
+                "the history and the outcome",
+                "full": "Full: also the report in the reporter's words and the conversation",
+            }
+        ),
+        default="sanitised",
+        required_message="Choose a sanitised or a full export",
+    )
+    include_words = BooleanField("Include the reporter's words (sanitised export)")
+    include_conversation = BooleanField("Include the conversation (sanitised export)")
+    passphrase = PasswordField(
+        "Passphrase (optional; needed for anything that leaves the unit)",
+        validators=[max_length(MAX_PASSPHRASE_LENGTH)],
+    )
+    confirm = PasswordField(
+        "Type the passphrase again",
+        validators=[
+            EqualTo("passphrase", message="The two passphrases are not the same"),
+        ],
+    )
+
+    def validate_passphrase(self, field: PasswordField) -> None:
+        """A passphrase, if given, has at least MIN_PASSPHRASE_LENGTH characters."""
+        if field.data and len(field.data) < MIN_PASSPHRASE_LENGTH:
+            raise ValidationError(
+                f"Use a passphrase of at least {MIN_PASSPHRASE_LENGTH} characters"
+            )

@@ -53,6 +53,7 @@ from reportline.web.triage.forms import (
     AssignForm,
     ChoosePasswordForm,
     ConfirmPasswordForm,
+    ExportForm,
     LoginForm,
     MessageForm,
     NoteForm,
@@ -300,7 +301,7 @@ def case(reference: str) -> str:
 
 def _render_case(opened: triage.OpenedCase, **forms: Any) -> str:
     """The case page; `forms` (message_form, status_form, note_form, take_form,
-    assign_form) keep what was typed after a refusal, blank ones are made."""
+    assign_form, export_form) keep what was typed after a refusal, blank ones are made."""
     status_form = forms.get("status_form") or StatusForm(formdata=None)
     status_form.status.choices = choices({s: STATUS[s] for s in opened.next_statuses})
     assign_form = forms.get("assign_form") or AssignForm(formdata=None)
@@ -325,6 +326,7 @@ def _render_case(opened: triage.OpenedCase, **forms: Any) -> str:
         note_form=forms.get("note_form") or NoteForm(formdata=None),
         take_form=forms.get("take_form") or TakeForm(formdata=None),
         assign_form=assign_form,
+        export_form=forms.get("export_form") or ExportForm(formdata=None),
         case_access=case_access,
     )
 
