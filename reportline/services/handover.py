@@ -25,14 +25,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from reportline.models import Case
 from reportline.models.case import PRIORITIES
-from reportline.services import audit
-from reportline.services.cases import CaseSecret, parse_reference, reference
+from reportline.services import audit, evidence
+from reportline.services.cases import parse_reference, reference
+from reportline.services.evidence_store import ChunkStore
 from reportline.services.handover_zip import ZipEntry
 from reportline.services.triage import OpenedCase
 from reportline.services.triage_record import (
@@ -161,12 +162,22 @@ class CannotHandOver(ValueError):
     asked for does not exist."""
 
 
-def evidence_for_handover(session: Session, case: Case, secret: CaseSecret) -> list[HandoverFile]:
-    """The case's evidence files, each with the size and SHA-256 sealed when it arrived.
-
-    The evidence service fills this in; until then a case has no files to hand over.
-    """
-    return []
+def evidence_for_handover(store: ChunkStore, opened: OpenedCase) -> list[HandoverFile]:
+    """The case's evidence files, each with the size and SHA-256 sealed when it arrived,
+    read chunk by chunk (each checked) only when the archive reaches it. A file that
+    failed its check is left out (`assemble` refuses a case with any fault anyway)."""
+    return [
+        HandoverFile(
+            name=item.description.name,
+            media_type=item.description.media_type,
+            size=item.description.size,
+            sha256=item.description.sha256,
+            description=item.description.description,
+            chunks=partial(evidence.read_part, store, item),
+        )
+        for item in opened.evidence
+        if item.readable and item.description is not None
+    ]
 
 
 def assemble(

@@ -296,3 +296,28 @@ def test_orphaned_chunks_are_removed_by_purge_two_rounds_after_they_are_seen(
     assert sweep_orphans(db, store) == 1
     db.commit()
     assert chunks_stored(db) == 0
+
+
+def test_the_hand_over_export_carries_each_cleaned_file_with_its_hash_in_the_manifest(
+    reporter: FlaskClient, supervisor: FlaskClient, db: Session
+) -> None:
+    import hashlib
+    import json
+    import zipfile
+
+    from tests.helpers import post_form
+
+    send_report(reporter, {0: (camera_jpeg(), "chat.jpg"), 1: (b"a log of messages", "log.txt")})
+    reference = first_reference(supervisor)
+    photo = supervisor.get(f"/triage/cases/{reference}/evidence/1/download").data
+    url = f"/triage/cases/{reference}"
+    response = post_form(supervisor, url, f"{url}/export", {"variant": "sanitised"})
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = archive.namelist()
+    (photo_name,) = [n for n in names if n.startswith("evidence/") and n.endswith(".jpg")]
+    assert archive.read(photo_name) == photo and b"Canary" not in photo
+    manifest = json.loads(archive.read("manifest.json"))
+    listed = json.dumps(manifest)
+    assert hashlib.sha256(photo).hexdigest() in listed
+    assert hashlib.sha256(b"a log of messages").hexdigest() in listed

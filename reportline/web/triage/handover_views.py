@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from reportline.db import begin_read_only
 from reportline.services import cases, handover, triage
 from reportline.services.errors import AccessDenied
+from reportline.services.evidence_store import DatabaseChunkStore
 from reportline.services.handover_pdf import build_summary_pdf
 from reportline.services.handover_zip import stream_zip
 from reportline.web.context import now, today
@@ -38,10 +39,8 @@ def export_case(reference: str) -> BaseResponse | tuple[str, int]:
     opened = triage.read_case(db, case_id, access.current_keyring(), now())
     if not (signed_in.supervisor or opened.assignee_id == signed_in.officer.id):
         raise AccessDenied("only the case's owner or a supervisor hands it over")
-    case = cases.get_case(db, case_id)
-    secret = cases.open_case_secret(case, access.current_keyring())
-    evidence = handover.evidence_for_handover(db, case, secret)
     db.commit()
+    evidence = handover.evidence_for_handover(DatabaseChunkStore(db, streaming=True), opened)
     try:
         doc = handover.assemble(
             opened,
