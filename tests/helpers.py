@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,14 +149,21 @@ def receipt_on(html: str) -> str:
     return " ".join(words)
 
 
-def submit_report(client: FlaskClient, **fields: str) -> str:
-    """Fill in and send the report form; return the receipt shown."""
+def submit_report(
+    client: FlaskClient, files: dict[str, tuple[bytes, str]] | None = None, **fields: str
+) -> str:
+    """Fill in and send the report form (with `files`: field name to content and name,
+    sent in the form's body as a browser without JavaScript does); return the receipt."""
     page = client.get("/report").get_data(as_text=True)
-    data = {**VALID_REPORT, **fields, "csrf_token": csrf_token(page)}
+    data: dict[str, Any] = {**VALID_REPORT, **fields, "csrf_token": csrf_token(page)}
     match = SUBMISSION_FIELD.search(page)
     assert match
     data["submission"] = match.group(1)
-    response = client.post("/report", data=data)
+    for name, (content, filename) in (files or {}).items():
+        data[name] = (io.BytesIO(content), filename)
+    response = client.post(
+        "/report", data=data, content_type="multipart/form-data" if files else None
+    )
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
     return receipt_on(response.get_data(as_text=True))
 

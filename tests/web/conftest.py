@@ -26,8 +26,9 @@ def samples(
     db: Session,
     clock: MovableClock,
 ) -> dict[str, str | int]:
-    """Real values for every route argument: a case, an officer, an invite, a language."""
-    submit_report(reporter)
+    """Real values for every route argument: a case (with an evidence file), an officer,
+    an invite, a language."""
+    submit_report(reporter, files={"evidence-0-file": (b"A chat log", "log.txt")})
     other = add_officer(db, clock, "sample.officer@unit.example")
     supervisor_row = db.get(Officer, unit.officer_id)
     assert supervisor_row is not None

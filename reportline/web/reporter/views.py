@@ -393,6 +393,9 @@ def _send_reply(
         db.rollback()
         evidence.discard_unattached(db, store, prepared)
     db.commit()
+    if status == 303:
+        for note in evidence_input.cleaned_notice(prepared):
+            flash(note, "info")
     return status
 
 
