@@ -39,8 +39,9 @@ CODE_FOLDERS = ("reportline", "tests", "bench", "migrations")
 # theirs (what an alert says, when, and what it and its rows reveal; modules, routes,
 # flows); need-to-know and key events (issue 13) bring their own, and the operators'
 # procedures (docs/operating.md). Raise this only for a new capability's concepts,
-# never to say a thing twice.
-MAX_DOCS_BYTES = 140_000
+# never to say a thing twice. Evidence and hand-over (issue 14) bring cleaning, the
+# evidence layout, what leaves in an export and the bodies kept off disk.
+MAX_DOCS_BYTES = 152_000
 
 # Paths the docs may name that a clean checkout does not hold, and why.
 RUNTIME_PATHS = {
