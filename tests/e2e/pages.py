@@ -217,6 +217,13 @@ RECIPES: list[Recipe] = [
     ),
     _recipe("case-altered", OFFICER, {"triage.case"}, "triage/case.html", steps.case_altered),
     _recipe(
+        "evidence-file",
+        OFFICER,
+        {"triage.evidence_file", "triage.evidence_preview", "triage.evidence_download"},
+        "triage/evidence.html",
+        steps.evidence_file,
+    ),
+    _recipe(
         "queue-flood",
         OFFICER,
         {"triage.queue"},

@@ -10,7 +10,7 @@ method, status, templates rendered), so a test can prove which page it saw.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from waitress import wasyncore
 
-from reportline import create_app
+from reportline import cleaning, create_app
 from reportline.config import Settings
 from reportline.crypto.keys import PrivateKey
 from reportline.crypto.receipt import generate_receipt
@@ -34,6 +34,7 @@ from reportline.models import Message, Officer
 from reportline.services import (
     casework,
     enrolment,
+    evidence,
     follow_up,
     form_tickets,
     instance,
@@ -44,6 +45,7 @@ from reportline.services import (
     triage,
     triage_record,
 )
+from reportline.services.evidence_store import DatabaseChunkStore
 from reportline.services.keyring import PinnedUnitKey
 from reportline.services.triage_record import TriageRecordData
 from reportline.web.page_cache import cached_page_served
@@ -149,8 +151,14 @@ class LiveSite:
         self.clock.advance(seconds=30)
         return totp_code(who.totp_seed, self.clock)
 
-    def submit_report(self, possible_flood: bool = False, **fields: str) -> str:
-        """File a report as the form would (a fresh form each time); return its receipt."""
+    def submit_report(
+        self,
+        possible_flood: bool = False,
+        files: Sequence[tuple[bytes, str, str]] = (),
+        **fields: str,
+    ) -> str:
+        """File a report as the form would (a fresh form each time), with `files` (content,
+        name, description) cleaned and stored as the form stores them; return its receipt."""
         draft = submissions.ReportDraft(**{**VALID_REPORT, **fields})
         ticket_key = instance.form_ticket_key(self.settings)
         ticket = form_tickets.read(ticket_key, form_tickets.issue(ticket_key, self.clock()))
@@ -159,6 +167,7 @@ class LiveSite:
             self.settings.receipt_pepper, instance.spent_form_key(self.settings)
         )
         with self.database() as db:
+            prepared = self._store_files(db, files)
             submitted = submissions.submit_report(
                 db,
                 draft,
@@ -167,8 +176,28 @@ class LiveSite:
                 PinnedUnitKey(self.settings.unit_key_fingerprint),
                 self.today(),
                 possible_flood,
+                evidence=prepared,
             )
         return " ".join(submitted.receipt.words)
+
+    def _store_files(
+        self, db: Session, files: Sequence[tuple[bytes, str, str]]
+    ) -> list[evidence.PreparedFile]:
+        limits = evidence.Limits(
+            self.settings.evidence_file_max_bytes,
+            self.settings.evidence_report_max_bytes,
+            self.settings.evidence_quota_bytes,
+        )
+        rules = cleaning.CleaningLimits(
+            self.settings.evidence_file_max_bytes, self.settings.evidence_max_pixels
+        )
+        prepared = []
+        for content, name, description in files:
+            cleaned = cleaning.clean_file(content, rules)
+            store = DatabaseChunkStore(db)
+            prepared.append(evidence.store_cleaned(store, cleaned, name, description, limits))
+            db.commit()
+        return prepared
 
     def case_id(self, receipt: str) -> int:
         """The case a receipt opens."""

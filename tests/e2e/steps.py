@@ -17,6 +17,7 @@ from reportline.services.cases import reference
 from reportline.services.triage_record import Subject, TriageRecordData
 from tests.e2e.site import LiveSite, unused_receipt
 from tests.helpers import Enrolled
+from tests.unit.cleaning_samples import camera_jpeg
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ def arrange_sample(site: LiveSite) -> Sample:
     receipt = site.submit_report(
         category="discrimination",
         what_happened="He shared a racist meme in the shift group chat on Friday night.",
+        files=[(camera_jpeg(size=(480, 320)), "IMG_2231.jpg", "The meme in the group chat")],
     )
     site.supervisor_acts(receipt, status="acknowledged")
     site.supervisor_acts(
@@ -233,6 +235,17 @@ def login_failed(page: Page, site: LiveSite, _sample: Sample) -> None:
 def case_page(page: Page, site: LiveSite, sample: Sample) -> None:
     sign_in(page, site, site.supervisor)
     page.goto(f"/triage/cases/{sample.followed_up_reference}")
+
+
+def evidence_file(page: Page, site: LiveSite, sample: Sample) -> None:
+    """The page of the sample case's photo, its preview loaded (and its download, which
+    is an attachment, never a page)."""
+    sign_in(page, site, site.supervisor)
+    url = f"/triage/cases/{sample.followed_up_reference}/evidence/1"
+    download = page.request.get(f"{url}/download")
+    assert download.headers["content-disposition"].startswith("attachment;")
+    page.goto(url)
+    page.wait_for_function("document.querySelector('figure img').complete")
 
 
 def triage_record(page: Page, site: LiveSite, sample: Sample) -> None:
