@@ -139,7 +139,7 @@ def test_a_file_over_the_limit_is_refused_and_the_report_kept_for_another_try(
     small = make_app(evidence_file_max_bytes=1000)
     response = send_report(small.test_client(), {0: (b"x" * 2000, "long.txt")})
     assert response.status_code == 400
-    assert "the most one file can be" in response.get_data(as_text=True)
+    assert "larger than 1 KB, the most one file can be" in response.get_data(as_text=True)
     assert count_cases(db) == 0 and chunks_stored(db) == 0
 
 
@@ -321,3 +321,73 @@ def test_the_hand_over_export_carries_each_cleaned_file_with_its_hash_in_the_man
     listed = json.dumps(manifest)
     assert hashlib.sha256(photo).hexdigest() in listed
     assert hashlib.sha256(b"a log of messages").hexdigest() in listed
+
+
+def test_authors_and_tracked_change_authors_are_gone_from_a_document_after_decryption(
+    reporter: FlaskClient, supervisor: FlaskClient
+) -> None:
+    import zipfile
+
+    from tests.unit.cleaning_samples import docx_parts, zipped
+
+    response = send_report(reporter, {0: (zipped(docx_parts()), "statement.docx")})
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    reference = first_reference(supervisor)
+    document = supervisor.get(f"/triage/cases/{reference}/evidence/1/download").data
+    parts = zipfile.ZipFile(io.BytesIO(document))
+    everything = b"".join(parts.read(name) for name in parts.namelist())
+    for name in (b"CanaryInserter", b"CanaryDeleter", b"CanaryCommenter", b"CanaryCreator"):
+        assert name not in everything
+    assert b"CanaryEditor" not in everything and b"CanaryCompany" not in everything
+
+
+def test_a_decompression_bomb_is_refused_and_nothing_stored(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    from tests.unit.cleaning_samples import pixel_bomb_png
+
+    response = send_report(reporter, {0: (pixel_bomb_png(), "map.png")})
+    assert response.status_code == 400
+    assert "unpacks to far more than it seems" in response.get_data(as_text=True)
+    assert count_cases(db) == 0 and chunks_stored(db) == 0
+
+
+def test_a_form_sent_before_its_file_arrived_whole_is_refused_and_nothing_stored(
+    reporter: FlaskClient, unit: Enrolled, db: Session
+) -> None:
+    _page, hidden = report_form(reporter)
+    token = uploads.new_token_text()
+    headers = {
+        "X-CSRFToken": hidden["csrf_token"],
+        "X-Upload-Token": token,
+        "X-Chunk-Index": "0",
+    }
+    assert reporter.post("/evidence/chunk", data=b"half a file", headers=headers).status_code == 200
+    data = {
+        **VALID_REPORT,
+        **hidden,
+        "what_happened": "CANARYKEPTSTORYQ7X",
+        "evidence-0-upload": token,
+        "evidence-0-name": "cut.txt",
+        "evidence-0-size": "100000",
+    }
+    response = reporter.post("/report", data=data, content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "did not arrive whole" in page and "CANARYKEPTSTORYQ7X" in page
+    assert count_cases(db) == 0 and chunks_stored(db) == 0
+
+
+def test_the_report_limit_and_the_instance_quota_refuse_files_with_a_clear_message(
+    make_app: Any, unit: Enrolled, db: Session
+) -> None:
+    per_report = make_app(evidence_report_max_bytes=100_000)
+    two = {0: (b"a" * 60_000, "a.txt"), 1: (b"b" * 60_000, "b.txt")}
+    response = send_report(per_report.test_client(), two)
+    assert response.status_code == 400
+    assert "files can be at most 97 KB together" in response.get_data(as_text=True)
+    full = make_app(evidence_quota_bytes=50_000)
+    response = send_report(full.test_client(), {0: (b"c" * 60_000, "c.txt")})
+    assert response.status_code == 400
+    assert "its storage is full" in response.get_data(as_text=True)
+    assert count_cases(db) == 0 and chunks_stored(db) == 0

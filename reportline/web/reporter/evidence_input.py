@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import g, request
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
@@ -157,22 +156,25 @@ def _slot_bytes(db: Session, slot: Slot) -> tuple[bytes, str]:
     return data, clean_text(slot.file.filename or "")[:MAX_NAME_LENGTH]
 
 
+def size_text(count: int) -> str:
+    """A size as a reporter reads it: "50 MB", or "800 KB" below a megabyte."""
+    if count >= 1024 * 1024:
+        return _("%(num)s MB", num=f"{count / (1024 * 1024):,.0f}")
+    return _("%(num)s KB", num=f"{max(1, count // 1024):,}")
+
+
 def limit_message(exc: evidence.EvidenceLimitReached) -> str:
     """What a reporter is told when a limit is reached."""
-    megabytes = max(1, exc.limit // (1024 * 1024))
     if exc.which == "file":
-        return ngettext(
-            "This file is larger than %(num)s MB, the most one file can be.",
-            "This file is larger than %(num)s MB, the most one file can be.",
-            megabytes,
+        return _(
+            "This file is larger than %(size)s, the most one file can be.",
+            size=size_text(exc.limit),
         )
     if exc.which == "report":
-        return ngettext(
-            "A report's files can be at most %(num)s MB together. Leave this one out, or "
+        return _(
+            "A report's files can be at most %(size)s together. Leave this one out, or "
             "send a smaller version.",
-            "A report's files can be at most %(num)s MB together. Leave this one out, or "
-            "send a smaller version.",
-            megabytes,
+            size=size_text(exc.limit),
         )
     return _(
         "The unit cannot take more files just now: its storage is full. Send your report "
