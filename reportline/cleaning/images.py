@@ -3,7 +3,10 @@
 JPEG, HEIC/HEIF and AVIF become JPEG; PNG, WebP and GIF become PNG (lossless, so no
 second lossy pass over evidence). Only pixels are carried over: EXIF (with GPS
 and maker notes), XMP, IPTC, comments, text chunks, thumbnails and the colour
-profile are never written (a profile is applied to the pixels first).
+profile are never written (a profile is applied to the pixels first). A JPEG keeps
+its pixels as stored plus an EXIF block with only the Orientation tag, so viewers
+show it upright without a second full-size copy being made here (issue 14: peak
+growth under 64 MiB plus the file's size); PNGs are turned upright.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import IO, cast
 
 import pillow_heif
 from PIL import ExifTags, Image, ImageCms, ImageOps
@@ -27,6 +31,8 @@ PREVIEW_SIDE = 1600
 JPEG_QUALITY = 95
 # EXIF tags that name the device: make, model, maker note, serial numbers, lens.
 _CAMERA_TAGS = frozenset({0x010F, 0x0110, 0xA431, 0xA434, 0xA435, 0x927C})
+# EXIF Orientation values other than 1 (upright), the only tag a cleaned JPEG keeps.
+_ORIENTATIONS = frozenset(range(2, 9))
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,8 @@ class Reencoded:
 
 
 def clean_image(data: bytes, max_pixels: int) -> CleanedFile:
-    """Re-encode an uploaded picture with orientation applied and no metadata, plus a preview.
+    """Re-encode an uploaded picture without metadata (a JPEG keeps only its Orientation
+    tag), plus an upright preview.
 
     Raises FileRefused (TYPE_NOT_ALLOWED, TOO_MANY_PIXELS, DECOMPRESSION_BOMB, UNREADABLE).
     """
@@ -47,12 +54,12 @@ def clean_image(data: bytes, max_pixels: int) -> CleanedFile:
         removed = _metadata_found(image)
         if getattr(image, "n_frames", 1) > 1:
             removed.add("later-frames")
-        ImageOps.exif_transpose(image, in_place=True)
-        pixels = _pixels(image)
-        as_jpeg = image.format in _TO_JPEG
-        result = _save(pixels, as_jpeg, keep_quality=image.format == "JPEG" and pixels is image)
-        pixels.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-        preview = _save(pixels, as_jpeg)
+        if image.format in _TO_JPEG:
+            result = _reencode_as_jpeg(image)
+            image.close()  # the full-size pixels go before the preview is decoded
+            preview = _jpeg_preview(result.data)
+        else:
+            result, preview = _reencode_as_png(image)
     return CleanedFile(
         data=result.data,
         media_type=result.media_type,
@@ -62,6 +69,50 @@ def clean_image(data: bytes, max_pixels: int) -> CleanedFile:
         preview=preview.data,
         preview_type=preview.media_type,
     )
+
+
+def _reencode_as_jpeg(image: Image.Image) -> Reencoded:
+    """The pixels as they are stored, saved as JPEG with an EXIF block holding only the
+    Orientation tag: turning them upright here would hold a second full-size copy."""
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    pixels = _pixels(image)
+    if pixels is not image:
+        image.close()  # a converted copy: the decoded original is not needed any more
+    return _save(
+        pixels,
+        as_jpeg=True,
+        keep_quality=pixels.format == "JPEG",
+        orientation=orientation if orientation in _ORIENTATIONS else 1,
+    )
+
+
+def _jpeg_preview(cleaned: bytes) -> Reencoded:
+    """A preview decoded from the cleaned JPEG at a reduced scale (libjpeg's draft mode,
+    so never at full size), turned upright, saved without any metadata."""
+    with Image.open(io.BytesIO(cleaned)) as picture:
+        # draft picks the largest reduction that still covers the size asked for
+        picture.draft("RGB", _preview_size(picture.size))
+        upright = ImageOps.exif_transpose(picture)
+        upright.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        return _save(upright, as_jpeg=True)
+
+
+def _reencode_as_png(image: Image.Image) -> tuple[Reencoded, Reencoded]:
+    """The picture (turned upright) and its preview as PNG; the preview is made first so
+    it never coexists with the full-size encoded file."""
+    ImageOps.exif_transpose(image, in_place=True)
+    pixels = _pixels(image)
+    if pixels is not image:
+        image.close()
+    preview = _save(pixels.resize(_preview_size(pixels.size)), as_jpeg=False)
+    return _save(pixels, as_jpeg=False), preview
+
+
+def _preview_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size that fits within PREVIEW_SIDE, keeping the aspect ratio (never enlarged)."""
+    width, height = size
+    scale = min(1.0, PREVIEW_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -150,21 +201,67 @@ def _pixels(image: Image.Image) -> Image.Image:
     return pixels
 
 
-def _save(image: Image.Image, as_jpeg: bool, keep_quality: bool = False) -> Reencoded:
-    """Save pixels with no metadata at all: info is not consulted, only explicit options."""
-    out = io.BytesIO()
+def _save(
+    image: Image.Image, as_jpeg: bool, keep_quality: bool = False, orientation: int = 1
+) -> Reencoded:
+    """Save pixels with no metadata (a JPEG gets an Orientation-only EXIF block when the
+    orientation is not 1): info is not consulted, only explicit options. The image is
+    closed once encoded, so its pixels are freed before the encoded bytes are joined."""
+    out = _Chunks()
     image.info = {}  # some encoders read comments, profiles or EXIF from info
     if as_jpeg:
+        source = image
         if image.mode not in {"RGB", "L"}:
             image = image.convert("RGB")
+            source.close()
+        exif = _orientation_exif(orientation)
         options: dict[str, object] = {"quality": JPEG_QUALITY, "optimize": False}
         if keep_quality:
             options = {"quality": "keep", "subsampling": "keep"}
         try:
-            image.save(out, "JPEG", exif=b"", icc_profile=None, **options)
+            image.save(out.as_file(), "JPEG", exif=exif, icc_profile=None, **options)
         except (ValueError, OSError):
-            out = io.BytesIO()
-            image.save(out, "JPEG", exif=b"", icc_profile=None, quality=JPEG_QUALITY)
-        return Reencoded(out.getvalue(), "image/jpeg", ".jpg")
-    image.save(out, "PNG", icc_profile=None)
-    return Reencoded(out.getvalue(), "image/png", ".png")
+            out = _Chunks()
+            image.save(out.as_file(), "JPEG", exif=exif, icc_profile=None, quality=JPEG_QUALITY)
+        image.close()
+        return Reencoded(out.joined(), "image/jpeg", ".jpg")
+    image.save(out.as_file(), "PNG", icc_profile=None)
+    image.close()
+    return Reencoded(out.joined(), "image/png", ".png")
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only sink that keeps the encoder's chunks: a growing BytesIO is resized
+    as it fills, and each resize can hold the old and new buffers at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        """Always: this is a sink."""
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        """Keep a copy of the chunk; returns its length."""
+        chunk = bytes(data)
+        self._chunks.append(chunk)
+        return len(chunk)
+
+    def as_file(self) -> IO[bytes]:
+        """This sink typed as the file Pillow's save expects (it only writes and flushes)."""
+        return cast("IO[bytes]", self)
+
+    def joined(self) -> bytes:
+        """All chunks as one bytes object; the chunks are dropped."""
+        chunks, self._chunks = self._chunks, []
+        return b"".join(chunks)
+
+
+def _orientation_exif(orientation: int) -> bytes:
+    """An EXIF block holding only the Orientation tag (it identifies no one), or nothing."""
+    if orientation == 1:
+        return b""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    return exif.tobytes()

@@ -7,7 +7,7 @@ import io
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from reportline.cleaning import (
     REMOVED_LABELS,
@@ -44,13 +44,24 @@ def test_a_photo_loses_gps_camera_xmp_profile_and_comment_but_keeps_its_pixels()
     assert set(cleaned.removed) <= set(REMOVED_LABELS)
 
 
-def test_a_rotated_photo_is_turned_upright_before_its_orientation_tag_is_dropped() -> None:
+def test_a_rotated_photo_keeps_only_its_orientation_tag_so_viewers_show_it_upright() -> None:
     cleaned = clean_file(samples.camera_jpeg(orientation=6), LIMITS)
 
-    picture = Image.open(io.BytesIO(cleaned.data)).convert("RGB")
-    assert picture.size == (40, 60)  # orientation 6: turned a quarter clockwise
-    top, bottom = picture.getpixel((20, 5)), picture.getpixel((20, 55))
+    picture = Image.open(io.BytesIO(cleaned.data))
+    assert dict(picture.getexif()) == {ExifTags.Base.Orientation: 6}
+    assert samples.CANARY not in cleaned.data
+    shown = ImageOps.exif_transpose(picture).convert("RGB")
+    assert shown.size == (40, 60)  # orientation 6: turned a quarter clockwise
+    top, bottom = shown.getpixel((20, 5)), shown.getpixel((20, 55))
     assert top[0] > 200 and bottom[2] > 200  # the left (red) half is now on top
+
+
+def test_the_preview_of_a_rotated_photo_is_upright_and_has_no_exif() -> None:
+    cleaned = clean_file(samples.camera_jpeg(orientation=6, size=(3200, 1000)), LIMITS)
+
+    assert cleaned.preview is not None
+    preview = Image.open(io.BytesIO(cleaned.preview))
+    assert preview.size == (500, 1600) and not preview.getexif()
 
 
 def test_a_photo_comes_with_a_small_preview_without_metadata() -> None:
