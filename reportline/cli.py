@@ -664,13 +664,17 @@ def audit_verify() -> None:
 
 @main.command()
 def purge() -> None:
-    """Delete expired sessions, counters and spent form values, and run a round for the
-    receipts kept for repeated forms (from cron every `receipt_keep_minutes`)."""
+    """Delete expired sessions, counters, spent form values and unsent uploads, and run a
+    round for the receipts kept for repeated forms and for orphaned evidence chunks
+    (from cron every `receipt_keep_minutes`)."""
     settings = _settings(_instance_path())
     with instance.database_session(settings) as session:
         maintenance.purge_expired(session, utcnow(), settings)
         session.commit()
-    click.echo("Expired sessions, counters and spent form values removed; kept receipts aged.")
+    click.echo(
+        "Expired sessions, counters, spent form values and unsent uploads removed; "
+        "kept receipts aged; orphaned evidence chunks swept."
+    )
 
 
 OFF_SCHEDULE_WARNING = (
