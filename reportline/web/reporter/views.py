@@ -64,6 +64,7 @@ from reportline.web.i18n import LANGUAGES
 from reportline.web.page_cache import render_cached, slot
 from reportline.web.reporter import evidence_input
 from reportline.web.reporter.forms import ReceiptForm, ReplyForm, ReportForm
+from reportline.web.security import accepts_files
 
 blueprint = Blueprint("reporter", __name__)
 
@@ -78,6 +79,7 @@ def landing() -> str:
 
 
 @blueprint.route("/report", methods=["GET", "POST"])
+@accepts_files
 @csrf.exempt  # checked by ReportForm.validate(), which keeps what was typed
 def report() -> str | tuple[str, int] | Response:
     """The report form; on success the report is committed, then the receipt shown once.
@@ -337,6 +339,7 @@ def _signed_in_reporter() -> follow_up.SignedInReporter | None:
 
 
 @blueprint.route("/follow-up/case", methods=["GET", "POST"])
+@accepts_files
 @csrf.exempt  # checked by ReplyForm.validate(), which keeps what was typed
 def follow_up_case() -> BaseResponse | str | tuple[str, int]:
     """The case as the reporter sees it: status, dates, conversation, and a reply box."""
