@@ -412,8 +412,9 @@ def _serve(
             target=_notify_each_minute, args=(settings,), name="reportline-alerts", daemon=True
         ).start()
     where: dict[str, Any] = {"sockets": [listener]} if listener else {"host": host, "port": port}
+    pages = web_server.ErrorPages(app, settings)
     web_server.create_server(
-        app, settings, threads=threads, **where, **waitress_options(settings)
+        app, pages, threads=threads, **where, **waitress_options(settings)
     ).run()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, render_template
@@ -171,16 +172,17 @@ class Server(TcpWSGIServer):
     error_pages: ErrorPages
 
 
-def create_server(app: Flask, settings: Settings, **options: Any) -> Server | MultiSocketServer:
-    """Waitress's `create_server` for TCP sockets, with `Server` and the app's pages.
+def create_server(
+    app: Callable[..., Any], pages: ErrorPages, **options: Any
+) -> Server | MultiSocketServer:
+    """Waitress's `create_server` for TCP sockets: `Server`s answering with `pages`.
 
-    `options` are waitress's adjustments (`reportline.cli.waitress_options` and
-    where to listen: host and port, or sockets).
+    `app` is the WSGI application; `options` are waitress's adjustments
+    (`reportline.cli.waitress_options`, threads, and host and port or sockets).
     """
     adjustments = Adjustments(**options)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adjustments.threads)
-    pages = ErrorPages(app, settings)
     sockets: dict[int, Any] = {}
     servers = []
     where: list[dict[str, Any]] = [
