@@ -24,11 +24,14 @@ class ReportLineRequest(Request):
 
     @property
     def max_content_length(self) -> int | None:
-        """`evidence_form_max_bytes` for a view marked `accepts_files`, else
-        MAX_CONTENT_LENGTH (`max_request_bytes`); a value set on the request wins."""
+        """`evidence_form_max_bytes` for a multipart body sent to a view marked
+        `accepts_files`, else MAX_CONTENT_LENGTH (`max_request_bytes`); a value set on
+        the request wins. (Only a multipart body can carry a file; any other is read
+        whole into memory, so it keeps the small limit.)"""
         if self._max_content_length is not None:
             return self._max_content_length
-        if current_app and takes_files(current_app, self.endpoint):
+        multipart = self.mimetype == "multipart/form-data"
+        if multipart and current_app and takes_files(current_app, self.endpoint):
             return int(current_app.config[FILE_FORM_MAX_BYTES])
         return super().max_content_length
 

@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, render_template
-from flask_babel import gettext
+from flask import Flask
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
@@ -31,14 +30,13 @@ from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import RequestEntityTooLarge
 
 from reportline.config import Settings
-from reportline.web.errors import MESSAGES
+from reportline.web.errors import render_error, render_too_large
 from reportline.web.security import security_headers
 
 # How long and how much of a refused body is read (and thrown away) so that the
 # browser sees the page: a browser sends the whole body before it reads the answer.
 DRAIN_BYTES = 256 * 1024 * 1024
 DRAIN_SECONDS = 60.0
-MEGABYTE = 1024 * 1024
 # Waitress's own refusals and the site's status they are shown as.
 PAGE_FOR = {400: 400, 413: 413, 431: 400, 500: 500, 501: 400}
 
@@ -59,26 +57,14 @@ class ErrorPages:
         return self.bodies.get(status, self.bodies[500])
 
 
-def too_large_text(settings: Settings) -> str:
-    """What a reporter reads when the form's body is over the limit, the limits in MB."""
-    return gettext(
-        "This report was not sent: files sent from this form can be at most "
-        "%(form)s MB together. Your browser's Back button should bring back what you "
-        "typed; attach fewer or smaller files, or turn on JavaScript to send files "
-        "up to %(file)s MB each.",
-        form=settings.evidence_form_max_bytes // MEGABYTE,
-        file=settings.evidence_file_max_bytes // MEGABYTE,
-    )
-
-
 def _render(app: Flask, settings: Settings, status: int) -> bytes:
     """The site's error page for `status`, as the reporter side shows it (in English:
     the server cannot read the session that holds a reporter's language)."""
     with app.test_request_context("/report"):
-        title, body = MESSAGES[status]
         if status == 413:
-            title, body = gettext("Your report was not sent"), too_large_text(settings)
-        html = render_template("error.html", status=status, title=title, body=body)
+            html, _status = render_too_large(settings)
+        else:
+            html, _status = render_error(status)
     return html.encode("utf-8")
 
 

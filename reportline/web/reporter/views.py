@@ -59,6 +59,7 @@ from reportline.web.context import (
     today,
 )
 from reportline.web.database import get_session
+from reportline.web.errors import render_too_large
 from reportline.web.forms import csrf
 from reportline.web.i18n import LANGUAGES
 from reportline.web.page_cache import render_cached, slot
@@ -269,6 +270,12 @@ def _receipt_problem_message(problem: ReceiptProblem) -> str:
     if problem.suggestions:
         message += " " + _("Did you mean “%(words)s”?", words="”, “".join(problem.suggestions))
     return message
+
+
+@blueprint.get("/too-large")
+def too_large() -> tuple[str, int]:
+    """What a proxy shows for a body over its limit (nginx: error_page 413)."""
+    return render_too_large(settings())
 
 
 @blueprint.route("/follow-up", methods=["GET", "POST"])
