@@ -91,7 +91,7 @@ def accepts_files(view: View) -> View:
     """Mark a view whose form may carry files: its request body may be as large as
     `evidence_form_max_bytes`; any other view's is capped at `max_request_bytes`.
 
-    Put it under the route decorator. tests/web/test_transport.py lists, from the
+    Put it under the route decorator. tests/web/test_request_bodies.py lists, from the
     URL map, the only endpoints allowed to carry it.
     """
     view.accepts_files = True  # type: ignore[attr-defined]
