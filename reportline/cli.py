@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import waitress
 from flask import Flask
 
 from reportline import create_app, utcnow
@@ -51,6 +50,7 @@ from reportline.services import instance as instance_service
 from reportline.services.errors import ServiceError, WeakPassword
 from reportline.services.keyring import format_recovery_key, parse_recovery_key
 from reportline.services.officers import NewOfficer
+from reportline.web import server as web_server
 
 DEMO_EMAIL = "supervisor@demo.reportline.invalid"
 # The demo wraps four officers' keys as it starts, on one's own machine, to be thrown
@@ -348,8 +348,14 @@ CHANNEL_TIMEOUT_SECONDS = 20
 CLEANUP_INTERVAL_SECONDS = 5
 
 
+# Pending response bytes per connection before the app's thread waits for the client.
+RESPONSE_HIGH_WATERMARK = 1024 * 1024
+# Larger than any response can be: waitress never moves a response to a temporary file.
+NEVER = sys.maxsize
+
+
 def waitress_options(settings: Settings) -> dict[str, object]:
-    """How `serve` runs waitress (docs/security.md, "Slow clients").
+    """How `serve` runs waitress (docs/security.md, "Slow clients" and "Evidence").
 
     - No banner and no access log (waitress writes none).
     - With proxy_hops = 0 waitress strips X-Forwarded-* so nobody can forge them;
@@ -357,9 +363,20 @@ def waitress_options(settings: Settings) -> dict[str, object]:
       exactly `proxy_hops` of them.
     - Many connections, a short idle timeout, poll(): sockets that never finish
       their headers or body cannot keep others out.
-    - Request bodies up to `max_request_bytes` are refused beyond it and kept in
-      memory below it: waitress would otherwise spill a body over 512 KB, in
-      clear, to a temporary file.
+    - No body ever reaches a file. Waitress reads a whole body before the app
+      sees it and moves one past `inbuf_overflow` into a temporary file, in clear
+      (O_TMPFILE: in no folder, but on disk). `max_request_body_size` is
+      `evidence_form_max_bytes` + 1 (waitress refuses a body of its limit or more,
+      so that is the largest accepted; the app caps every view but the file forms
+      lower, at `max_request_bytes`); `inbuf_overflow` is above it, so an accepted
+      body, chunked or not, always fits in memory.
+    - No response ever reaches a file either. Waitress queues what the app writes
+      in buffers that move to a temporary file past `outbuf_overflow`; a buffer
+      holds at most `outbuf_high_watermark` plus the one piece being written,
+      because past the watermark the app's thread waits for the client to read.
+      So the overflow is `NEVER`, and the watermark (1 MiB, not waitress's 16 MiB)
+      bounds the memory a slow reader costs: a thread waits instead. A file sent
+      with wsgi.file_wrapper is read from where it is, never copied.
     """
     return {
         "ident": "",
@@ -368,9 +385,10 @@ def waitress_options(settings: Settings) -> dict[str, object]:
         "channel_timeout": CHANNEL_TIMEOUT_SECONDS,
         "cleanup_interval": CLEANUP_INTERVAL_SECONDS,
         "asyncore_use_poll": True,
-        "max_request_body_size": settings.max_request_bytes + 1,  # waitress refuses >= its limit
-        "inbuf_overflow": settings.max_request_bytes + 65536,
-        "outbuf_overflow": 16 * 1024 * 1024,
+        "max_request_body_size": settings.evidence_form_max_bytes + 1,
+        "inbuf_overflow": settings.evidence_form_max_bytes + 1 + 65536,
+        "outbuf_high_watermark": RESPONSE_HIGH_WATERMARK,
+        "outbuf_overflow": NEVER,
     }
 
 
@@ -394,7 +412,10 @@ def _serve(
             target=_notify_each_minute, args=(settings,), name="reportline-alerts", daemon=True
         ).start()
     where: dict[str, Any] = {"sockets": [listener]} if listener else {"host": host, "port": port}
-    waitress.serve(app, threads=threads, **where, **waitress_options(settings))
+    pages = web_server.ErrorPages(app, settings)
+    web_server.create_server(
+        app, pages, threads=threads, **where, **waitress_options(settings)
+    ).run()
 
 
 RESTART_PAUSE_SECONDS = 1.0

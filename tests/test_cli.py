@@ -14,6 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyotp
@@ -577,7 +578,9 @@ def test_serve_sends_alerts_itself_when_mail_is_set_up(
         done.set()
 
     monkeypatch.setattr(cli, "_notify_each_minute", alert_loop)
-    monkeypatch.setattr(cli.waitress, "serve", lambda *args, **kwargs: None)
+    monkeypatch.setattr(
+        cli.web_server, "create_server", lambda *args, **kwargs: SimpleNamespace(run=lambda: None)
+    )
     cli._serve(cli._app_or_exit(), "127.0.0.1", 5000, 1)
 
     assert done.wait(5) and started == ["127.0.0.1"]

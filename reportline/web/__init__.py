@@ -38,6 +38,8 @@ def register_web(app: Flask, settings: Settings) -> None:
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
+        # Views marked security.accepts_files take this instead of MAX_CONTENT_LENGTH.
+        **{security.FILE_FORM_MAX_BYTES: settings.evidence_form_max_bytes},
         SESSION_COOKIE_NAME=cookie_name,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask, Response, g, render_template
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from reportline.config import Settings
 from reportline.crypto.errors import DecryptionError
 from reportline.services.errors import AccessDenied, NotFound, Throttled
 
@@ -47,6 +49,26 @@ def render_error(status: int, retry_after: int | None = None) -> tuple[str, int]
         ),
         status,
     )
+
+
+MEGABYTE = 1024 * 1024
+
+
+def render_too_large(settings: Settings) -> tuple[str, int]:
+    """The page for a report form or reply whose files are over the limit, naming the
+    limits in MB: shown by `reportline serve` itself (`reportline.web.server`) and, for
+    a proxy's own 413, at /too-large."""
+    body = gettext(
+        "This report was not sent: files sent from this form can be at most "
+        "%(form)s MB together. Your browser's Back button should bring back what you "
+        "typed; attach fewer or smaller files, or turn on JavaScript to send files "
+        "up to %(file)s MB each.",
+        form=settings.evidence_form_max_bytes // MEGABYTE,
+        file=settings.evidence_file_max_bytes // MEGABYTE,
+    )
+    title = gettext("Your report was not sent")
+    page = render_template("error.html", status=413, title=title, body=body)
+    return page, 413
 
 
 def _rollback() -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from flask import Flask, Response, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -69,6 +71,37 @@ HSTS = "max-age=63072000; includeSubDomains"
 # Set (and removed again) by a view whose response carries its own, stricter CSP.
 STRICTER_CSP_MARK = "X-ReportLine-Own-CSP"
 OFFICER_PREFIX = "/triage"
+# The largest body a view marked `accepts_files` takes (app.config; the ReportLine request
+# class reads it); every other view takes MAX_CONTENT_LENGTH (`max_request_bytes`).
+FILE_FORM_MAX_BYTES = "REPORTLINE_FILE_FORM_MAX_BYTES"
+
+View = TypeVar("View", bound=Callable[..., object])
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    """The headers every response carries: the app's pages and the server's own error
+    pages (`reportline.web.server`) alike."""
+    headers = dict(SECURITY_HEADERS)
+    if settings.https:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
+
+def accepts_files(view: View) -> View:
+    """Mark a view whose form may carry files: its request body may be as large as
+    `evidence_form_max_bytes`; any other view's is capped at `max_request_bytes`.
+
+    Put it under the route decorator. tests/web/test_request_bodies.py lists, from the
+    URL map, the only endpoints allowed to carry it.
+    """
+    view.accepts_files = True  # type: ignore[attr-defined]
+    return view
+
+
+def takes_files(app: Flask, endpoint: str | None) -> bool:
+    """Whether `endpoint` (None: no route matched) is a view marked `accepts_files`."""
+    view = app.view_functions.get(endpoint) if endpoint else None
+    return bool(getattr(view, "accepts_files", False))
 
 
 def is_officer_path(path: str) -> bool:
@@ -171,9 +204,11 @@ def init_app(app: Flask, settings: Settings) -> None:
         )
     configure_logging(app, settings)
 
+    headers = security_headers(settings)
+
     @app.after_request
     def _secure_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in headers.items():
             # A body that sets its own, stricter policy keeps it (evidence: sandboxed).
             if name != "Content-Security-Policy" or not response.headers.get(STRICTER_CSP_MARK):
                 response.headers[name] = value
@@ -183,8 +218,6 @@ def init_app(app: Flask, settings: Settings) -> None:
             response.headers["Content-Security-Policy"] += "; connect-src 'self'"
         response.headers.pop("Expires", None)
         response.headers.pop("Last-Modified", None)
-        if settings.https:
-            response.headers["Strict-Transport-Security"] = HSTS
         if is_officer_path(request.path):
             officer_id = g.get("officer_id")
             app.logger.info(

@@ -139,6 +139,7 @@ RECIPES: list[Recipe] = [
         400,
     ),
     _recipe("not-found", REPORTER, set(), "error.html", visit("/no-such-page"), 404),
+    _recipe("too-large", REPORTER, {"reporter.too_large"}, "error.html", visit("/too-large"), 413),
     _recipe(
         "leave",
         REPORTER,

@@ -62,6 +62,8 @@ EXTERNAL_NAMES = {
     "xmin",  # PostgreSQL's row-version column
     "inbuf_overflow",  # waitress settings
     "outbuf_overflow",
+    "outbuf_high_watermark",
+    "max_request_body_size",
     "channel_timeout",
     "connection_limit",
     "secure_delete",  # SQLite pragmas

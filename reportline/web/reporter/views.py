@@ -59,11 +59,13 @@ from reportline.web.context import (
     today,
 )
 from reportline.web.database import get_session
+from reportline.web.errors import render_too_large
 from reportline.web.forms import csrf
 from reportline.web.i18n import LANGUAGES
 from reportline.web.page_cache import render_cached, slot
 from reportline.web.reporter import evidence_input
 from reportline.web.reporter.forms import ReceiptForm, ReplyForm, ReportForm
+from reportline.web.security import accepts_files
 
 blueprint = Blueprint("reporter", __name__)
 
@@ -78,6 +80,7 @@ def landing() -> str:
 
 
 @blueprint.route("/report", methods=["GET", "POST"])
+@accepts_files
 @csrf.exempt  # checked by ReportForm.validate(), which keeps what was typed
 def report() -> str | tuple[str, int] | Response:
     """The report form; on success the report is committed, then the receipt shown once.
@@ -269,6 +272,12 @@ def _receipt_problem_message(problem: ReceiptProblem) -> str:
     return message
 
 
+@blueprint.get("/too-large")
+def too_large() -> tuple[str, int]:
+    """What a proxy shows for a body over its limit (nginx: error_page 413)."""
+    return render_too_large(settings())
+
+
 @blueprint.route("/follow-up", methods=["GET", "POST"])
 def follow_up_sign_in() -> BaseResponse | str | tuple[str, int]:
     """Sign in with the receipt. Typos are explained; a wrong receipt is simply wrong."""
@@ -337,6 +346,7 @@ def _signed_in_reporter() -> follow_up.SignedInReporter | None:
 
 
 @blueprint.route("/follow-up/case", methods=["GET", "POST"])
+@accepts_files
 @csrf.exempt  # checked by ReplyForm.validate(), which keeps what was typed
 def follow_up_case() -> BaseResponse | str | tuple[str, int]:
     """The case as the reporter sees it: status, dates, conversation, and a reply box."""
