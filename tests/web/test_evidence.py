@@ -85,14 +85,14 @@ def test_a_photo_sent_without_javascript_reaches_the_officer_cleaned_of_its_loca
 def test_file_bytes_never_rest_in_clear(
     reporter: FlaskClient, supervisor: FlaskClient, db: Session, backend: str, instance_path: Path
 ) -> None:
-    text = b"Chat log\n" + TEXT_CANARY * 40_000  # 840 KB: many chunks
+    text = b"Chat log\n" + TEXT_CANARY * 18_000  # 378 KB (the test client spools more to a file)
     response = send_report(reporter, {0: (text, "chat.txt")})
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
     reference = first_reference(supervisor)
     assert supervisor.get(f"/triage/cases/{reference}/evidence/1/download").data == text
     at_rest = _database_bytes(backend, db, instance_path)
     assert TEXT_CANARY not in at_rest and b"chat.txt" not in at_rest
-    assert chunks_stored(db) > 10
+    assert chunks_stored(db) > 5
 
 
 def test_a_refused_file_keeps_what_was_typed_and_stores_nothing(
