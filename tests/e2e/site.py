@@ -300,9 +300,12 @@ def unused_receipt() -> str:
 
 
 @contextmanager
-def running_site(instance: Path, database_url: str | None = None) -> Iterator[LiveSite]:
+def running_site(
+    instance: Path, database_url: str | None = None, **overrides: Any
+) -> Iterator[LiveSite]:
     """Migrate, initialise and serve a fresh instance until the block ends (on SQLite in
-    the instance folder, or on the empty database `database_url` names)."""
+    the instance folder, or on the empty database `database_url` names), with any
+    settings `overrides`."""
     database_url = database_url or f"sqlite:///{instance / 'reportline.sqlite3'}"
     upgrade(database_url)
     # Alerts on (nothing sends them here): the pages show a deployment's mail set-up.
@@ -313,6 +316,7 @@ def running_site(instance: Path, database_url: str | None = None) -> Iterator[Li
         smtp_host="smtp.unit.example",
         mail_from="reportline@unit.example",
         base_url="https://reportline.unit.example",
+        **overrides,
     )
     clock = MovableClock()
     app = create_app(settings, clock=clock)

@@ -198,6 +198,7 @@ def slot_context(slots: Sequence[Slot]) -> dict[str, Any]:
         ],
         "evidence_max_files": evidence.MAX_FILES_PER_FORM,
         "evidence_file_mb": config.evidence_file_max_bytes // (1024 * 1024),
+        "evidence_file_bytes": config.evidence_file_max_bytes,
         "evidence_form_mb": config.evidence_form_max_bytes // (1024 * 1024),
         "evidence_chunk_bytes": uploads.CHUNK_BYTES,
     }
