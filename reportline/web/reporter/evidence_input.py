@@ -11,6 +11,7 @@ Either way each file is cleaned in memory, one at a time, and stored sealed
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,10 +139,20 @@ def store_files(
             db.rollback()
             evidence.discard_unattached(db, store, prepared)
             db.commit()
-            for sent in slots:  # the files sent ahead were used up: choose them again
-                sent.upload = sent.name = sent.size = ""
+            _discard_uploads(db, slots)
             return None
     return prepared
+
+
+def _discard_uploads(db: Session, slots: Sequence[Slot]) -> None:
+    """Forget every file sent ahead for this form: after a refusal they are chosen again
+    (those already taken were used up; the others would wait a day for the purge)."""
+    for slot in slots:
+        if slot.upload:
+            with suppress(uploads.UploadInvalid):  # a token no browser of ours made
+                uploads.discard(db, uploads.parse_token(slot.upload))
+        slot.upload = slot.name = slot.size = ""
+    db.commit()
 
 
 def _slot_bytes(db: Session, slot: Slot) -> tuple[bytes, str]:

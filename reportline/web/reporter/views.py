@@ -439,6 +439,8 @@ def upload_chunk() -> tuple[Response, int]:
         )
     except uploads.UploadTooLarge:
         db.rollback()
+        uploads.discard(db, token)  # what came of it is of no use now
+        db.commit()
         message = evidence_input.limit_message(
             evidence.EvidenceLimitReached("file", settings().evidence_file_max_bytes)
         )
