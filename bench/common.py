@@ -73,8 +73,18 @@ def machine_info() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     versions = {}
-    for name in ("flask", "werkzeug", "jinja2", "flask-wtf", "wtforms", "flask-babel",
-                 "sqlalchemy", "waitress", "cryptography", "psycopg"):
+    for name in (
+        "flask",
+        "werkzeug",
+        "jinja2",
+        "flask-wtf",
+        "wtforms",
+        "flask-babel",
+        "sqlalchemy",
+        "waitress",
+        "cryptography",
+        "psycopg",
+    ):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -94,12 +104,18 @@ def git_revision() -> str:
     """The commit the app under test was at (with '+dirty' if the tree has changes)."""
     try:
         rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-            text=True, check=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "reportline", "migrations"], cwd=REPO,
-            capture_output=True, text=True, check=True,
+            ["git", "status", "--porcelain", "--", "reportline", "migrations"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -215,6 +231,25 @@ class Response:
         return next((v for k, v in self.headers if k.lower() == name), None)
 
 
+MULTIPART_BOUNDARY = "----ReportLineBenchBoundary7MA4YWxkTrZu0gW"
+
+
+def multipart_body(form: Mapping[str, str], files: Sequence[str]) -> tuple[bytes, str]:
+    """A browser's multipart body for `form`, with the file inputs `files` left empty."""
+    parts = [
+        f'--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        f"{value}\r\n"
+        for name, value in form.items()
+    ]
+    parts += [
+        f'--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; '
+        'filename=""\r\nContent-Type: application/octet-stream\r\n\r\n\r\n'
+        for name in files
+    ]
+    body = ("".join(parts) + f"--{MULTIPART_BOUNDARY}--\r\n").encode("utf-8")
+    return body, f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
+
+
 @dataclass
 class Browser:
     """One keep-alive HTTP/1.1 connection with its own cookie jar (path-scoped, no expiry).
@@ -232,7 +267,9 @@ class Browser:
     def _connect(self) -> http.client.HTTPConnection:
         if self.connection is None:
             self.connection = http.client.HTTPConnection(
-                "127.0.0.1", self.port, timeout=self.timeout,
+                "127.0.0.1",
+                self.port,
+                timeout=self.timeout,
                 source_address=(self.source_address, 0) if self.source_address else None,
             )
         return self.connection
@@ -241,7 +278,8 @@ class Browser:
         return "; ".join(
             f"{name}={value}"
             for name, (value, cookie_path) in self.cookies.items()
-            if path == cookie_path or path.startswith(cookie_path.rstrip("/") + "/")
+            if path == cookie_path
+            or path.startswith(cookie_path.rstrip("/") + "/")
             or cookie_path == "/"
         )
 
@@ -258,14 +296,27 @@ class Browser:
             else:
                 self.cookies[name] = (cookie_value, attrs.get("path") or "/")
 
-    def request(self, method: str, path: str, form: Mapping[str, str] | None = None) -> Response:
-        """Send one request on the kept-alive connection (reconnecting once if it was closed)."""
-        body = urllib.parse.urlencode(form).encode() if form is not None else None
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: Mapping[str, str] | None = None,
+        files: Sequence[str] = (),
+    ) -> Response:
+        """Send one request on the kept-alive connection (reconnecting once if it was closed).
+
+        With `files` (names of file inputs), the form goes as multipart/form-data with
+        those inputs left empty, as a browser sends a form that takes files.
+        """
         headers = {"Accept": "text/html", "Accept-Language": "en-GB,en;q=0.9"}
         cookie = self._cookie_header(path.split("?", 1)[0])
         if cookie:
             headers["Cookie"] = cookie
-        if body is not None:
+        body = None
+        if form is not None and files:
+            body, headers["Content-Type"] = multipart_body(form, files)
+        elif form is not None:
+            body = urllib.parse.urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         for attempt in (1, 2):
             connection = self._connect()
@@ -293,9 +344,9 @@ class Browser:
         """GET a path."""
         return self.request("GET", path)
 
-    def post(self, path: str, form: Mapping[str, str]) -> Response:
-        """POST a url-encoded form."""
-        return self.request("POST", path, form)
+    def post(self, path: str, form: Mapping[str, str], files: Sequence[str] = ()) -> Response:
+        """POST a form: url-encoded, or multipart with the empty file inputs `files`."""
+        return self.request("POST", path, form, files)
 
     def close(self) -> None:
         """Close the connection."""
@@ -333,8 +384,12 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[str(c) for c in header]] + [[_cell(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for index, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if index == 0:
             print("  ".join("-" * w for w in widths))
 

@@ -67,8 +67,9 @@ def realistic_report(rng: random.Random) -> dict[str, str]:
         return text[:1].upper() + text[1:] + "."
 
     return {
-        "category": rng.choice(["discrimination", "bullying", "corruption", "dishonesty",
-                                "sexual_misconduct", "other"]),
+        "category": rng.choice(
+            ["discrimination", "bullying", "corruption", "dishonesty", "sexual_misconduct", "other"]
+        ),
         "what_happened": "\n\n".join(words(40, 90) for _ in range(rng.randint(2, 5))),
         "when": rng.choice(["Last Tuesday night", "Since March", "14 October, about 2am"]),
         "where": rng.choice(["Central custody suite", "B shift group chat", "Northgate station"]),
@@ -80,18 +81,26 @@ def realistic_report(rng: random.Random) -> dict[str, str]:
     }
 
 
+EVIDENCE_TEXT_PARTS = ("upload", "name", "size", "description")
+
+
 def submit(browser: Browser, kind: str, answers: dict[str, str]) -> None:
     """One submission: GET the form, POST it, check the receipt. Raise SubmissionFailed."""
     page = browser.get("/report")
     if page.status != 200:
         raise SubmissionFailed(f"GET /report answered {page.status}")
     form = {**answers, "csrf_token": csrf_token(page.body)}
+    files: list[str] = []
     if kind.startswith("reportline"):
         match = SUBMISSION_FIELD.search(page.body)
         if not match:
             raise SubmissionFailed("no submission field on the form")
         form["submission"] = match.group(1)
-    sent = browser.post("/report", form)
+        # The form takes files: a browser sends it as multipart, its file inputs empty.
+        for slot in range(3):
+            form.update({f"evidence-{slot}-{part}": "" for part in EVIDENCE_TEXT_PARTS})
+            files.append(f"evidence-{slot}-file")
+    sent = browser.post("/report", form, files)
     if sent.status != 200:
         raise SubmissionFailed(f"POST /report answered {sent.status}")
     if len(receipt_words(sent.body)) != 10:
@@ -103,9 +112,14 @@ def run_round(server: ServerProcess, kind: str, seconds: float, clients: int) ->
     state: dict[str, float] = {}
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
-    barrier = threading.Barrier(clients + 1, action=lambda: state.update(
-        start=time.perf_counter(), server_cpu=server.cpu_seconds(), client_cpu=time.process_time()
-    ))
+    barrier = threading.Barrier(
+        clients + 1,
+        action=lambda: state.update(
+            start=time.perf_counter(),
+            server_cpu=server.cpu_seconds(),
+            client_cpu=time.process_time(),
+        ),
+    )
 
     def client(index: int) -> None:
         rng = random.Random(index * 7919 + int(time.time()))
@@ -173,7 +187,10 @@ def start_servers(
     }
     for count in range(1, len(what_if) + 1):  # cumulative: A, A+B, A+B+C ...
         variants["reportline+" + "+".join(what_if[:count])] = [
-            "--app", "reportline", "--instance", str(rl_folder),
+            "--app",
+            "reportline",
+            "--instance",
+            str(rl_folder),
             *[arg for name in what_if[:count] for arg in ("--what-if", name)],
         ]
     servers = {}
@@ -191,18 +208,23 @@ def measure_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         servers = start_servers(backend, args.threads, args.what_if, stack)
         for kind, server in servers.items():
             warm = run_round(server, kind, args.warmup, args.clients)
-            print(f"[{backend}] warm-up {kind}: {warm['per_second']:.1f}/s, "
-                  f"{warm['errors']} errors", flush=True)
+            print(
+                f"[{backend}] warm-up {kind}: {warm['per_second']:.1f}/s, {warm['errors']} errors",
+                flush=True,
+            )
         rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in servers}
         for number in range(1, args.rounds + 1):
             for kind in servers:
                 result = run_round(servers[kind], kind, args.seconds, args.clients)
                 rounds[kind].append(result)
-                print(f"[{backend}] round {number} {kind[:40]:40s} {result['per_second']:7.1f} "
-                      f"submissions/s  latency median {result['latency_ms_median']:.1f} ms "
-                      f"p95 {result['latency_ms_p95']:.1f} ms  server CPU "
-                      f"{result['server_cpu_ms_per_submission']:.2f} ms/submission  "
-                      f"errors {result['errors']}", flush=True)
+                print(
+                    f"[{backend}] round {number} {kind[:40]:40s} {result['per_second']:7.1f} "
+                    f"submissions/s  latency median {result['latency_ms_median']:.1f} ms "
+                    f"p95 {result['latency_ms_p95']:.1f} ms  server CPU "
+                    f"{result['server_cpu_ms_per_submission']:.2f} ms/submission  "
+                    f"errors {result['errors']}",
+                    flush=True,
+                )
     bare = [r["per_second"] for r in rounds["bare"]]
     bare_cpu = median([r["server_cpu_ms_per_submission"] for r in rounds["bare"]])
     summary: dict[str, Any] = {"rounds": rounds, "apps": {}}
@@ -217,7 +239,8 @@ def measure_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             "latency_ms_median": median([r["latency_ms_median"] for r in results]),
             "latency_ms_p95": median([r["latency_ms_p95"] for r in results]),
             "server_cpu_ms_per_submission": median(
-                [r["server_cpu_ms_per_submission"] for r in results]),
+                [r["server_cpu_ms_per_submission"] for r in results]
+            ),
             # The server is CPU-bound (one process, one GIL), so bare CPU / app CPU is the
             # throughput ratio the app would reach on a quiet machine; noise moves it less.
             "cpu_ratio": bare_cpu / median([r["server_cpu_ms_per_submission"] for r in results]),
@@ -294,23 +317,34 @@ def _profile_app(kind: str, app: Any, probes: list[tuple[str, str]], count: int)
 
 def main() -> None:
     """Parse arguments, measure, print the summary and save the results as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds per app")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each round")
     parser.add_argument("--warmup", type=float, default=3.0, help="unrecorded first round")
     parser.add_argument("--clients", type=int, default=8, help="concurrent browsers")
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (as serve)")
-    parser.add_argument("--postgres", action="store_true",
-                        help="also measure on PostgreSQL at 127.0.0.1:5432 (scratch databases)")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also measure on PostgreSQL at 127.0.0.1:5432 (scratch databases)",
+    )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite measurement")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile one submission in-process (categories, queries)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one submission in-process (categories, queries)",
+    )
     parser.add_argument("--profile-count", type=int, default=300)
-    parser.add_argument("--what-if", action="append", default=[],
-                        choices=sorted(EXPERIMENTS),
-                        help="also measure ReportLine with a simulated optimisation "
-                        "(repeat for more, measured cumulatively)")
+    parser.add_argument(
+        "--what-if",
+        action="append",
+        default=[],
+        choices=sorted(EXPERIMENTS),
+        help="also measure ReportLine with a simulated optimisation "
+        "(repeat for more, measured cumulatively)",
+    )
     args = parser.parse_args()
 
     shutil.rmtree(WORK, ignore_errors=True)
@@ -328,19 +362,47 @@ def main() -> None:
     if args.profile:
         results["profile"] = profile_submissions(args.profile_count)
 
-    print("\nSubmissions per second (median of rounds); ratio = app / bare "
-          f"(target for ReportLine >= {TARGET_RATIO:.2f}); latency and server CPU per submission")
+    print(
+        "\nSubmissions per second (median of rounds); ratio = app / bare "
+        f"(target for ReportLine >= {TARGET_RATIO:.2f}); latency and server CPU per submission"
+    )
     rows = []
     for backend, data in results["backends"].items():
         for kind, app in data["apps"].items():
-            met = "" if kind == "bare" else ("yes" if app["ratio_to_bare"] >= TARGET_RATIO
-                                             else "NO")
-            rows.append([backend, kind, app["per_second_median"], f"{app['ratio_to_bare']:.3f}",
-                         f"{app['ratio_median_of_rounds']:.3f}", app["latency_ms_median"],
-                         app["latency_ms_p95"], app["server_cpu_ms_per_submission"],
-                         f"{app['cpu_ratio']:.3f}", met, app["errors"]])
-    print_table(["backend", "app", "per s", "ratio", "ratio (pairs)", "latency ms",
-                 "p95 ms", "CPU ms", "CPU ratio", "target met", "errors"], rows)
+            met = (
+                "" if kind == "bare" else ("yes" if app["ratio_to_bare"] >= TARGET_RATIO else "NO")
+            )
+            rows.append(
+                [
+                    backend,
+                    kind,
+                    app["per_second_median"],
+                    f"{app['ratio_to_bare']:.3f}",
+                    f"{app['ratio_median_of_rounds']:.3f}",
+                    app["latency_ms_median"],
+                    app["latency_ms_p95"],
+                    app["server_cpu_ms_per_submission"],
+                    f"{app['cpu_ratio']:.3f}",
+                    met,
+                    app["errors"],
+                ]
+            )
+    print_table(
+        [
+            "backend",
+            "app",
+            "per s",
+            "ratio",
+            "ratio (pairs)",
+            "latency ms",
+            "p95 ms",
+            "CPU ms",
+            "CPU ratio",
+            "target met",
+            "errors",
+        ],
+        rows,
+    )
     path = write_results("submission", results)
     print(f"\nResults: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     if any(data["errors"] for data in results["backends"].values()):
