@@ -88,6 +88,7 @@ def upgrade() -> None:
         "evidence_orphans",
         sa.Column("file_id", BIG, autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint("file_id", name=op.f("pk_evidence_orphans")),
+        sqlite_with_rowid=False,
     )
 
 

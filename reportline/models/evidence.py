@@ -105,5 +105,6 @@ class OrphanMark(Base):
     """
 
     __tablename__ = "evidence_orphans"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     file_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from reportline.crypto import aead
@@ -30,7 +30,7 @@ from reportline.crypto.envelope import Recipient, open_envelope, seal_envelope
 from reportline.crypto.errors import DecryptionError
 from reportline.crypto.keys import PrivateKey, PublicKey
 from reportline.db import random_id
-from reportline.models import Case, EvidenceFile, Upload
+from reportline.models import Case, EvidenceFile, OrphanMark, Upload
 from reportline.models.evidence import CONTENT, PREVIEW
 from reportline.services import cases
 from reportline.services.case_checks import ItemProblem
@@ -144,6 +144,7 @@ def file_mac(mac_key: bytes, row: EvidenceFile) -> bytes:
         added=row.added_on.isoformat(),
         chunks=row.chunk_count,
         preview=row.preview_chunks,
+        stored=row.stored_bytes,
     )
     return hmac.new(mac_key, header + hashlib.sha256(row.sealed).digest(), "sha256").digest()
 
@@ -392,10 +393,18 @@ def discard_unattached(
     store.discard([file_id for file_id in ids if file_id not in attached])
 
 
-def verify_stored(store: ChunkStore, prepared: Sequence[PreparedFile]) -> None:
-    """Raise EvidenceLost unless every chunk of the prepared files is stored (checked in
-    the transaction that writes their rows: `reportline purge` may have swept them)."""
-    counts = store.counts([item.file_id for item in prepared])
+def verify_stored(session: Session, store: ChunkStore, prepared: Sequence[PreparedFile]) -> None:
+    """Claim the prepared files for the transaction that writes their rows, and raise
+    EvidenceLost unless every chunk is still stored.
+
+    Their orphan marks are deleted first: a sweep that marked them waits for this
+    transaction (or this one for the sweep), so a sweep never removes the chunks of
+    a row being committed (evidence_store.sweep_orphans).
+    """
+    ids = [item.file_id for item in prepared]
+    if ids:
+        session.execute(delete(OrphanMark).where(OrphanMark.file_id.in_(ids)))
+    counts = store.counts(ids)
     for item in prepared:
         if (
             counts.get((item.file_id, CONTENT), 0) != item.chunk_count

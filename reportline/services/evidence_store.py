@@ -116,17 +116,20 @@ def sweep_orphans(session: Session, store: ChunkStore) -> int:
     mark today's orphans for the next; return how many files were removed.
 
     An orphan is found by its missing row, never by its age (chunks carry no time).
-    Two rounds apart, a form whose chunks were stored a moment ago is not cut from
-    under it; and its row is only written after checking that every chunk is there
-    (services.evidence.attach_checked). The caller commits.
+    A mark is taken back by deleting it, in one statement that also checks the row is
+    still missing; the transaction that writes a file's row deletes its mark first
+    (services.evidence.verify_stored). Whichever deletes the mark first holds it until
+    it commits, and the other then finds it gone: the sweep does not remove chunks a
+    row is being committed for, or the row's writer sees them gone and refuses. The
+    caller commits.
     """
-    orphans = set(store.orphans())
-    marked = set(session.scalars(select(OrphanMark.file_id)))
-    doomed = sorted(orphans & marked)
+    unreferenced = ~select(EvidenceFile.id).where(EvidenceFile.id == OrphanMark.file_id).exists()
+    doomed = list(
+        session.scalars(delete(OrphanMark).where(unreferenced).returning(OrphanMark.file_id))
+    )
     store.discard(doomed)
-    session.execute(delete(OrphanMark))
-    if orphans - marked:
-        session.execute(
-            insert(OrphanMark), [{"file_id": file_id} for file_id in sorted(orphans - marked)]
-        )
+    session.execute(delete(OrphanMark))  # marks of files that found their row
+    orphans = sorted(set(store.orphans()) - set(doomed))
+    if orphans:
+        session.execute(insert(OrphanMark), [{"file_id": file_id} for file_id in orphans])
     return len(doomed)

@@ -314,10 +314,13 @@ def _conversation(opened: OpenedCase) -> list[ConversationLine]:
 
 
 def evidence_path(index: int, file: HandoverFile) -> str:
-    """Where an evidence file goes in the archive: evidence/NN-name, the name reduced
-    to letters, digits, dot, dash and underscore (no folders, nothing hidden)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", file.name).strip("._") or "file"
-    return f"evidence/{index:02d}-{stem[:80]}"
+    """Where an evidence file goes in the archive: evidence/NN.ext. The name the reporter
+    gave it is only in the summary and the manifest: a zip's entry names are not
+    encrypted, even under a passphrase, and a file's name may say who sent it."""
+    suffix = re.sub(r"[^a-z0-9]", "", file.name.rpartition(".")[2].lower())[:8]
+    return (
+        f"evidence/{index:02d}.{suffix}" if "." in file.name and suffix else f"evidence/{index:02d}"
+    )
 
 
 def manifest(doc: HandoverDocument, pdf_bytes: bytes) -> bytes:
@@ -332,6 +335,7 @@ def manifest(doc: HandoverDocument, pdf_bytes: bytes) -> bytes:
         *(
             {
                 "path": evidence_path(index, file),
+                "name": file.name,
                 "size": file.size,
                 "sha256": file.sha256,
                 "media_type": file.media_type,

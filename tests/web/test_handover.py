@@ -163,10 +163,13 @@ def test_the_manifest_lists_every_file_with_its_hash_and_its_own_hash_is_audited
     )
     monkeypatch.setattr(handover, "evidence_for_handover", lambda *_args: [evidence])
     files = _files(_export(supervisor, reference))
-    assert list(files) == ["summary.pdf", "evidence/01-Photo_of_the_safe.jpg", "manifest.json"]
+    # The reporter's name for the file is in the manifest, never an entry name (those
+    # are not encrypted, even under a passphrase).
+    assert list(files) == ["summary.pdf", "evidence/01.jpg", "manifest.json"]
     manifest = json.loads(files["manifest.json"])
     assert manifest["variant"] == "sanitised" and manifest["reference"] == reference
     assert [entry["path"] for entry in manifest["files"]] == list(files)[:2]
+    assert manifest["files"][1]["name"] == "../Photo of the safe.jpg"
     for entry in manifest["files"]:
         assert entry["size"] == len(files[entry["path"]])
         assert entry["sha256"] == hashlib.sha256(files[entry["path"]]).hexdigest()

@@ -26,7 +26,7 @@ from reportline.services import evidence, uploads
 from reportline.services.evidence_store import ChunkStore
 from reportline.services.text import clean_text
 from reportline.web.context import settings
-from reportline.web.labels import refusal_message, removed_labels
+from reportline.web.labels import refusal_message
 
 # Slots shown without JavaScript; the script offers more, up to MAX_FILES_PER_FORM.
 SLOTS_WITHOUT_SCRIPT = 3
@@ -213,21 +213,3 @@ def slot_context(slots: Sequence[Slot]) -> dict[str, Any]:
         "evidence_form_mb": config.evidence_form_max_bytes // (1024 * 1024),
         "evidence_chunk_bytes": uploads.CHUNK_BYTES,
     }
-
-
-def cleaned_notice(files: Sequence[evidence.PreparedFile]) -> list[str]:
-    """What was removed from each file, in words, for the page after sending."""
-    notes = []
-    for item in files:
-        removed = removed_labels(item.description.removed)
-        if removed:
-            notes.append(
-                _(
-                    "%(name)s: removed %(what)s.",
-                    name=item.description.name,
-                    what=", ".join(removed),
-                )
-            )
-        else:
-            notes.append(_("%(name)s: no hidden details were found.", name=item.description.name))
-    return notes

@@ -26,6 +26,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -144,7 +145,7 @@ def report() -> str | tuple[str, int] | Response:
     if prepared is None:
         return _report_again(form, ticket, slots, notice="file"), 400
     try:
-        evidence.verify_stored(store, prepared)
+        evidence.verify_stored(db, store, prepared)
         submitted = submissions.submit_report(
             db,
             draft,
@@ -387,7 +388,7 @@ def _send_reply(
         return 400
     status = 303
     try:
-        evidence.verify_stored(store, prepared)
+        evidence.verify_stored(db, store, prepared)
         follow_up.reply(db, reporter, form.message.data or "", today(), prepared)
     except MessageInvalid:
         form.message.errors = [_("Write your message")]
@@ -403,9 +404,16 @@ def _send_reply(
         db.rollback()
         evidence.discard_unattached(db, store, prepared)
     db.commit()
-    if status == 303:
-        for note in evidence_input.cleaned_notice(prepared):
-            flash(note, "info")
+    if status == 303 and prepared:
+        # Said in general words: a flashed message travels in the session cookie, which
+        # is signed, not encrypted, so it must not carry a file's name.
+        flash(
+            _(
+                "Hidden details such as location and author names were removed from "
+                "your files before they were stored."
+            ),
+            "info",
+        )
     return status
 
 
@@ -451,7 +459,11 @@ def upload_chunk() -> tuple[Response, int]:
     except uploads.UploadInvalid:
         db.rollback()
         return jsonify(error=_("This file did not arrive whole. Choose it again.")), 400
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError:  # the same chunk sent twice at once: the first one stands
+        db.rollback()
+        return jsonify(error=_("This file did not arrive whole. Choose it again.")), 400
     return jsonify(received=received), 200
 
 
