@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
 
 from reportline.crypto.errors import DecryptionError
 from reportline.models import AuditEntry, EvidenceChunk, EvidenceFile, Upload
@@ -36,12 +38,18 @@ TEXT_CANARY = b"CANARYEVIDENCETEXTQ7X"
 
 
 def send_report(client: FlaskClient, files: dict[int, tuple[bytes, str]], **fields: str) -> Any:
-    """Post the report form without JavaScript, files in its own body."""
+    """Post the report form without JavaScript, files in its own body.
+
+    The body is encoded in memory: the test client would spool one over 500 KB to a
+    temporary file it never closes (a ResourceWarning in whichever test comes next)."""
     _page, hidden = report_form(client)
     data: dict[str, Any] = {**VALID_REPORT, **hidden, **fields}
     for index, (content, name) in files.items():
-        data[f"evidence-{index}-file"] = (io.BytesIO(content), name)
-    return client.post("/report", data=data, content_type="multipart/form-data")
+        data[f"evidence-{index}-file"] = FileStorage(io.BytesIO(content), name)
+    boundary, body = encode_multipart(MultiDict(data))
+    return client.post(
+        "/report", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
 
 
 def send_ahead(client: FlaskClient, csrf: str, content: bytes) -> str:
