@@ -340,6 +340,28 @@ class Browser:
             return Response(raw.status, response_headers, data.decode("utf-8"), seconds)
         raise AssertionError("unreachable")
 
+    def stream(
+        self, method: str, path: str, form: Mapping[str, str] | None = None
+    ) -> tuple[int, int, float]:
+        """Send one request on a new connection and read the body as it arrives, a
+        mebibyte at a time, without keeping it: (status, body bytes, seconds)."""
+        body = urllib.parse.urlencode(form).encode() if form is not None else None
+        headers = {"Accept-Language": "en-GB,en;q=0.9", "Cookie": self._cookie_header(path)}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        buffer = bytearray(1 << 20)
+        received = 0
+        started = time.perf_counter()
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            raw = connection.getresponse()
+            while count := raw.readinto(buffer):
+                received += count
+        finally:
+            connection.close()
+        return raw.status, received, time.perf_counter() - started
+
     def get(self, path: str) -> Response:
         """GET a path."""
         return self.request("GET", path)

@@ -59,6 +59,24 @@ def server_options(app: Any, defaults: bool) -> dict[str, object]:
     return waitress_options(settings)
 
 
+def make_server(app: Any, args: argparse.Namespace, options: dict[str, object]) -> Any:
+    """ReportLine's server as `reportline serve` makes it (`reportline.web.server`: its
+    own error pages, a refused body drained), on a revision that has it; plain
+    waitress for the bare app, --waitress-defaults and older revisions."""
+    where: dict[str, Any] = {"host": "127.0.0.1", "port": args.port, "threads": args.threads}
+    if args.app == "reportline" and not args.waitress_defaults:
+        try:
+            from reportline.web import server as web_server
+        except ImportError:
+            web_server = None
+        if web_server is not None and hasattr(web_server, "create_server"):
+            pages = web_server.ErrorPages(app, app.extensions["reportline.settings"])
+            return web_server.create_server(app, pages, **where, **options)
+    import waitress
+
+    return waitress.create_server(app, **where, **options)
+
+
 def start_housekeeping(app: Any) -> None:
     """What `reportline serve` starts beside waitress: the purge, once a minute."""
     settings = app.extensions.get("reportline.settings")
@@ -126,12 +144,8 @@ def main() -> None:
         cli._serve_processes(app, "127.0.0.1", args.port, args.threads, args.processes)
         return
 
-    import waitress
-
     options = server_options(app, args.waitress_defaults)
-    server = waitress.create_server(
-        app, host="127.0.0.1", port=args.port, threads=args.threads, **options
-    )
+    server = make_server(app, args, options)
     start_housekeeping(app)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"{args.app} serving on 127.0.0.1:{args.port} with {args.threads} threads"

@@ -17,8 +17,12 @@ from sqlalchemy.orm import Session
 from reportline.db import begin_read_only
 from reportline.models import EvidenceChunk, EvidenceFile, OrphanMark
 
-# Chunks written or read per statement: about a megabyte at a time.
+# Chunks written per statement: about a megabyte at a time.
 BATCH = 16
+# Chunks read per statement: about 4 MiB at a time. Each batch read is a statement
+# and, when streaming, a short transaction of its own, about a millisecond of fixed
+# cost: at 16 chunks that was a third of a download's database time.
+READ_BATCH = 64
 
 
 class ChunkStore(Protocol):
@@ -68,7 +72,7 @@ class DatabaseChunkStore:
         return stored
 
     def read(self, file_id: int, part: int, count: int) -> Iterator[tuple[int, bytes]]:
-        for start in range(0, count, BATCH):
+        for start in range(0, count, READ_BATCH):
             if self.streaming:
                 begin_read_only(self.session)
             rows = self.session.execute(
@@ -77,7 +81,7 @@ class DatabaseChunkStore:
                     EvidenceChunk.file_id == file_id,
                     EvidenceChunk.part == part,
                     EvidenceChunk.idx >= start,
-                    EvidenceChunk.idx < min(start + BATCH, count),
+                    EvidenceChunk.idx < min(start + READ_BATCH, count),
                 )
                 .order_by(EvidenceChunk.idx)
             )

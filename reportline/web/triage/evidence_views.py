@@ -32,6 +32,8 @@ BODY_HEADERS = {
     STRICTER_CSP_MARK: "1",
     "Cache-Control": "no-store",
 }
+# Chunks sent to the client at once (about a mebibyte).
+SEND_CHUNKS = 16
 
 
 def _item(db: Session, reference: str, seq: int) -> tuple[int, evidence.EvidenceItem]:
@@ -95,7 +97,7 @@ def _stream(
     store = DatabaseChunkStore(db, streaming=True)
 
     def body() -> Iterator[bytes]:
-        yield from evidence.read_part(store, item, part)
+        yield from _joined(evidence.read_part(store, item, part))
 
     info = item.description
     if part == evidence.PREVIEW:
@@ -112,6 +114,20 @@ def _stream(
         response.headers["Content-Length"] = str(length)
     response.headers.update(BODY_HEADERS)
     return response
+
+
+def _joined(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks joined into pieces of about a mebibyte: waitress does a fixed amount
+    of work per piece written (a lock, a buffer append, a send attempt), which at 64
+    KiB pieces cost about a tenth of a download's CPU time."""
+    pending: list[bytes] = []
+    for chunk in chunks:
+        pending.append(chunk)
+        if len(pending) == SEND_CHUNKS:
+            yield b"".join(pending)
+            pending = []
+    if pending:
+        yield b"".join(pending)
 
 
 def _filename(name: str) -> str:
