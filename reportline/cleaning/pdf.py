@@ -11,6 +11,10 @@ from reportline.cleaning.errors import FileRefused, RefusalReason
 from reportline.cleaning.model import CleanedFile
 from reportline.cleaning.segments import strip_jpeg_metadata
 
+SIGNED_SENTENCE = (
+    "The PDF is digitally signed, and a signature names who signed it, where and when. "
+    "Print it to a new PDF (which leaves the signature out) and send that copy instead."
+)
 ENCRYPTED_SENTENCE = (
     "The PDF is protected by a password. Remove the password (for example by printing it "
     "to a new PDF) and send that copy instead."
@@ -95,6 +99,12 @@ def _strip_objects(pdf: pikepdf.Pdf) -> set[str]:
     for obj in pdf.objects:
         if not isinstance(obj, Dictionary | Stream):
             continue
+        if _is_signature(obj) or _is_signature(obj.get(Name.V)):
+            # A signature holds the signer's certificate, name, place and exact time.
+            raise FileRefused(RefusalReason.CANNOT_CLEAN, SIGNED_SENTENCE)
+        if Name.LastModified in obj:
+            removed.add("edit-times")
+            del obj[Name.LastModified]
         if Name.Metadata in obj:
             removed.add("xmp")
             del obj[Name.Metadata]
@@ -108,12 +118,21 @@ def _strip_objects(pdf: pikepdf.Pdf) -> set[str]:
     return removed
 
 
+def _is_signature(obj: object) -> bool:
+    """Whether `obj` is a signature dictionary (a field's value or an object of its own)."""
+    return isinstance(obj, Dictionary) and (obj.get(Name.Type) == Name.Sig or Name.ByteRange in obj)
+
+
 def _strip_annotation(annot: pikepdf.Object) -> set[str]:
     """Drop the author, dates and actions of one annotation."""
     removed: set[str] = set()
     if str(annot.get(Name.Subtype)) not in _NOT_MARKUP and Name.T in annot:
         removed.add("annotation-authors")
         del annot[Name.T]
+    for stamp in (Name.M, Name.CreationDate):
+        if stamp in annot:
+            removed.add("edit-times")
+            del annot[stamp]
     if Name.AA in annot:
         removed.add("scripts")
         del annot[Name.AA]

@@ -273,3 +273,48 @@ def test_a_pdf_loses_its_scripts_and_attached_files() -> None:
     with pikepdf.open(io.BytesIO(cleaned.data)) as result:
         assert pikepdf.Name.OpenAction not in result.Root and not result.attachments
     assert {"scripts", "attachments"} <= set(cleaned.removed)
+
+
+def _annotated_pdf(**annotation: object) -> bytes:
+    import io
+
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(200, 200))
+    page = pdf.pages[0]
+    note = pikepdf.Dictionary(Type=pikepdf.Name.Annot, Rect=[10, 10, 30, 30], **annotation)
+    page.Annots = pdf.make_indirect(pikepdf.Array([pdf.make_indirect(note)]))
+    page.LastModified = pikepdf.String("D:20261203181502+01'00'")
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def test_a_pdf_loses_the_dates_of_its_annotations_and_pages() -> None:
+    import pikepdf
+
+    data = _annotated_pdf(
+        Subtype=pikepdf.Name.Text,
+        M=pikepdf.String("D:20261203181502+01'00'"),
+        CreationDate=pikepdf.String("D:20261203181502+01'00'"),
+    )
+    cleaned = clean_file(data, LIMITS)
+    assert b"20261203181502" not in cleaned.data
+    assert "edit-times" in cleaned.removed
+
+
+def test_a_digitally_signed_pdf_is_refused_with_advice_to_print_it_to_a_new_pdf() -> None:
+    import pikepdf
+
+    signature = pikepdf.Dictionary(
+        Type=pikepdf.Name.Sig,
+        Name=pikepdf.String("SIGNERNAMECANARY"),
+        Location=pikepdf.String("LOCCANARY"),
+        ByteRange=[0, 10, 20, 30],
+        Contents=pikepdf.String("0000"),
+    )
+    data = _annotated_pdf(Subtype=pikepdf.Name.Text, V=signature)
+    with pytest.raises(FileRefused) as refused:
+        clean_file(data, LIMITS)
+    assert "digitally signed" in str(refused.value)
