@@ -150,6 +150,25 @@ def test_a_2_gb_upload_is_answered_at_once_with_the_limit_and_the_server_stays_u
     _get_when_up_again(served.port)
 
 
+@pytest.mark.parametrize("path", ["/leave", "/evidence/chunk", "/triage/login"])
+def test_a_body_over_max_request_bytes_for_any_other_path_is_refused_from_its_headers(
+    served: Served, path: str
+) -> None:
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: reportline\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+        f"Content-Length: {8 * 1000 * 1000}\r\n\r\n".encode()
+    )
+    answered, _, _ = select.select([sock], [], [], 10)  # not a byte of the body sent
+    response = http.client.HTTPResponse(sock)  # type: ignore[arg-type]
+    response.begin()
+    response.read()
+    sock.close()
+    assert answered and response.status == 413
+    _get_when_up_again(served.port)
+
+
 def _get_when_up_again(port: int) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     connection.request("GET", "/report")

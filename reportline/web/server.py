@@ -19,6 +19,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -31,7 +32,7 @@ from waitress.utilities import RequestEntityTooLarge
 
 from reportline.config import Settings
 from reportline.web.errors import render_error, render_too_large
-from reportline.web.security import security_headers
+from reportline.web.security import security_headers, takes_files
 
 # How long and how much of a refused body is read (and thrown away) so that the
 # browser sees the page: a browser sends the whole body before it reads the answer.
@@ -51,6 +52,11 @@ class ErrorPages:
         ]
         self.headers = headers
         self.bodies = {status: _render(app, settings, PAGE_FOR[status]) for status in PAGE_FOR}
+        # Only these paths take a body over max_request_bytes (views marked accepts_files).
+        self.small_body_limit = settings.max_request_bytes
+        self.file_form_paths = frozenset(
+            rule.rule for rule in app.url_map.iter_rules() if takes_files(app, rule.endpoint)
+        )
 
     def page(self, status: int) -> bytes:
         """The body for `status` (a 500 page for one not listed)."""
@@ -86,15 +92,40 @@ class PageErrorTask(ErrorTask):
 class Parser(HTTPRequestParser):
     """Waitress's parser, except for a request refused for its size: no "100 Continue"
     invites its body, and the rest of what was read goes with it (never parsed as
-    further requests)."""
+    further requests).
+
+    The large cap (`evidence_form_max_bytes`) holds only for the paths of the forms
+    that take files; a body declared larger than `max_request_bytes` for any other path
+    is refused from its headers, before a byte of it is held in memory.
+    """
+
+    small_body_limit: int | None = None
+    file_form_paths: frozenset[str] = frozenset()
 
     def received(self, data: bytes) -> int:
         """Parse `data`; all of it is consumed once the body is refused."""
         consumed: int = super().received(data)
+        if (
+            self.headers_finished
+            and getattr(self, "error", None) is None
+            and self.small_body_limit is not None
+            and self.content_length > self.small_body_limit
+            and self.path not in self.file_form_paths
+        ):
+            self.error = RequestEntityTooLarge(f"exceeds {self.small_body_limit} for this path")
+            self.completed = True
         if isinstance(self.error, RequestEntityTooLarge):
             self.expect_continue = False
             return len(data)
         return consumed
+
+
+def _parser(pages: ErrorPages, adj: Adjustments) -> Parser:
+    """A parser for one request, with the path limits of this server's app."""
+    parser = Parser(adj)
+    parser.small_body_limit = pages.small_body_limit
+    parser.file_form_paths = pages.file_form_paths
+    return parser
 
 
 class Drain:
@@ -115,8 +146,13 @@ class Channel(HTTPChannel):
     """A connection that answers with our pages and drains a refused body."""
 
     error_task_class = PageErrorTask
-    parser_class = Parser
     drain: Drain | None = None
+
+    def __init__(self, server: Any, sock: Any, addr: Any, adj: Any, map: Any = None) -> None:
+        super().__init__(server, sock, addr, adj, map)
+        pages: ErrorPages = server.error_pages
+        # Every request parsed on this connection knows which paths take files.
+        self.parser_class = partial(_parser, pages)
 
     def received(self, data: bytes) -> bool:
         """Parse requests as waitress does; once a body is refused, discard the rest."""
