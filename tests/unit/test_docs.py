@@ -41,7 +41,7 @@ CODE_FOLDERS = ("reportline", "tests", "bench", "migrations")
 # procedures (docs/operating.md). Raise this only for a new capability's concepts,
 # never to say a thing twice. Evidence and hand-over (issue 14) bring cleaning, the
 # evidence layout, what leaves in an export and the bodies kept off disk.
-MAX_DOCS_BYTES = 155_000
+MAX_DOCS_BYTES = 156_000
 
 # Paths the docs may name that a clean checkout does not hold, and why.
 RUNTIME_PATHS = {
