@@ -119,3 +119,32 @@ def test_an_evidence_file_goes_up_and_comes_down_through_serve_and_never_reaches
     assert bytes(received) == content
     assert watch.polls > 10 and watch.temp_files() == []
     assert list(served.tmpdir.iterdir()) == []
+
+
+def test_an_upload_cut_off_half_way_stores_nothing_and_the_server_stays_up(
+    served: Served,
+) -> None:
+    import socket
+    import sqlite3
+
+    instance = served.tmpdir.parent / "instance" / "reportline.sqlite3"
+
+    def stored() -> tuple[int, int]:
+        with sqlite3.connect(instance) as database:
+            cases = database.execute("SELECT count(*) FROM cases").fetchone()[0]
+            chunks = database.execute("SELECT count(*) FROM evidence_chunks").fetchone()[0]
+        return int(cases), int(chunks)
+
+    before = stored()
+    port = int(served.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"POST /report HTTP/1.1\r\nHost: reportline\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {10 * 1000 * 1000}\r\n\r\n".encode()
+        )
+        sock.sendall(os.urandom(3 * 1000 * 1000))  # then the reporter's network drops
+    time.sleep(0.5)
+    assert urllib.request.urlopen(f"{served.url}/report", timeout=10).status == 200
+    assert stored() == before
+    assert list(served.tmpdir.iterdir()) == []
