@@ -82,6 +82,8 @@ def realistic_report(rng: random.Random) -> dict[str, str]:
 
 
 EVIDENCE_TEXT_PARTS = ("upload", "name", "size", "description")
+# Set by --no-javascript: send the report form as a browser without JavaScript does.
+MULTIPART = [False]
 
 
 def submit(browser: Browser, kind: str, answers: dict[str, str]) -> None:
@@ -96,10 +98,12 @@ def submit(browser: Browser, kind: str, answers: dict[str, str]) -> None:
         if not match:
             raise SubmissionFailed("no submission field on the form")
         form["submission"] = match.group(1)
-        # The form takes files: a browser sends it as multipart, its file inputs empty.
+        # The form takes files. With JavaScript (static/js/evidence.js), a form with no
+        # file in its body goes url-encoded; without, as multipart, file inputs empty.
         for slot in range(3):
             form.update({f"evidence-{slot}-{part}": "" for part in EVIDENCE_TEXT_PARTS})
-            files.append(f"evidence-{slot}-file")
+            if MULTIPART[0]:
+                files.append(f"evidence-{slot}-file")
     sent = browser.post("/report", form, files)
     if sent.status != 200:
         raise SubmissionFailed(f"POST /report answered {sent.status}")
@@ -332,6 +336,11 @@ def main() -> None:
     )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite measurement")
     parser.add_argument(
+        "--no-javascript",
+        action="store_true",
+        help="post the report form as multipart, as a browser without JavaScript does",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="also profile one submission in-process (categories, queries)",
@@ -346,6 +355,7 @@ def main() -> None:
         "(repeat for more, measured cumulatively)",
     )
     args = parser.parse_args()
+    MULTIPART[0] = args.no_javascript
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)

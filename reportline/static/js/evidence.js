@@ -193,7 +193,10 @@
     if (this.sending) { event.preventDefault(); return; }
     if (!supported() || !this.chunkBytes) { return; }
     var slots = this.slots().filter(chosenFile);
-    if (!slots.length) { return; }
+    if (!slots.length) {
+      this.plainBodyWhenNoFile();
+      return;
+    }
     event.preventDefault();
     this.clearProblems();
     var limit = parseInt(this.text.fileBytes, 10) || 0;
@@ -206,6 +209,16 @@
       return;
     }
     this.sendAll(slots);
+  };
+
+  // With every file sent ahead (or none chosen), the form's body holds only text: send
+  // it url-encoded, which the server reads faster than a multipart body.
+  Evidence.prototype.plainBodyWhenNoFile = function () {
+    var carriesFile = Array.prototype.some.call(
+      this.form.querySelectorAll("input[type=file]"),
+      function (input) { return input.files && input.files.length; }
+    );
+    if (!carriesFile) { this.form.enctype = "application/x-www-form-urlencoded"; }
   };
 
   Evidence.prototype.submitButtons = function () {
@@ -231,6 +244,7 @@
     });
     done.then(function () {
       self.say(self.text.sendingForm);
+      self.plainBodyWhenNoFile();
       HTMLFormElement.prototype.submit.call(self.form);
     }, function (failure) {
       self.finish();
