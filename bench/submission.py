@@ -81,7 +81,7 @@ def realistic_report(rng: random.Random) -> dict[str, str]:
     }
 
 
-EVIDENCE_TEXT_PARTS = ("upload", "name", "size", "description")
+EVIDENCE_TEXT_PARTS = ("description",)
 # Set by --no-javascript: send the report form as a browser without JavaScript does.
 MULTIPART = [False]
 

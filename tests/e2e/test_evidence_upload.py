@@ -194,7 +194,8 @@ def test_a_refusal_from_the_server_is_shown_by_its_file_and_the_form_kept(
     assert said(page, "#evidence-0-error") == (
         "Error: This file is larger than 4 MB, the most one file can be."
     )
-    assert page.locator("input[name=evidence-0-upload]").input_value() == ""
+    # Nothing marks the file as sent: it is still chosen, and no token travels with the form.
+    assert page.locator("input[name=evidence-0-upload]").count() == 0
     assert page.locator("#evidence-0-file").evaluate("(input) => input.files.length") == 1
     assert page.locator(REPORT_BUTTON).is_enabled()
     assert page.locator("#what_happened").input_value() == "Took cash from a seized vehicle."

@@ -183,6 +183,19 @@
 
   // ------------------------------------------------------------ sending
 
+  // The fields that carry a file sent ahead: made here, so a form sent without this
+  // script carries none (fewer parts in its multipart body).
+  function hiddenField(slot, input, kind) {
+    var found = slot.querySelector("[data-evidence-" + kind + "]");
+    if (!found) {
+      var attributes = { type: "hidden", name: input.name.replace(/-file$/, "-" + kind), value: "" };
+      attributes["data-evidence-" + kind] = "";
+      found = element("input", attributes);
+      slot.appendChild(found);
+    }
+    return found;
+  }
+
   function chosenFile(slot) {
     var input = slot.querySelector("input[type=file]");
     // An empty file stays in the form's body: the server says what is wrong with it.
@@ -279,9 +292,10 @@
     }
     show(0);
     return chunk(0).then(function () {
-      slot.querySelector("[data-evidence-upload]").value = token;
-      slot.querySelector("[data-evidence-name]").value = file.name;
-      slot.querySelector("[data-evidence-size]").value = String(file.size);
+      var input = slot.querySelector("input[type=file]");
+      hiddenField(slot, input, "upload").value = token;
+      hiddenField(slot, input, "name").value = file.name;
+      hiddenField(slot, input, "size").value = String(file.size);
       // The file itself must not travel again in the form's body.
       slot.querySelector("input[type=file]").value = "";
       self.markSent(slot, file.name);
