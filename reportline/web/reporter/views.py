@@ -385,7 +385,7 @@ def _send_reply(
         db, store, slots, already=evidence.report_bytes(db, reporter.case.id)
     )
     if prepared is None:
-        return 400
+        return 422  # a file that cannot be taken (an expired form is a 400)
     status = 303
     try:
         evidence.verify_stored(db, store, prepared)
