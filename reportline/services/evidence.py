@@ -218,18 +218,7 @@ def attach(
     """
     for item in prepared:
         case.evidence_count += 1
-        row = EvidenceFile(
-            id=item.file_id,
-            case_id=case.id,
-            seq=case.evidence_count,
-            added_on=today,
-            chunk_count=item.chunk_count,
-            preview_chunks=item.preview_chunks,
-            stored_bytes=item.stored_bytes,
-            sealed=_sealed_description(item, case.id, keys.case_public, keys.reporter_public),
-        )
-        row.mac = file_mac(keys.mac_key, row)
-        session.add(row)
+        session.add(_file_row(case.id, case.evidence_count, keys, item, today))
     cases.seal_state(case, keys.mac_key)
 
 
@@ -240,21 +229,26 @@ def new_case_rows(
     today: date,
 ) -> list[dict[str, Any]]:
     """The rows of a new case's files, numbered 1 ... n (its state MAC already counts n)."""
-    rows = []
-    for seq, item in enumerate(prepared, start=1):
-        row = EvidenceFile(
-            id=item.file_id,
-            case_id=case_id,
-            seq=seq,
-            added_on=today,
-            chunk_count=item.chunk_count,
-            preview_chunks=item.preview_chunks,
-            stored_bytes=item.stored_bytes,
-            sealed=_sealed_description(item, case_id, keys.case_public, keys.reporter_public),
-        )
-        row.mac = file_mac(keys.mac_key, row)
-        rows.append({c.key: getattr(row, c.key) for c in EvidenceFile.__table__.columns})
-    return rows
+    rows = [_file_row(case_id, seq, keys, item, today) for seq, item in enumerate(prepared, 1)]
+    return [{c.key: getattr(row, c.key) for c in EvidenceFile.__table__.columns} for row in rows]
+
+
+def _file_row(
+    case_id: int, seq: int, keys: cases.CaseKeys, item: PreparedFile, today: date
+) -> EvidenceFile:
+    """The row of a stored file at position `seq` of a case, sealed and MAC'd."""
+    row = EvidenceFile(
+        id=item.file_id,
+        case_id=case_id,
+        seq=seq,
+        added_on=today,
+        chunk_count=item.chunk_count,
+        preview_chunks=item.preview_chunks,
+        stored_bytes=item.stored_bytes,
+        sealed=_sealed_description(item, case_id, keys.case_public, keys.reporter_public),
+    )
+    row.mac = file_mac(keys.mac_key, row)
+    return row
 
 
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
